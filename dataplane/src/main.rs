@@ -1,7 +1,122 @@
-//! `dataplane`: the binary. Config, per-core pipeline, pcap replay harness,
-//! DPDK driver (feature `dpdk`), control and metrics.
+//! `dataplane`: the binary. No arguments: the built-in demo. Subcommands:
+//! `replay`, `check-config`, `run` (DPDK, feature `dpdk`), `ctl`.
 
-fn main() {
-    println!("dataplane: pipeline parse -> flow lookup -> port-forward -> masquerade -> L3 out");
-    println!("(the built-in replay demo lands with the dataplane issue)");
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use dataplane::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "dataplane",
+    version,
+    about = "DPDK NAT dataplane: replay, demo, DPDK run, control"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the built-in demo (the default with no subcommand).
+    Demo {
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replay pcap/pcapng captures through the pipeline, one per input port.
+    Replay {
+        #[arg(long)]
+        config: PathBuf,
+        /// PORT=FILE, PORT being a port name from the config (repeatable).
+        #[arg(long = "in", value_name = "PORT=FILE", required = true)]
+        inputs: Vec<String>,
+        /// Output directory: one DIR/PORT.pcap per port.
+        #[arg(long)]
+        out_dir: PathBuf,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate a configuration file; explains the first error with its field.
+    CheckConfig { file: PathBuf },
+    /// Run on DPDK ports (needs `--features dpdk`).
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Query a running dataplane over its Unix control socket.
+    Ctl {
+        /// Socket path (default: the config's `control.socket` default).
+        #[arg(long, default_value = "/tmp/dataplane.sock")]
+        socket: PathBuf,
+        /// counters | flows [FILTER] | sessions [FILTER] | neighbors | metrics
+        #[arg(required = true)]
+        command: Vec<String>,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    match cli.cmd.unwrap_or(Cmd::Demo { json: false }) {
+        Cmd::CheckConfig { file } => match Config::load(&file) {
+            Ok(cfg) => {
+                println!(
+                    "{}: OK ({} ports, {} routes, NAT {})",
+                    file.display(),
+                    cfg.ports.len(),
+                    cfg.routes.len(),
+                    if cfg.nat.is_some() { "on" } else { "off" }
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{}: invalid configuration: {e}", file.display());
+                ExitCode::from(2)
+            }
+        },
+        Cmd::Run { config } => run(&config),
+        Cmd::Demo { .. } | Cmd::Replay { .. } | Cmd::Ctl { .. } => {
+            eprintln!("dataplane: this subcommand is not implemented yet in this build");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(feature = "dpdk")]
+fn run(path: &std::path::Path) -> ExitCode {
+    let cfg = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}: invalid configuration: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    match dataplane::dpdk::run(&cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dataplane run: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(feature = "dpdk"))]
+fn run(_path: &std::path::Path) -> ExitCode {
+    eprintln!(
+        "built without the `dpdk` feature: cargo run --release --features dpdk -- run --config FILE"
+    );
+    ExitCode::from(2)
 }

@@ -1,0 +1,674 @@
+//! The dataplane configuration: one TOML file (see `docs/example.toml` and
+//! `docs/config.md`). Unknown fields are rejected everywhere; every error
+//! names the field path (`ports[1].mac`, `routes[0].via`, …) and the reason.
+//!
+//! Loading is `Config::from_toml_str` (parse + [`Config::validate`]); the
+//! demo uses [`DEFAULT_CONFIG`], which is the same file as `docs/example.toml`.
+
+use core::fmt;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use core::str::FromStr;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use crate::wire::Mac;
+
+/// The embedded default configuration (identical to `docs/example.toml`).
+pub const DEFAULT_CONFIG: &str = include_str!("../../docs/example.toml");
+
+/// DPDK EAL arguments used when `[dpdk] eal_args` is absent or every port is
+/// a virtual device.
+pub const DEFAULT_EAL_ARGS: &[&str] = &[
+    "--no-huge",
+    "--no-pci",
+    "--no-shconf",
+    "--no-telemetry",
+    "-m",
+    "256",
+];
+
+/// A configuration error: the field path and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{field}: {reason}")]
+    Parse { field: String, reason: String },
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+impl ConfigError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The field path the error is about (empty for I/O errors).
+    pub fn field(&self) -> &str {
+        match self {
+            ConfigError::Io { .. } => "",
+            ConfigError::Parse { field, .. } | ConfigError::Invalid { field, .. } => field,
+        }
+    }
+}
+
+/// A MAC address written `aa:bb:cc:dd:ee:ff`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct MacAddr(pub Mac);
+
+impl FromStr for MacAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut m = [0u8; 6];
+        let mut n = 0;
+        for part in s.split([':', '-']) {
+            if n == 6 || part.len() != 2 {
+                return Err(format!(
+                    "invalid MAC address `{s}` (want aa:bb:cc:dd:ee:ff)"
+                ));
+            }
+            m[n] =
+                u8::from_str_radix(part, 16).map_err(|_| format!("invalid MAC address `{s}`"))?;
+            n += 1;
+        }
+        if n != 6 {
+            return Err(format!("invalid MAC address `{s}` (want 6 octets)"));
+        }
+        Ok(MacAddr(m))
+    }
+}
+
+impl TryFrom<String> for MacAddr {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<MacAddr> for String {
+    fn from(m: MacAddr) -> String {
+        m.to_string()
+    }
+}
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
+}
+
+impl fmt::Debug for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// An IP prefix or interface address with its prefix length, `a.b.c.d/n` or
+/// `x::y/n`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub len: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` is inside this prefix. O(1).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                let m = if self.len == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(self.len))
+                };
+                u32::from(a) & m == u32::from(b) & m
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => {
+                let m = if self.len == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(self.len))
+                };
+                u128::from(a) & m == u128::from(b) & m
+            }
+            _ => false,
+        }
+    }
+
+    pub fn is_v4(&self) -> bool {
+        self.addr.is_ipv4()
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, l) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}` is not a prefix (want ADDRESS/LENGTH)"))?;
+        let addr: IpAddr = a
+            .parse()
+            .map_err(|_| format!("`{a}` is not an IP address"))?;
+        let len: u8 = l
+            .parse()
+            .map_err(|_| format!("`{l}` is not a prefix length"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if len > max {
+            return Err(format!("prefix length {len} is over {max}"));
+        }
+        Ok(Cidr { addr, len })
+    }
+}
+
+impl TryFrom<String> for Cidr {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Cidr> for String {
+    fn from(c: Cidr) -> String {
+        c.to_string()
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl fmt::Debug for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Which side of the NAT a port is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Inside,
+    Outside,
+}
+
+/// One port (NIC or virtual device).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortConfig {
+    /// The port's name, used by `replay --in NAME=FILE` and in counters.
+    pub name: String,
+    pub mac: MacAddr,
+    /// Interface addresses with their on-link prefix length, e.g. `"192.168.1.1/24"`.
+    #[serde(default)]
+    pub ipv4: Vec<Cidr>,
+    #[serde(default)]
+    pub ipv6: Vec<Cidr>,
+    pub role: Role,
+    /// DPDK device: a PCI address (`0000:01:00.0`) or a vdev string
+    /// (`net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap`, `net_tap0`, …).
+    /// Not needed by replay.
+    #[serde(default)]
+    pub device: Option<String>,
+}
+
+impl PortConfig {
+    /// Whether `device` names a DPDK virtual device rather than a PCI address.
+    pub fn is_vdev(&self) -> bool {
+        self.device.as_deref().is_none_or(|d| d.starts_with("net_"))
+    }
+}
+
+/// A static route. `via` absent: the prefix is on-link on `port`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub prefix: Cidr,
+    #[serde(default)]
+    pub via: Option<IpAddr>,
+    pub port: String,
+}
+
+/// A static neighbour (next hop MAC); learned neighbours need none.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeighborConfig {
+    pub ip: IpAddr,
+    pub mac: MacAddr,
+    pub port: String,
+}
+
+/// Neighbour resolution behaviour.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NeighborSection {
+    /// Frames held per unresolved next hop while ARP/ND resolves it; more are
+    /// counted drops (`neighbor_queue_full`).
+    pub hold_queue: usize,
+    /// How long a held frame may wait before it is dropped (`neighbor_unresolved`).
+    pub hold_timeout_ms: u64,
+    /// Resolution retry interval.
+    pub retry_ms: u64,
+    /// Learned entries are forgotten after this long without confirmation.
+    pub reachable_secs: u64,
+}
+
+impl Default for NeighborSection {
+    fn default() -> Self {
+        NeighborSection {
+            hold_queue: 8,
+            hold_timeout_ms: 3000,
+            retry_ms: 1000,
+            reachable_secs: 1200,
+        }
+    }
+}
+
+/// Flow table sizing (shared by NAT sessions; IPv6 flows get their own table
+/// of the same shape).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowTableSection {
+    /// Number of shards (power of two).
+    pub shards: usize,
+    /// Maximum number of flows.
+    pub capacity: usize,
+    /// Occupancy fraction that starts draining.
+    pub high_watermark: f64,
+    /// Occupancy fraction that stops draining.
+    pub low_watermark: f64,
+    /// Timer wheel tick in milliseconds.
+    pub tick_ms: u64,
+}
+
+impl Default for FlowTableSection {
+    fn default() -> Self {
+        FlowTableSection {
+            shards: 16,
+            capacity: 1 << 20,
+            high_watermark: 0.9,
+            low_watermark: 0.8,
+            tick_ms: 1000,
+        }
+    }
+}
+
+/// IPv6 stateful forwarding (no translation).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ipv6Section {
+    /// Idle timeout of a tracked IPv6 flow.
+    pub flow_timeout_secs: u64,
+    /// Allow outside → inside IPv6 packets that match no flow opened from
+    /// inside (default false: counted drop `unsolicited_inbound`).
+    pub allow_inbound: bool,
+}
+
+impl Default for Ipv6Section {
+    fn default() -> Self {
+        Ipv6Section {
+            flow_timeout_secs: 300,
+            allow_inbound: false,
+        }
+    }
+}
+
+/// The DPDK driver's settings (read only by `dataplane run`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DpdkConfig {
+    /// EAL arguments; absent → [`DEFAULT_EAL_ARGS`].
+    pub eal_args: Option<Vec<String>>,
+    pub mempool_size: u32,
+    pub burst: u16,
+    pub rx_desc: u16,
+    pub tx_desc: u16,
+}
+
+impl Default for DpdkConfig {
+    fn default() -> Self {
+        DpdkConfig {
+            eal_args: None,
+            mempool_size: 8191,
+            burst: 32,
+            rx_desc: 1024,
+            tx_desc: 1024,
+        }
+    }
+}
+
+/// Control plane: Prometheus exposition and the `ctl` socket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlConfig {
+    /// `host:port` for Prometheus text exposition (`GET /metrics`); absent = off.
+    pub metrics_addr: Option<String>,
+    /// Unix socket path for `dataplane ctl`; absent = off.
+    pub socket: Option<String>,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            metrics_addr: None,
+            socket: Some("/tmp/dataplane.sock".into()),
+        }
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Worker (pipeline) count; replay always runs one pipeline.
+    #[serde(default = "one")]
+    pub workers: usize,
+    pub ports: Vec<PortConfig>,
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    #[serde(default)]
+    pub neighbors: Vec<NeighborConfig>,
+    #[serde(default)]
+    pub neighbor: NeighborSection,
+    #[serde(default)]
+    pub flow_table: FlowTableSection,
+    #[serde(default)]
+    pub ipv6: Ipv6Section,
+    #[serde(default)]
+    pub dpdk: DpdkConfig,
+    #[serde(default)]
+    pub control: ControlConfig,
+    /// NAT (masquerade, port forwarding): the `nat` crate's configuration.
+    #[serde(default)]
+    pub nat: Option<crate::natglue::NatConfig>,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl Config {
+    /// Parse and validate.
+    ///
+    /// # Errors
+    /// [`ConfigError::Parse`] (syntax, unknown field, bad value: with the
+    /// field path) or [`ConfigError::Invalid`] (semantic check).
+    pub fn from_toml_str(s: &str) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::parse(s).map_err(|e| ConfigError::Parse {
+            field: String::new(),
+            reason: e.to_string(),
+        })?;
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            let reason = inner.message().to_string();
+            ConfigError::Parse {
+                field: if field == "." { String::new() } else { field },
+                reason,
+            }
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Read, parse and validate a file.
+    ///
+    /// # Errors
+    /// As [`Config::from_toml_str`], plus [`ConfigError::Io`].
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let s = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::from_toml_str(&s)
+    }
+
+    /// The embedded default (the demo's configuration).
+    pub fn default_demo() -> Config {
+        Config::from_toml_str(DEFAULT_CONFIG).expect("embedded default config is valid (tested)")
+    }
+
+    /// Index of the port named `name`.
+    pub fn port_index(&self, name: &str) -> Option<usize> {
+        self.ports.iter().position(|p| p.name == name)
+    }
+
+    /// The EAL arguments the DPDK driver passes (see [`DEFAULT_EAL_ARGS`]).
+    pub fn eal_args(&self) -> Vec<String> {
+        match &self.dpdk.eal_args {
+            Some(a) if !self.ports.iter().all(PortConfig::is_vdev) => a.clone(),
+            Some(a) if !a.is_empty() => a.clone(),
+            _ => DEFAULT_EAL_ARGS.iter().map(|s| (*s).to_string()).collect(),
+        }
+    }
+
+    /// Semantic checks; the first problem found is returned.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.workers == 0 || self.workers > 128 {
+            return Err(ConfigError::invalid(
+                "workers",
+                format!("{} is not in 1..=128", self.workers),
+            ));
+        }
+        if self.ports.is_empty() {
+            return Err(ConfigError::invalid(
+                "ports",
+                "at least one port is required",
+            ));
+        }
+        if self.ports.len() > usize::from(u16::MAX) {
+            return Err(ConfigError::invalid("ports", "too many ports"));
+        }
+        let mut names = BTreeSet::new();
+        for (i, p) in self.ports.iter().enumerate() {
+            if p.name.is_empty() || p.name.contains(['=', '/', ' ']) {
+                return Err(ConfigError::invalid(
+                    format!("ports[{i}].name"),
+                    format!(
+                        "`{}` is not a valid port name (non-empty, no '=', '/' or space)",
+                        p.name
+                    ),
+                ));
+            }
+            if !names.insert(p.name.as_str()) {
+                return Err(ConfigError::invalid(
+                    format!("ports[{i}].name"),
+                    format!("duplicate port name `{}`", p.name),
+                ));
+            }
+            if p.mac.0[0] & 1 != 0 || p.mac.0 == [0; 6] {
+                return Err(ConfigError::invalid(
+                    format!("ports[{i}].mac"),
+                    format!("{} is not a unicast MAC", p.mac),
+                ));
+            }
+            for (j, a) in p.ipv4.iter().enumerate() {
+                if !a.is_v4() {
+                    return Err(ConfigError::invalid(
+                        format!("ports[{i}].ipv4[{j}]"),
+                        format!("{a} is not IPv4"),
+                    ));
+                }
+            }
+            for (j, a) in p.ipv6.iter().enumerate() {
+                if a.is_v4() {
+                    return Err(ConfigError::invalid(
+                        format!("ports[{i}].ipv6[{j}]"),
+                        format!("{a} is not IPv6"),
+                    ));
+                }
+            }
+            if let Some(d) = &p.device
+                && d.is_empty()
+            {
+                return Err(ConfigError::invalid(
+                    format!("ports[{i}].device"),
+                    "empty device string",
+                ));
+            }
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            let Some(pi) = self.port_index(&r.port) else {
+                return Err(ConfigError::invalid(
+                    format!("routes[{i}].port"),
+                    format!("no port named `{}`", r.port),
+                ));
+            };
+            if let Some(v) = r.via {
+                if v.is_ipv4() != r.prefix.is_v4() {
+                    return Err(ConfigError::invalid(
+                        format!("routes[{i}].via"),
+                        format!("{v} is not the same family as {}", r.prefix),
+                    ));
+                }
+                let p = &self.ports[pi];
+                let onlink = p.ipv4.iter().chain(&p.ipv6).any(|c| c.contains(v));
+                if !onlink {
+                    return Err(ConfigError::invalid(
+                        format!("routes[{i}].via"),
+                        format!("next hop {v} is not on any subnet of port `{}`", r.port),
+                    ));
+                }
+            }
+        }
+        for (i, n) in self.neighbors.iter().enumerate() {
+            if self.port_index(&n.port).is_none() {
+                return Err(ConfigError::invalid(
+                    format!("neighbors[{i}].port"),
+                    format!("no port named `{}`", n.port),
+                ));
+            }
+        }
+        let ft = &self.flow_table;
+        if !ft.shards.is_power_of_two() || ft.shards > 4096 {
+            return Err(ConfigError::invalid(
+                "flow_table.shards",
+                format!("{} is not a power of two in 1..=4096", ft.shards),
+            ));
+        }
+        if ft.capacity == 0 || ft.capacity > (1 << 28) {
+            return Err(ConfigError::invalid(
+                "flow_table.capacity",
+                format!("{} is not in 1..=2^28", ft.capacity),
+            ));
+        }
+        if !(ft.high_watermark > 0.0 && ft.high_watermark <= 1.0) {
+            return Err(ConfigError::invalid(
+                "flow_table.high_watermark",
+                "must be in (0, 1]",
+            ));
+        }
+        if !(ft.low_watermark > 0.0 && ft.low_watermark < ft.high_watermark) {
+            return Err(ConfigError::invalid(
+                "flow_table.low_watermark",
+                "must be in (0, high_watermark)",
+            ));
+        }
+        if ft.tick_ms == 0 || ft.tick_ms > 60_000 {
+            return Err(ConfigError::invalid(
+                "flow_table.tick_ms",
+                "must be in 1..=60000",
+            ));
+        }
+        if self.ipv6.flow_timeout_secs == 0 {
+            return Err(ConfigError::invalid(
+                "ipv6.flow_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        if self.neighbor.hold_queue > 1024 {
+            return Err(ConfigError::invalid(
+                "neighbor.hold_queue",
+                "must be at most 1024",
+            ));
+        }
+        if self.neighbor.retry_ms == 0 {
+            return Err(ConfigError::invalid(
+                "neighbor.retry_ms",
+                "must be at least 1",
+            ));
+        }
+        if self.dpdk.burst == 0 || self.dpdk.burst > 512 {
+            return Err(ConfigError::invalid("dpdk.burst", "must be in 1..=512"));
+        }
+        if self.dpdk.mempool_size < 512 {
+            return Err(ConfigError::invalid(
+                "dpdk.mempool_size",
+                "must be at least 512",
+            ));
+        }
+        if let Some(a) = &self.control.metrics_addr
+            && a.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(ConfigError::invalid(
+                "control.metrics_addr",
+                format!("`{a}` is not host:port"),
+            ));
+        }
+        if let Some(nat) = &self.nat {
+            if !self.ports.iter().any(|p| p.role == Role::Inside)
+                || !self.ports.iter().any(|p| p.role == Role::Outside)
+            {
+                return Err(ConfigError::invalid(
+                    "ports",
+                    "NAT needs at least one inside and one outside port",
+                ));
+            }
+            crate::natglue::validate(nat)
+                .map_err(|(f, r)| ConfigError::invalid(format!("nat.{f}"), r))?;
+        }
+        Ok(())
+    }
+
+    /// Every IPv4 address the dataplane answers ARP for on `port`: the port's
+    /// own addresses, and on outside ports the NAT pool addresses.
+    pub fn arp_addresses(&self, port: usize) -> Vec<Ipv4Addr> {
+        let p = &self.ports[port];
+        let mut v: Vec<Ipv4Addr> = p
+            .ipv4
+            .iter()
+            .filter_map(|c| match c.addr {
+                IpAddr::V4(a) => Some(a),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        if p.role == Role::Outside
+            && let Some(n) = &self.nat
+        {
+            v.extend(crate::natglue::pool_addresses(n));
+        }
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The IPv6 addresses of `port`.
+    pub fn ipv6_addresses(&self, port: usize) -> Vec<Ipv6Addr> {
+        self.ports[port]
+            .ipv6
+            .iter()
+            .filter_map(|c| match c.addr {
+                IpAddr::V6(a) => Some(a),
+                IpAddr::V4(_) => None,
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,20 @@
+//! `dataplane`: configuration, the per-worker pipeline, the pcap replay
+//! harness, the built-in demo, counters/metrics and control. The DPDK driver
+//! lives in `dpdk` (feature `dpdk`).
+#![deny(unsafe_code)]
+
+pub mod config;
+pub mod metrics;
+pub mod natglue;
+pub mod pipeline;
+pub mod time;
+pub mod v6flow;
+pub mod wire;
+
+#[cfg(feature = "dpdk")]
+#[allow(unsafe_code)]
+pub mod dpdk;
+
+pub use config::Config;
+pub use pipeline::{Disposition, DropReason, Frame, Output, Pipeline, PortId, Shared};
+pub use time::Timestamp;

@@ -1,0 +1,1130 @@
+//! The per-worker pipeline.
+//!
+//! ```text
+//! parse/classify → L2 filter → local delivery (ARP, ICMP echo, NDP)
+//!   → TTL / hop-limit check (ICMP time exceeded) → IPv6 flow tracking
+//!   → NAT (port forwarding + masquerade, `nat` crate) → L3 forwarding
+//!   (route lookup, TTL decrement, neighbour resolution with a bounded hold
+//!   queue, MAC rewrite) → out
+//! ```
+//!
+//! Contract with drivers (replay, DPDK): build one [`Shared`] per process
+//! (`Arc`), one [`Pipeline`] per worker, then per burst call
+//! [`Pipeline::process`] with the burst's `now`, act on each frame's
+//! [`Disposition`] and send [`Output::generated`]; call
+//! [`Pipeline::poll_timers`] once per loop. Nothing here reads a clock,
+//! allocates per forwarded frame, or panics on any input: malformed frames are
+//! counted drops with a [`DropReason`].
+//!
+//! Cost per frame: one classify pass (O(header length)), O(own addresses)
+//! local-delivery check, one NAT call (flow-table lookup), one route lookup
+//! (O(routes), static routes are few) and one next-hop lookup in a worker-local
+//! cache (the shared neighbour table is locked only on a miss).
+//!
+//! The TTL check runs before NAT so an ICMP time exceeded goes to the
+//! untranslated source (RFC 1812 §5.3.1: decrement and check when
+//! forwarding; the error quotes the packet as received).
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use core::time::Duration;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use net::{Classified, L3Kind, L4Kind};
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::Timestamp;
+use crate::config::{Config, Role};
+use crate::metrics::{Counters, bump};
+use crate::wire::{self, Mac};
+
+/// Index of a port in the configuration's `ports` list.
+pub type PortId = u16;
+
+/// A frame buffer the pipeline can read and rewrite in place.
+pub trait Frame {
+    fn data(&self) -> &[u8];
+    fn data_mut(&mut self) -> &mut [u8];
+}
+
+impl Frame for Vec<u8> {
+    fn data(&self) -> &[u8] {
+        self
+    }
+    fn data_mut(&mut self) -> &mut [u8] {
+        self
+    }
+}
+
+impl Frame for &mut [u8] {
+    fn data(&self) -> &[u8] {
+        self
+    }
+    fn data_mut(&mut self) -> &mut [u8] {
+        self
+    }
+}
+
+/// What to do with an input frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Send the frame (rewritten in place, same length) on this port.
+    Tx(PortId),
+    /// Free the frame; counted under the reason.
+    Drop(DropReason),
+    /// Free the frame; it was not dropped: the pipeline used it (an ARP reply
+    /// or neighbour advertisement that was learned, an NS answered with a
+    /// generated NA) or holds a copy until its next hop resolves.
+    Consumed,
+}
+
+/// Why a frame was dropped: one closed enum, one counter each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[repr(u8)]
+pub enum DropReason {
+    /// Headers truncated or malformed.
+    Malformed,
+    /// Neither IPv4, IPv6 nor ARP.
+    UnsupportedEthertype,
+    /// Destination MAC is not ours, broadcast or multicast.
+    NotForUs,
+    /// ARP not asking for one of our addresses (and not a reply to us).
+    ArpNotForUs,
+    /// Addressed to us but not a service we answer (only ARP, echo and NDP are).
+    LocalNotServed,
+    /// Multicast/broadcast IP traffic (not forwarded).
+    Multicast,
+    /// IPv4 TTL or IPv6 hop limit would reach zero (time exceeded sent).
+    TtlExceeded,
+    /// No route to the destination.
+    NoRoute,
+    /// Hold queue for an unresolved next hop is full.
+    NeighborQueueFull,
+    /// A held frame's next hop did not resolve in time.
+    NeighborUnresolved,
+    /// Outside → inside traffic that matches no NAT session, port forward or
+    /// IPv6 flow.
+    UnsolicitedInbound,
+    /// Source address is one of ours or invalid (martian).
+    Martian,
+    /// The NAT stage dropped it (detail per reason in the NAT stats).
+    Nat,
+    /// The IPv6 flow table refused a new flow (full).
+    FlowTableFull,
+}
+
+impl DropReason {
+    pub const COUNT: usize = 14;
+    pub const ALL: [DropReason; Self::COUNT] = [
+        DropReason::Malformed,
+        DropReason::UnsupportedEthertype,
+        DropReason::NotForUs,
+        DropReason::ArpNotForUs,
+        DropReason::LocalNotServed,
+        DropReason::Multicast,
+        DropReason::TtlExceeded,
+        DropReason::NoRoute,
+        DropReason::NeighborQueueFull,
+        DropReason::NeighborUnresolved,
+        DropReason::UnsolicitedInbound,
+        DropReason::Martian,
+        DropReason::Nat,
+        DropReason::FlowTableFull,
+    ];
+
+    /// Stable snake_case name (counter label, JSON key).
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::UnsupportedEthertype => "unsupported_ethertype",
+            DropReason::NotForUs => "not_for_us",
+            DropReason::ArpNotForUs => "arp_not_for_us",
+            DropReason::LocalNotServed => "local_not_served",
+            DropReason::Multicast => "multicast",
+            DropReason::TtlExceeded => "ttl_exceeded",
+            DropReason::NoRoute => "no_route",
+            DropReason::NeighborQueueFull => "neighbor_queue_full",
+            DropReason::NeighborUnresolved => "neighbor_unresolved",
+            DropReason::UnsolicitedInbound => "unsolicited_inbound",
+            DropReason::Martian => "martian",
+            DropReason::Nat => "nat",
+            DropReason::FlowTableFull => "flow_table_full",
+        }
+    }
+}
+
+/// The result of one [`Pipeline::process`] call.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// One per input frame, same order.
+    pub dispositions: Vec<Disposition>,
+    /// Frames the pipeline emitted (ARP replies/requests, ICMP errors, NDP,
+    /// frames released from a hold queue): the driver copies them into fresh
+    /// buffers and sends them on the port.
+    pub generated: Vec<(PortId, Vec<u8>)>,
+    /// Parallel to `generated`: index of the input frame that caused it, or
+    /// `None` for frames from timers.
+    pub generated_cause: Vec<Option<u32>>,
+}
+
+impl Output {
+    pub fn clear(&mut self) {
+        self.dispositions.clear();
+        self.generated.clear();
+        self.generated_cause.clear();
+    }
+}
+
+/// Errors building the shared state.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("NAT: {0}")]
+    Nat(String),
+    #[error("flow table: {0}")]
+    FlowTable(String),
+}
+
+/// What the pipeline knows about a port.
+#[derive(Debug, Clone)]
+pub struct PortInfo {
+    pub name: String,
+    pub mac: Mac,
+    pub role: Role,
+    /// Own IPv4 addresses (interface addresses).
+    pub v4: Vec<Ipv4Addr>,
+    /// Addresses answered for ARP (own + NAT pool on outside ports).
+    pub arp: Vec<Ipv4Addr>,
+    /// Own IPv6 addresses including the EUI-64 link-local one.
+    pub v6: Vec<Ipv6Addr>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Route {
+    prefix_v4: u32,
+    prefix_v6: u128,
+    v4: bool,
+    len: u8,
+    via: Option<IpAddr>,
+    port: PortId,
+}
+
+/// Static + connected routes, longest prefix first. Lookup is O(routes).
+#[derive(Debug, Clone, Default)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+}
+
+impl RouteTable {
+    fn add(&mut self, prefix: IpAddr, len: u8, via: Option<IpAddr>, port: PortId) {
+        let (v4, prefix_v4, prefix_v6) = match prefix {
+            IpAddr::V4(a) => (true, mask4(u32::from(a), len), 0),
+            IpAddr::V6(a) => (false, 0, mask6(u128::from(a), len)),
+        };
+        self.routes.push(Route {
+            prefix_v4,
+            prefix_v6,
+            v4,
+            len,
+            via,
+            port,
+        });
+        // Stable sort: longest prefix first; ties keep config order.
+        self.routes.sort_by_key(|r| core::cmp::Reverse(r.len));
+    }
+
+    /// Longest-prefix match: `(egress port, next hop address)`.
+    pub fn lookup(&self, dst: IpAddr) -> Option<(PortId, IpAddr)> {
+        match dst {
+            IpAddr::V4(d) => {
+                let d = u32::from(d);
+                self.routes
+                    .iter()
+                    .find(|r| r.v4 && mask4(d, r.len) == r.prefix_v4)
+                    .map(|r| (r.port, r.via.unwrap_or(dst)))
+            }
+            IpAddr::V6(d) => {
+                let d = u128::from(d);
+                self.routes
+                    .iter()
+                    .find(|r| !r.v4 && mask6(d, r.len) == r.prefix_v6)
+                    .map(|r| (r.port, r.via.unwrap_or(dst)))
+            }
+        }
+    }
+}
+
+fn mask4(a: u32, len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        a & (u32::MAX << (32 - u32::from(len.min(32))))
+    }
+}
+
+fn mask6(a: u128, len: u8) -> u128 {
+    if len == 0 {
+        0
+    } else {
+        a & (u128::MAX << (128 - u32::from(len.min(128))))
+    }
+}
+
+#[derive(Debug)]
+enum Neighbor {
+    Resolved {
+        mac: Mac,
+        confirmed: Timestamp,
+        permanent: bool,
+    },
+    Incomplete {
+        queue: VecDeque<(Timestamp, Vec<u8>)>,
+        last_request: Timestamp,
+        requests: u32,
+    },
+}
+
+/// The neighbour table (ARP + NDP), shared by workers. Ordered map so timer
+/// processing is deterministic. Locked only on a worker-cache miss, on
+/// learning, and in `poll_timers`.
+#[derive(Debug, Default)]
+pub struct NeighborTable {
+    map: Mutex<BTreeMap<(PortId, IpAddr), Neighbor>>,
+    /// Bumped on every change that can invalidate a worker's cache.
+    generation: AtomicU64,
+}
+
+impl NeighborTable {
+    /// Number of entries (resolved + incomplete). O(1) plus the lock.
+    pub fn len(&self) -> usize {
+        self.map.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A snapshot of resolved entries: O(n) scan.
+    pub fn scan(&self) -> Vec<(PortId, IpAddr, Option<Mac>)> {
+        self.map
+            .lock()
+            .iter()
+            .map(|(&(p, ip), n)| {
+                let mac = match n {
+                    Neighbor::Resolved { mac, .. } => Some(*mac),
+                    Neighbor::Incomplete { .. } => None,
+                };
+                (p, ip, mac)
+            })
+            .collect()
+    }
+}
+
+/// State shared by all workers of one process.
+pub struct Shared {
+    pub config: Arc<Config>,
+    pub ports: Vec<PortInfo>,
+    pub routes: RouteTable,
+    pub neighbors: NeighborTable,
+    pub nat: Option<crate::natglue::NatStage>,
+    pub v6flows: crate::v6flow::V6Flows,
+    pub counters: Counters,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("ports", &self.ports)
+            .finish_non_exhaustive()
+    }
+}
+
+/// EUI-64 link-local address of a MAC (RFC 4291 appendix A).
+pub fn link_local(mac: Mac) -> Ipv6Addr {
+    let mut o = [0u8; 16];
+    o[0] = 0xfe;
+    o[1] = 0x80;
+    o[8] = mac[0] ^ 0x02;
+    o[9] = mac[1];
+    o[10] = mac[2];
+    o[11] = 0xff;
+    o[12] = 0xfe;
+    o[13] = mac[3];
+    o[14] = mac[4];
+    o[15] = mac[5];
+    Ipv6Addr::from(o)
+}
+
+impl Shared {
+    /// Build the shared state for `workers` pipelines.
+    ///
+    /// # Errors
+    /// [`BuildError`] when the NAT or a flow table refuses the configuration.
+    pub fn new(config: Config, workers: usize) -> Result<Arc<Shared>, BuildError> {
+        let config = Arc::new(config);
+        let mut ports = Vec::with_capacity(config.ports.len());
+        let mut routes = RouteTable::default();
+        for (i, p) in config.ports.iter().enumerate() {
+            let mut v6 = config.ipv6_addresses(i);
+            v6.push(link_local(p.mac.0));
+            ports.push(PortInfo {
+                name: p.name.clone(),
+                mac: p.mac.0,
+                role: p.role,
+                v4: config.ports[i]
+                    .ipv4
+                    .iter()
+                    .filter_map(|c| match c.addr {
+                        IpAddr::V4(a) => Some(a),
+                        IpAddr::V6(_) => None,
+                    })
+                    .collect(),
+                arp: config.arp_addresses(i),
+                v6,
+            });
+            // Connected routes.
+            for c in p.ipv4.iter().chain(&p.ipv6) {
+                routes.add(c.addr, c.len, None, i as PortId);
+            }
+            routes.add(
+                IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0)),
+                10,
+                None,
+                i as PortId,
+            );
+        }
+        for r in &config.routes {
+            let port = config.port_index(&r.port).unwrap_or(0) as PortId;
+            routes.add(r.prefix.addr, r.prefix.len, r.via, port);
+        }
+        let neighbors = NeighborTable::default();
+        {
+            let mut m = neighbors.map.lock();
+            for n in &config.neighbors {
+                let port = config.port_index(&n.port).unwrap_or(0) as PortId;
+                m.insert(
+                    (port, n.ip),
+                    Neighbor::Resolved {
+                        mac: n.mac.0,
+                        confirmed: Timestamp::from_nanos(0),
+                        permanent: true,
+                    },
+                );
+            }
+        }
+        let nat = match &config.nat {
+            Some(n) => Some(crate::natglue::NatStage::new(n, &config)?),
+            None => None,
+        };
+        let v6flows = crate::v6flow::V6Flows::new(&config)?;
+        let counters = Counters::new(workers.max(1), ports.len());
+        Ok(Arc::new(Shared {
+            config,
+            ports,
+            routes,
+            neighbors,
+            nat,
+            v6flows,
+            counters,
+        }))
+    }
+
+    /// Port names in port order.
+    pub fn port_names(&self) -> Vec<String> {
+        self.ports.iter().map(|p| p.name.clone()).collect()
+    }
+
+    fn is_own_v4(&self, a: Ipv4Addr) -> bool {
+        self.ports.iter().any(|p| p.v4.contains(&a))
+    }
+
+    fn is_own_v6(&self, a: Ipv6Addr) -> bool {
+        self.ports.iter().any(|p| p.v6.contains(&a))
+    }
+}
+
+/// Frames processed by `poll_timers` per call at most (neighbour holds and
+/// NAT/IPv6 expiry each get this budget).
+pub const POLL_BUDGET: usize = 4096;
+
+/// One worker's pipeline.
+pub struct Pipeline {
+    shared: Arc<Shared>,
+    worker: usize,
+    /// Worker-local next-hop cache; cleared when the shared table's
+    /// generation moves.
+    nh_cache: HashMap<(PortId, IpAddr), Mac>,
+    nh_gen: u64,
+    /// Frames produced by timers, handed out by the next `process` call or
+    /// by [`Pipeline::take_generated`].
+    pending: Vec<(PortId, Vec<u8>)>,
+    last_poll: Option<Timestamp>,
+}
+
+enum Step {
+    Done(Disposition),
+    Continue,
+}
+
+impl Pipeline {
+    /// A pipeline for worker `worker` (index into the shared counters).
+    pub fn new(shared: Arc<Shared>, worker: usize) -> Pipeline {
+        let worker = worker.min(shared.counters.workers.len() - 1);
+        Pipeline {
+            shared,
+            worker,
+            nh_cache: HashMap::new(),
+            nh_gen: u64::MAX,
+            pending: Vec::new(),
+            last_poll: None,
+        }
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Run a burst received on `ingress` through the pipeline at time `now`.
+    /// `out` is cleared first, then holds one disposition per frame and any
+    /// generated frames (including those timers produced since the last call).
+    pub fn process<F: Frame>(
+        &mut self,
+        ingress: PortId,
+        frames: &mut [F],
+        now: Timestamp,
+        out: &mut Output,
+    ) {
+        out.clear();
+        out.dispositions.reserve(frames.len());
+        for (port, f) in self.pending.drain(..) {
+            out.generated.push((port, f));
+            out.generated_cause.push(None);
+        }
+        let gen_now = self.shared.neighbors.generation.load(Ordering::Acquire);
+        if gen_now != self.nh_gen {
+            self.nh_cache.clear();
+            self.nh_gen = gen_now;
+        }
+        let ingress = if usize::from(ingress) < self.shared.ports.len() {
+            Some(ingress)
+        } else {
+            None
+        };
+        for (i, f) in frames.iter_mut().enumerate() {
+            let d = match ingress {
+                Some(p) => {
+                    bump(&self.shared.counters.workers[self.worker].rx[usize::from(p)]);
+                    let before = out.generated.len();
+                    let d = self.one(p, f.data_mut(), now, out);
+                    for _ in before..out.generated.len() {
+                        out.generated_cause.push(Some(i as u32));
+                    }
+                    d
+                }
+                None => Disposition::Drop(DropReason::Malformed),
+            };
+            self.account(d);
+            out.dispositions.push(d);
+        }
+        let c = &self.shared.counters.workers[self.worker];
+        for (p, _) in &out.generated {
+            if let Some(t) = c.tx.get(usize::from(*p)) {
+                bump(t);
+            }
+            bump(&c.generated);
+        }
+    }
+
+    /// Frames produced by timers since the last `process`/`take_generated`.
+    pub fn take_generated(&mut self, out: &mut Vec<(PortId, Vec<u8>)>) {
+        let c = &self.shared.counters.workers[self.worker];
+        for (p, f) in self.pending.drain(..) {
+            if let Some(t) = c.tx.get(usize::from(p)) {
+                bump(t);
+            }
+            bump(&c.generated);
+            out.push((p, f));
+        }
+    }
+
+    fn account(&self, d: Disposition) {
+        let c = &self.shared.counters.workers[self.worker];
+        match d {
+            Disposition::Tx(p) => {
+                if let Some(t) = c.tx.get(usize::from(p)) {
+                    bump(t);
+                }
+            }
+            Disposition::Drop(r) => bump(&c.drops[r as usize]),
+            Disposition::Consumed => {}
+        }
+    }
+
+    fn drop_count(&self, r: DropReason, n: u64) {
+        let c = &self.shared.counters.workers[self.worker];
+        crate::metrics::add(&c.drops[r as usize], n);
+    }
+
+    /// Timers: NAT and IPv6 flow expiry, neighbour retries and hold-queue
+    /// timeouts, each bounded by [`POLL_BUDGET`]. Returns the work done
+    /// (entries expired + frames dropped + requests sent). Frames it produces
+    /// come out of the next `process` call (or `take_generated`).
+    pub fn poll_timers(&mut self, now: Timestamp) -> usize {
+        let mut work = 0;
+        if let Some(nat) = &self.shared.nat {
+            work += nat.poll(now, POLL_BUDGET);
+        }
+        work += self.shared.v6flows.poll(now, POLL_BUDGET);
+        // Neighbour maintenance at most every 10 ms of virtual time.
+        let due = self
+            .last_poll
+            .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_millis(10));
+        if due {
+            self.last_poll = Some(now);
+            work += self.neighbor_timers(now);
+        }
+        work
+    }
+
+    fn neighbor_timers(&mut self, now: Timestamp) -> usize {
+        let cfg = &self.shared.config.neighbor;
+        let hold = Duration::from_millis(cfg.hold_timeout_ms);
+        let retry = Duration::from_millis(cfg.retry_ms);
+        let reachable = Duration::from_secs(cfg.reachable_secs);
+        let mut work = 0;
+        let mut dropped = 0u64;
+        let mut changed = false;
+        let mut requests = Vec::new();
+        {
+            let mut m = self.shared.neighbors.map.lock();
+            m.retain(|&(port, ip), n| {
+                if work >= POLL_BUDGET {
+                    return true;
+                }
+                match n {
+                    Neighbor::Resolved {
+                        confirmed,
+                        permanent,
+                        ..
+                    } => {
+                        if !*permanent && now.saturating_duration_since(*confirmed) > reachable {
+                            work += 1;
+                            changed = true;
+                            return false;
+                        }
+                        true
+                    }
+                    Neighbor::Incomplete {
+                        queue,
+                        last_request,
+                        requests: sent,
+                    } => {
+                        while queue
+                            .front()
+                            .is_some_and(|(t, _)| now.saturating_duration_since(*t) >= hold)
+                        {
+                            queue.pop_front();
+                            dropped += 1;
+                            work += 1;
+                        }
+                        if queue.is_empty() {
+                            return false;
+                        }
+                        if now.saturating_duration_since(*last_request) >= retry {
+                            *last_request = now;
+                            *sent += 1;
+                            requests.push((port, ip));
+                            work += 1;
+                        }
+                        true
+                    }
+                }
+            });
+        }
+        if changed {
+            self.shared
+                .neighbors
+                .generation
+                .fetch_add(1, Ordering::Release);
+        }
+        if dropped > 0 {
+            self.drop_count(DropReason::NeighborUnresolved, dropped);
+        }
+        for (port, ip) in requests {
+            if let Some(f) = self.solicit(port, ip) {
+                self.pending.push((port, f));
+            }
+        }
+        work
+    }
+
+    fn solicit(&self, port: PortId, ip: IpAddr) -> Option<Vec<u8>> {
+        let p = self.shared.ports.get(usize::from(port))?;
+        match ip {
+            IpAddr::V4(t) => {
+                // Source: our address on the target's subnet, else the first.
+                let cfgp = &self.shared.config.ports[usize::from(port)];
+                let src = cfgp
+                    .ipv4
+                    .iter()
+                    .find(|c| c.contains(ip))
+                    .or(cfgp.ipv4.first())
+                    .and_then(|c| match c.addr {
+                        IpAddr::V4(a) => Some(a),
+                        IpAddr::V6(_) => None,
+                    })
+                    .unwrap_or(Ipv4Addr::UNSPECIFIED);
+                Some(wire::arp_request(p.mac, src, t))
+            }
+            IpAddr::V6(t) => {
+                let src = if t.segments()[0] & 0xffc0 == 0xfe80 {
+                    p.v6.last().copied()
+                } else {
+                    p.v6.first().copied()
+                }?;
+                Some(wire::ndp_solicit(p.mac, src, t))
+            }
+        }
+    }
+
+    fn learn(&mut self, port: PortId, ip: IpAddr, mac: Mac, now: Timestamp, out: &mut Output) {
+        if mac[0] & 1 != 0 || mac == [0; 6] {
+            return;
+        }
+        let mut released = None;
+        {
+            let mut m = self.shared.neighbors.map.lock();
+            let e = m.entry((port, ip)).or_insert(Neighbor::Resolved {
+                mac,
+                confirmed: now,
+                permanent: false,
+            });
+            match e {
+                Neighbor::Resolved {
+                    mac: old,
+                    confirmed,
+                    permanent,
+                } => {
+                    if !*permanent {
+                        if *old != mac {
+                            *old = mac;
+                            self.shared
+                                .neighbors
+                                .generation
+                                .fetch_add(1, Ordering::Release);
+                        }
+                        *confirmed = now;
+                    }
+                }
+                Neighbor::Incomplete { queue, .. } => {
+                    released = Some(core::mem::take(queue));
+                    *e = Neighbor::Resolved {
+                        mac,
+                        confirmed: now,
+                        permanent: false,
+                    };
+                }
+            }
+        }
+        bump(&self.shared.counters.workers[self.worker].neighbors_learned);
+        if let Some(q) = released {
+            let src = self.shared.ports[usize::from(port)].mac;
+            for (_, mut f) in q {
+                wire::set_macs(&mut f, src, mac);
+                out.generated.push((port, f));
+            }
+        }
+    }
+
+    /// Next-hop MAC, or hold a copy of the frame and ask.
+    fn resolve(
+        &mut self,
+        port: PortId,
+        nh: IpAddr,
+        frame: &[u8],
+        now: Timestamp,
+        out: &mut Output,
+    ) -> Result<Mac, Disposition> {
+        if let Some(m) = self.nh_cache.get(&(port, nh)) {
+            return Ok(*m);
+        }
+        let cap = self.shared.config.neighbor.hold_queue;
+        let mut ask = false;
+        let res = {
+            let mut m = self.shared.neighbors.map.lock();
+            match m.get_mut(&(port, nh)) {
+                Some(Neighbor::Resolved { mac, .. }) => Ok(*mac),
+                Some(Neighbor::Incomplete { queue, .. }) => {
+                    if queue.len() < cap {
+                        queue.push_back((now, frame.to_vec()));
+                        Err(Disposition::Consumed)
+                    } else {
+                        Err(Disposition::Drop(DropReason::NeighborQueueFull))
+                    }
+                }
+                None => {
+                    let mut queue = VecDeque::new();
+                    let d = if cap > 0 {
+                        queue.push_back((now, frame.to_vec()));
+                        Disposition::Consumed
+                    } else {
+                        Disposition::Drop(DropReason::NeighborQueueFull)
+                    };
+                    m.insert(
+                        (port, nh),
+                        Neighbor::Incomplete {
+                            queue,
+                            last_request: now,
+                            requests: 1,
+                        },
+                    );
+                    ask = true;
+                    Err(d)
+                }
+            }
+        };
+        match res {
+            Ok(mac) => {
+                self.nh_cache.insert((port, nh), mac);
+                Ok(mac)
+            }
+            Err(d) => {
+                if d == Disposition::Consumed {
+                    bump(&self.shared.counters.workers[self.worker].held);
+                }
+                if ask && let Some(f) = self.solicit(port, nh) {
+                    out.generated.push((port, f));
+                }
+                Err(d)
+            }
+        }
+    }
+
+    fn one(
+        &mut self,
+        ingress: PortId,
+        f: &mut [u8],
+        now: Timestamp,
+        out: &mut Output,
+    ) -> Disposition {
+        let cls = match wire::classify(f) {
+            Ok(c) => c,
+            Err(wire::ParseError::UnsupportedEthertype(_)) => {
+                return Disposition::Drop(DropReason::UnsupportedEthertype);
+            }
+            Err(_) => return Disposition::Drop(DropReason::Malformed),
+        };
+        let port = &self.shared.ports[usize::from(ingress)];
+        let dmac: Mac = f
+            .get(0..6)
+            .and_then(|s| s.try_into().ok())
+            .unwrap_or([0; 6]);
+        let l2_mcast = dmac[0] & 1 != 0;
+        if dmac != port.mac && !l2_mcast {
+            return Disposition::Drop(DropReason::NotForUs);
+        }
+        match cls.l3 {
+            L3Kind::Arp => self.arp(ingress, f, &cls, now, out),
+            L3Kind::Ipv4 => match self.local_v4(ingress, f, &cls, l2_mcast) {
+                Step::Done(d) => d,
+                Step::Continue => self.forward_v4(ingress, f, &cls, now, out),
+            },
+            L3Kind::Ipv6 => match self.local_v6(ingress, f, &cls, now, out) {
+                Step::Done(d) => d,
+                Step::Continue => self.forward_v6(ingress, f, &cls, now, out),
+            },
+        }
+    }
+
+    fn arp(
+        &mut self,
+        ingress: PortId,
+        f: &mut [u8],
+        cls: &Classified,
+        now: Timestamp,
+        out: &mut Output,
+    ) -> Disposition {
+        let l3 = usize::from(cls.l3_offset);
+        let op = wire::be16(f, l3 + 6).unwrap_or(0);
+        let smac: Mac = f
+            .get(l3 + 8..l3 + 14)
+            .and_then(|s| s.try_into().ok())
+            .unwrap_or([0; 6]);
+        let (Some(sip), Some(tip)) = (wire::ipv4_at(f, l3 + 14), wire::ipv4_at(f, l3 + 24)) else {
+            return Disposition::Drop(DropReason::Malformed);
+        };
+        let port_mac = self.shared.ports[usize::from(ingress)].mac;
+        let for_us = self.shared.ports[usize::from(ingress)].arp.contains(&tip);
+        let onlink = self.shared.config.ports[usize::from(ingress)]
+            .ipv4
+            .iter()
+            .any(|c| c.contains(IpAddr::V4(sip)));
+        // Learn the sender when the packet is about us (RFC 826 merge rule,
+        // restricted to senders on one of our subnets).
+        if for_us && onlink && !sip.is_unspecified() && !self.shared.is_own_v4(sip) {
+            self.learn(ingress, IpAddr::V4(sip), smac, now, out);
+        }
+        match op {
+            1 if for_us => {
+                if wire::arp_to_reply(f, l3, port_mac) {
+                    bump(&self.shared.counters.workers[self.worker].arp_replies);
+                    Disposition::Tx(ingress)
+                } else {
+                    Disposition::Drop(DropReason::Malformed)
+                }
+            }
+            2 if for_us => Disposition::Consumed,
+            _ => Disposition::Drop(DropReason::ArpNotForUs),
+        }
+    }
+
+    fn local_v4(
+        &mut self,
+        ingress: PortId,
+        f: &mut [u8],
+        cls: &Classified,
+        l2_mcast: bool,
+    ) -> Step {
+        let l3 = usize::from(cls.l3_offset);
+        let (Some(src), Some(dst)) = (wire::ipv4_at(f, l3 + 12), wire::ipv4_at(f, l3 + 16)) else {
+            return Step::Done(Disposition::Drop(DropReason::Malformed));
+        };
+        if src.is_multicast()
+            || src.is_broadcast()
+            || src.is_loopback()
+            || self.shared.is_own_v4(src)
+        {
+            return Step::Done(Disposition::Drop(DropReason::Martian));
+        }
+        if dst.is_multicast() || dst.is_broadcast() || l2_mcast {
+            return Step::Done(Disposition::Drop(DropReason::Multicast));
+        }
+        if !self.shared.is_own_v4(dst) {
+            return Step::Continue;
+        }
+        if cls.l4 == L4Kind::Icmpv4 && cls.icmp_type_code == Some((8, 0)) && cls.frag.is_none() {
+            let mac = self.shared.ports[usize::from(ingress)].mac;
+            let (l4, end) = (usize::from(cls.l4_offset), usize::from(cls.l3_end));
+            if wire::icmpv4_echo_to_reply(f, l3, l4, end, mac) {
+                bump(&self.shared.counters.workers[self.worker].echo_replies);
+                return Step::Done(Disposition::Tx(ingress));
+            }
+            return Step::Done(Disposition::Drop(DropReason::Malformed));
+        }
+        // Our address may also be a NAT pool address (masquerade to the
+        // port address): let the NAT stage decide.
+        if self.shared.nat.as_ref().is_some_and(|n| n.is_pool(dst)) {
+            return Step::Continue;
+        }
+        Step::Done(Disposition::Drop(DropReason::LocalNotServed))
+    }
+
+    fn local_v6(
+        &mut self,
+        ingress: PortId,
+        f: &mut [u8],
+        cls: &Classified,
+        now: Timestamp,
+        out: &mut Output,
+    ) -> Step {
+        let l3 = usize::from(cls.l3_offset);
+        let (Some(src), Some(dst)) = (wire::ipv6_at(f, l3 + 8), wire::ipv6_at(f, l3 + 24)) else {
+            return Step::Done(Disposition::Drop(DropReason::Malformed));
+        };
+        if src.is_multicast() || src.is_loopback() || self.shared.is_own_v6(src) {
+            return Step::Done(Disposition::Drop(DropReason::Martian));
+        }
+        let own = self.shared.is_own_v6(dst);
+        let mcast = dst.is_multicast();
+        if !own && !mcast {
+            return Step::Continue;
+        }
+        // Local traffic only (not the forwarding path): the clone is cheap here.
+        let shared = Arc::clone(&self.shared);
+        let port = &shared.ports[usize::from(ingress)];
+        let (l4, end) = (usize::from(cls.l4_offset), usize::from(cls.l3_end));
+        let hlim = f.get(l3 + 7).copied().unwrap_or(0);
+        match (cls.l4, cls.icmp_type_code) {
+            // Neighbour solicitation (RFC 4861 §7.1.1: hop limit 255).
+            (L4Kind::Icmpv6, Some((135, 0))) if hlim == 255 && end >= l4 + 24 => {
+                let Some(target) = wire::ipv6_at(f, l4 + 8) else {
+                    return Step::Done(Disposition::Drop(DropReason::Malformed));
+                };
+                if !port.v6.contains(&target) {
+                    return Step::Done(Disposition::Drop(DropReason::LocalNotServed));
+                }
+                let smac = wire::src_mac(f);
+                let slla = wire::ndp_lladdr(f, l4 + 24, end, 1);
+                let mac = port.mac;
+                let reply = if src.is_unspecified() {
+                    // DAD probe: answer to all-nodes, unsolicited.
+                    let all = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+                    wire::ndp_advert(mac, target, wire::ipv6_mcast_mac(all), all, false)
+                } else {
+                    if let Some(l) = slla {
+                        self.learn(ingress, IpAddr::V6(src), l, now, out);
+                    }
+                    wire::ndp_advert(mac, target, slla.unwrap_or(smac), src, true)
+                };
+                out.generated.push((ingress, reply));
+                Step::Done(Disposition::Consumed)
+            }
+            // Neighbour advertisement.
+            (L4Kind::Icmpv6, Some((136, 0))) if hlim == 255 && end >= l4 + 24 => {
+                let Some(target) = wire::ipv6_at(f, l4 + 8) else {
+                    return Step::Done(Disposition::Drop(DropReason::Malformed));
+                };
+                let tlla = wire::ndp_lladdr(f, l4 + 24, end, 2).unwrap_or_else(|| wire::src_mac(f));
+                self.learn(ingress, IpAddr::V6(target), tlla, now, out);
+                Step::Done(Disposition::Consumed)
+            }
+            (L4Kind::Icmpv6, Some((128, 0))) if own && cls.frag.is_none() => {
+                let mac = port.mac;
+                if wire::icmpv6_echo_to_reply(f, l3, l4, end, dst, mac) {
+                    bump(&self.shared.counters.workers[self.worker].echo_replies);
+                    Step::Done(Disposition::Tx(ingress))
+                } else {
+                    Step::Done(Disposition::Drop(DropReason::Malformed))
+                }
+            }
+            _ if mcast => Step::Done(Disposition::Drop(DropReason::Multicast)),
+            _ => Step::Done(Disposition::Drop(DropReason::LocalNotServed)),
+        }
+    }
+
+    fn icmp_source_v4(&self, ingress: PortId) -> Option<Ipv4Addr> {
+        self.shared.ports[usize::from(ingress)].v4.first().copied()
+    }
+
+    fn forward_v4(
+        &mut self,
+        ingress: PortId,
+        f: &mut [u8],
+        cls: &Classified,
+        now: Timestamp,
+        out: &mut Output,
+    ) -> Disposition {
+        let l3 = usize::from(cls.l3_offset);
+        let ttl = f.get(l3 + 8).copied().unwrap_or(0);
+        if ttl <= 1 {
+            // RFC 1812 §4.3.2.7: no ICMP error about an ICMP error or a
+            // non-first fragment.
+            let is_icmp_err = cls.l4 == L4Kind::Icmpv4
+                && cls
+                    .icmp_type_code
+                    .is_some_and(|(t, _)| !matches!(t, 0 | 8 | 13 | 14));
+            let non_first = cls.l4 == L4Kind::Fragment;
+            if !is_icmp_err
+                && !non_first
+                && let Some(src) = self.icmp_source_v4(ingress)
+            {
+                let mac = self.shared.ports[usize::from(ingress)].mac;
+                let peer = wire::src_mac(f);
+                if let Some(e) =
+                    wire::icmpv4_error(mac, peer, src, f, l3, usize::from(cls.l3_end), 11, 0)
+                {
+                    out.generated.push((ingress, e));
+                }
+            }
+            return Disposition::Drop(DropReason::TtlExceeded);
+        }
+        let role = self.shared.ports[usize::from(ingress)].role;
+        let dst_before = wire::ipv4_at(f, l3 + 16).unwrap_or(Ipv4Addr::UNSPECIFIED);
+        if let Some(nat) = &self.shared.nat {
+            if let Err(d) = nat.process(f, cls, role, now) {
+                return d;
+            }
+            let dst_after = wire::ipv4_at(f, l3 + 16).unwrap_or(Ipv4Addr::UNSPECIFIED);
+            // Stateful edge: from outside only what NAT translated goes in.
+            if role == Role::Outside
+                && dst_after == dst_before
+                && !nat.passes_untranslated(dst_after)
+            {
+                return Disposition::Drop(DropReason::UnsolicitedInbound);
+            }
+        }
+        let dst = wire::ipv4_at(f, l3 + 16).unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let Some((egress, nh)) = self.shared.routes.lookup(IpAddr::V4(dst)) else {
+            return Disposition::Drop(DropReason::NoRoute);
+        };
+        wire::ipv4_dec_ttl(f, l3);
+        self.l2_out(egress, nh, f, now, out)
+    }
+
+    fn forward_v6(
+        &mut self,
+        ingress: PortId,
+        f: &mut [u8],
+        cls: &Classified,
+        now: Timestamp,
+        out: &mut Output,
+    ) -> Disposition {
+        let l3 = usize::from(cls.l3_offset);
+        let hlim = f.get(l3 + 7).copied().unwrap_or(0);
+        if hlim <= 1 {
+            let is_icmp_err =
+                cls.l4 == L4Kind::Icmpv6 && cls.icmp_type_code.is_some_and(|(t, _)| t < 128);
+            if !is_icmp_err
+                && cls.l4 != L4Kind::Fragment
+                && let Some(src) = self.shared.ports[usize::from(ingress)].v6.first().copied()
+            {
+                let mac = self.shared.ports[usize::from(ingress)].mac;
+                let peer = wire::src_mac(f);
+                if let Some(e) =
+                    wire::icmpv6_time_exceeded(mac, peer, src, f, l3, usize::from(cls.l3_end))
+                {
+                    out.generated.push((ingress, e));
+                }
+            }
+            return Disposition::Drop(DropReason::TtlExceeded);
+        }
+        let dst = wire::ipv6_at(f, l3 + 24).unwrap_or(Ipv6Addr::UNSPECIFIED);
+        if dst.segments()[0] & 0xffc0 == 0xfe80 {
+            // Link-local destinations are never forwarded.
+            return Disposition::Drop(DropReason::LocalNotServed);
+        }
+        let role = self.shared.ports[usize::from(ingress)].role;
+        let allow_inbound = self.shared.config.ipv6.allow_inbound;
+        match self.shared.v6flows.track(cls, role, allow_inbound, now) {
+            Ok(created) => {
+                if created {
+                    bump(&self.shared.counters.workers[self.worker].v6_flows_created);
+                }
+            }
+            Err(r) => return Disposition::Drop(r),
+        }
+        let Some((egress, nh)) = self.shared.routes.lookup(IpAddr::V6(dst)) else {
+            return Disposition::Drop(DropReason::NoRoute);
+        };
+        wire::ipv6_dec_hlim(f, l3);
+        self.l2_out(egress, nh, f, now, out)
+    }
+
+    fn l2_out(
+        &mut self,
+        egress: PortId,
+        nh: IpAddr,
+        f: &mut [u8],
+        now: Timestamp,
+        out: &mut Output,
+    ) -> Disposition {
+        let src = self.shared.ports[usize::from(egress)].mac;
+        match self.resolve(egress, nh, f, now, out) {
+            Ok(mac) => {
+                wire::set_macs(f, src, mac);
+                Disposition::Tx(egress)
+            }
+            Err(d) => d,
+        }
+    }
+}
+
+/// Helper for tests and the demo: a pipeline over the given config with one
+/// worker.
+///
+/// # Errors
+/// As [`Shared::new`].
+pub fn single(config: Config) -> Result<Pipeline, BuildError> {
+    Ok(Pipeline::new(Shared::new(config, 1)?, 0))
+}
