@@ -1,0 +1,559 @@
+//! Frame-level checksum verification/filling and the NAT rewrite helpers
+//! (re-exported from [`crate::checksum`], documented there).
+
+use core::net::{IpAddr, Ipv4Addr};
+
+use crate::checksum::{self, Delta};
+use crate::classify::{Classified, ClassifyError, L3Kind, L4Kind, classify};
+use crate::{icmpv4, icmpv6, ip_protocol, ipv4, tcp, udp};
+
+/// Why a rewrite helper refused a frame. Nothing was modified when one of
+/// these is returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum RewriteError {
+    /// The packet is not IPv4 (the NAT is NAT44).
+    #[error("not an IPv4 packet")]
+    NotIpv4,
+    /// The `Classified` does not describe this frame (offsets out of range
+    /// or headers too short for them).
+    #[error("classification does not match the frame")]
+    Mismatch,
+    /// A port was given but the packet has none (non-first fragment, ICMP
+    /// other than echo, protocols without ports, or an embedded packet of
+    /// that kind).
+    #[error("packet has no port or ICMP identifier to rewrite")]
+    NoPort,
+    /// Not an ICMPv4 error message (for the embedded-packet helpers).
+    #[error("not an ICMPv4 error message")]
+    NotIcmpError,
+    /// The packet quoted in an ICMP error is not an IPv4 header.
+    #[error("embedded packet is not a readable IPv4 header")]
+    BadEmbedded,
+}
+
+/// Which checksum of a frame is wrong, or why it could not be checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChecksumError {
+    #[error("frame does not classify: {0}")]
+    Classify(#[from] ClassifyError),
+    #[error("classification does not match the frame")]
+    Mismatch,
+    #[error("bad IPv4 header checksum")]
+    Ipv4Header,
+    #[error("bad TCP checksum")]
+    Tcp,
+    #[error("bad UDP checksum")]
+    Udp,
+    #[error("bad ICMPv4 checksum")]
+    Icmpv4,
+    #[error("bad ICMPv6 checksum")]
+    Icmpv6,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Src,
+    Dst,
+}
+
+/// Offsets of `cls` checked against `frame`: (l3, l4, end).
+#[inline]
+fn offsets(frame_len: usize, cls: &Classified) -> Option<(usize, usize, usize)> {
+    let (l3, l4, end) = (
+        usize::from(cls.l3_offset),
+        usize::from(cls.l4_offset),
+        usize::from(cls.l3_end),
+    );
+    (l3 <= l4 && l4 <= end && end <= frame_len).then_some((l3, l4, end))
+}
+
+/// Where a port (or ICMP identifier) lives in the L4 header.
+#[derive(Clone, Copy)]
+enum PortSlot {
+    Tcp,
+    Udp,
+    IcmpEcho,
+}
+
+#[inline]
+fn rewrite_outer(
+    frame: &mut [u8],
+    cls: &Classified,
+    side: Side,
+    new_ip: Ipv4Addr,
+    new_port: Option<u16>,
+) -> Result<(), RewriteError> {
+    if cls.l3 != L3Kind::Ipv4 {
+        return Err(RewriteError::NotIpv4);
+    }
+    let (l3, l4, end) = offsets(frame.len(), cls).ok_or(RewriteError::Mismatch)?;
+    let (head, rest) = frame.split_at_mut(l4);
+    let seg = &mut rest[..end - l4];
+    let mut ip = ipv4::Packet::new_unchecked(&mut head[l3..]);
+    ip.check_header_len().map_err(|_| RewriteError::Mismatch)?;
+
+    // Validate everything before writing anything.
+    let slot = match cls.l4 {
+        L4Kind::Tcp if seg.len() >= tcp::HEADER_LEN => Some(PortSlot::Tcp),
+        L4Kind::Udp if seg.len() >= udp::HEADER_LEN => Some(PortSlot::Udp),
+        L4Kind::Icmpv4 if seg.len() >= icmpv4::HEADER_LEN => {
+            let echo = icmpv4::is_echo(icmpv4::Packet::new_unchecked(&*seg).msg_type());
+            echo.then_some(PortSlot::IcmpEcho)
+        }
+        L4Kind::Tcp | L4Kind::Udp | L4Kind::Icmpv4 => return Err(RewriteError::Mismatch),
+        _ => None,
+    };
+    if new_port.is_some() && slot.is_none() {
+        return Err(RewriteError::NoPort);
+    }
+
+    let old_ip = match side {
+        Side::Src => ip.src_addr(),
+        Side::Dst => ip.dst_addr(),
+    };
+    let mut addr = Delta::default();
+    addr.add_ipv4(old_ip, new_ip);
+
+    match slot {
+        Some(PortSlot::Tcp) => {
+            let mut t = tcp::Packet::new_unchecked(&mut *seg);
+            let mut d = addr;
+            if let Some(port) = new_port {
+                let old = match side {
+                    Side::Src => t.src_port(),
+                    Side::Dst => t.dst_port(),
+                };
+                d.add_u16(old, port);
+                match side {
+                    Side::Src => t.set_src_port(port),
+                    Side::Dst => t.set_dst_port(port),
+                }
+            }
+            // The TCP checksum covers the pseudo-header's addresses.
+            t.set_checksum(d.apply(t.checksum()));
+        }
+        Some(PortSlot::Udp) => {
+            let mut u = udp::Packet::new_unchecked(&mut *seg);
+            let mut d = addr;
+            if let Some(port) = new_port {
+                let old = match side {
+                    Side::Src => u.src_port(),
+                    Side::Dst => u.dst_port(),
+                };
+                d.add_u16(old, port);
+                match side {
+                    Side::Src => u.set_src_port(port),
+                    Side::Dst => u.set_dst_port(port),
+                }
+            }
+            // RFC 768: 0 means "no checksum" and stays 0; a computed 0 is
+            // sent as 0xffff.
+            u.set_checksum(d.apply_udp(u.checksum()));
+        }
+        Some(PortSlot::IcmpEcho) => {
+            // ICMPv4 has no pseudo-header: only the identifier matters.
+            if let Some(id) = new_port {
+                let mut i = icmpv4::Packet::new_unchecked(&mut *seg);
+                let mut d = Delta::default();
+                d.add_u16(i.echo_ident(), id);
+                i.set_echo_ident(id);
+                i.set_checksum(d.apply(i.checksum()));
+            }
+        }
+        None => {}
+    }
+
+    ip.set_checksum(addr.apply(ip.checksum()));
+    match side {
+        Side::Src => ip.set_src_addr(new_ip),
+        Side::Dst => ip.set_dst_addr(new_ip),
+    }
+    Ok(())
+}
+
+/// Source NAT of one packet: sets the IPv4 source address to `new_ip` and
+/// the source port — or, for an ICMP echo request/reply, the identifier —
+/// to `new_port`, updating the IPv4 header checksum and the TCP/UDP/ICMP
+/// checksum incrementally (RFC 1624). A UDP checksum of 0 stays 0.
+///
+/// `cls` must be what [`crate::classify`] returned for this frame; it is not
+/// updated (its tuple keeps the old values).
+///
+/// # Errors
+/// [`RewriteError::NotIpv4`], [`RewriteError::NoPort`] (non-first fragment,
+/// ICMP other than echo, other protocols: use [`rewrite_ipv4_src_addr`]),
+/// [`RewriteError::Mismatch`]. Nothing is written on error.
+#[inline]
+pub fn rewrite_ipv4_src(
+    frame: &mut [u8],
+    cls: &Classified,
+    new_ip: Ipv4Addr,
+    new_port: u16,
+) -> Result<(), RewriteError> {
+    rewrite_outer(frame, cls, Side::Src, new_ip, Some(new_port))
+}
+
+/// Destination NAT of one packet: like [`rewrite_ipv4_src`] for the
+/// destination address and port (or ICMP echo identifier).
+///
+/// # Errors
+/// As [`rewrite_ipv4_src`].
+#[inline]
+pub fn rewrite_ipv4_dst(
+    frame: &mut [u8],
+    cls: &Classified,
+    new_ip: Ipv4Addr,
+    new_port: u16,
+) -> Result<(), RewriteError> {
+    rewrite_outer(frame, cls, Side::Dst, new_ip, Some(new_port))
+}
+
+/// Sets the IPv4 source address only, for any IPv4 packet (fragments, ICMP
+/// errors, other protocols): fixes the header checksum and, where this
+/// fragment holds a TCP/UDP header, its pseudo-header checksum.
+///
+/// # Errors
+/// [`RewriteError::NotIpv4`], [`RewriteError::Mismatch`].
+#[inline]
+pub fn rewrite_ipv4_src_addr(
+    frame: &mut [u8],
+    cls: &Classified,
+    new_ip: Ipv4Addr,
+) -> Result<(), RewriteError> {
+    rewrite_outer(frame, cls, Side::Src, new_ip, None)
+}
+
+/// Sets the IPv4 destination address only; see [`rewrite_ipv4_src_addr`].
+///
+/// # Errors
+/// [`RewriteError::NotIpv4`], [`RewriteError::Mismatch`].
+#[inline]
+pub fn rewrite_ipv4_dst_addr(
+    frame: &mut [u8],
+    cls: &Classified,
+    new_ip: Ipv4Addr,
+) -> Result<(), RewriteError> {
+    rewrite_outer(frame, cls, Side::Dst, new_ip, None)
+}
+
+fn rewrite_embedded(
+    frame: &mut [u8],
+    cls: &Classified,
+    side: Side,
+    new_ip: Ipv4Addr,
+    new_port: u16,
+) -> Result<(), RewriteError> {
+    if cls.l3 != L3Kind::Ipv4 {
+        return Err(RewriteError::NotIpv4);
+    }
+    if cls.l4 != L4Kind::Icmpv4 {
+        return Err(RewriteError::NotIcmpError);
+    }
+    let (_, l4, end) = offsets(frame.len(), cls).ok_or(RewriteError::Mismatch)?;
+    let mut icmp =
+        icmpv4::Packet::new_checked(&mut frame[l4..end]).map_err(|_| RewriteError::Mismatch)?;
+    if !icmpv4::is_error(icmp.msg_type()) {
+        return Err(RewriteError::NotIcmpError);
+    }
+    let old_icmp_ck = icmp.checksum();
+    let data = icmp.data_mut();
+
+    // The quoted IPv4 header: its total length exceeds the quote, so only
+    // the header itself is checked.
+    let hl = {
+        let ip = ipv4::Packet::new_unchecked(&*data);
+        ip.check_header_len()
+            .map_err(|_| RewriteError::BadEmbedded)?;
+        if ip.version() != 4 {
+            return Err(RewriteError::BadEmbedded);
+        }
+        ip.header_len()
+    };
+    let (hdr, l4b) = data.split_at_mut(hl);
+    let mut ip = ipv4::Packet::new_unchecked(hdr);
+    let proto = ip.protocol();
+    if ip.frag_offset() != 0 {
+        return Err(RewriteError::NoPort);
+    }
+    // Validate the quoted L4 bytes before writing: the port (or identifier)
+    // must be quoted; the L4 checksum is fixed only when it was quoted too.
+    let (port_slot, ck_at) = match proto {
+        ip_protocol::TCP if l4b.len() >= 4 => (
+            PortSlot::Tcp,
+            (l4b.len() >= tcp::CHECKSUM_OFFSET + 2).then_some(tcp::CHECKSUM_OFFSET),
+        ),
+        ip_protocol::UDP if l4b.len() >= 4 => (
+            PortSlot::Udp,
+            (l4b.len() >= udp::CHECKSUM_OFFSET + 2).then_some(udp::CHECKSUM_OFFSET),
+        ),
+        ip_protocol::ICMP
+            if l4b.len() >= icmpv4::HEADER_LEN
+                && icmpv4::is_echo(icmpv4::Packet::new_unchecked(&*l4b).msg_type()) =>
+        {
+            (PortSlot::IcmpEcho, Some(icmpv4::CHECKSUM_OFFSET))
+        }
+        _ => return Err(RewriteError::NoPort),
+    };
+
+    // Every 16-bit word changed inside the ICMP message goes into `outer`
+    // (all of them sit at even offsets: 8 + IHL·4 + even).
+    let mut outer = Delta::default();
+
+    // Inner IPv4 header: address and header checksum.
+    let old_ip = match side {
+        Side::Src => ip.src_addr(),
+        Side::Dst => ip.dst_addr(),
+    };
+    let mut addr = Delta::default();
+    addr.add_ipv4(old_ip, new_ip);
+    let old_ck = ip.checksum();
+    let new_ck = addr.apply(old_ck);
+    ip.set_checksum(new_ck);
+    match side {
+        Side::Src => ip.set_src_addr(new_ip),
+        Side::Dst => ip.set_dst_addr(new_ip),
+    }
+    outer.merge(addr);
+    outer.add_u16(old_ck, new_ck);
+
+    // Inner L4: port/identifier and, if quoted, its checksum.
+    let mut port = Delta::default();
+    match port_slot {
+        PortSlot::Tcp => {
+            // Only ports are guaranteed quoted: address the first 4 bytes.
+            let mut t = tcp::Packet::new_unchecked(&mut *l4b);
+            let old = match side {
+                Side::Src => t.src_port(),
+                Side::Dst => t.dst_port(),
+            };
+            port.add_u16(old, new_port);
+            match side {
+                Side::Src => t.set_src_port(new_port),
+                Side::Dst => t.set_dst_port(new_port),
+            }
+            if ck_at.is_some() {
+                let mut d = addr;
+                d.merge(port);
+                let old = t.checksum();
+                let new = d.apply(old);
+                t.set_checksum(new);
+                outer.add_u16(old, new);
+            }
+        }
+        PortSlot::Udp => {
+            let mut u = udp::Packet::new_unchecked(&mut *l4b);
+            let old = match side {
+                Side::Src => u.src_port(),
+                Side::Dst => u.dst_port(),
+            };
+            port.add_u16(old, new_port);
+            match side {
+                Side::Src => u.set_src_port(new_port),
+                Side::Dst => u.set_dst_port(new_port),
+            }
+            if ck_at.is_some() {
+                let mut d = addr;
+                d.merge(port);
+                let old = u.checksum();
+                let new = d.apply_udp(old);
+                u.set_checksum(new);
+                outer.add_u16(old, new);
+            }
+        }
+        PortSlot::IcmpEcho => {
+            let mut i = icmpv4::Packet::new_unchecked(&mut *l4b);
+            port.add_u16(i.echo_ident(), new_port);
+            i.set_echo_ident(new_port);
+            let old = i.checksum();
+            let new = port.apply(old);
+            i.set_checksum(new);
+            outer.add_u16(old, new);
+        }
+    }
+    outer.merge(port);
+
+    icmp.set_checksum(outer.apply(old_icmp_ck));
+    Ok(())
+}
+
+/// For an ICMPv4 error (destination unreachable, time exceeded, parameter
+/// problem, source quench, redirect): rewrites the *embedded* packet's
+/// source address and source port (TCP/UDP) or echo identifier to
+/// `new_ip`/`new_port`, fixing the embedded IPv4 header checksum, the
+/// embedded TCP/UDP/ICMP checksum when the quote contains it (TCP needs 18
+/// quoted bytes, UDP 8), and the outer ICMP checksum. The outer IPv4 header
+/// is untouched: rewrite it with [`rewrite_ipv4_dst_addr`] /
+/// [`rewrite_ipv4_src_addr`].
+///
+/// Typical use (RFC 5508 §4.2): an error arriving at the NAT's public
+/// address about a packet the NAT sent out: outer destination → the
+/// private host ([`rewrite_ipv4_dst_addr`]); embedded source → the
+/// private host's address and port (this function).
+///
+/// # Errors
+/// [`RewriteError::NotIpv4`], [`RewriteError::NotIcmpError`],
+/// [`RewriteError::BadEmbedded`], [`RewriteError::NoPort`] (the quote
+/// lacks ports or is a non-first fragment, or another protocol),
+/// [`RewriteError::Mismatch`]. Nothing is written on error.
+pub fn rewrite_icmpv4_embedded_src(
+    frame: &mut [u8],
+    cls: &Classified,
+    new_ip: Ipv4Addr,
+    new_port: u16,
+) -> Result<(), RewriteError> {
+    rewrite_embedded(frame, cls, Side::Src, new_ip, new_port)
+}
+
+/// Like [`rewrite_icmpv4_embedded_src`] for the embedded packet's
+/// destination address and port (port forwarding: an error from the
+/// internal server about a reply it sent).
+///
+/// # Errors
+/// As [`rewrite_icmpv4_embedded_src`].
+pub fn rewrite_icmpv4_embedded_dst(
+    frame: &mut [u8],
+    cls: &Classified,
+    new_ip: Ipv4Addr,
+    new_port: u16,
+) -> Result<(), RewriteError> {
+    rewrite_embedded(frame, cls, Side::Dst, new_ip, new_port)
+}
+
+/// Verifies the IPv4 header checksum (`Ok` for non-IPv4 frames).
+///
+/// # Errors
+/// [`ChecksumError::Ipv4Header`], [`ChecksumError::Mismatch`].
+pub fn verify_ipv4_header(frame: &[u8], cls: &Classified) -> Result<(), ChecksumError> {
+    if cls.l3 != L3Kind::Ipv4 {
+        return Ok(());
+    }
+    let (l3, l4, _) = offsets(frame.len(), cls).ok_or(ChecksumError::Mismatch)?;
+    let ip = ipv4::Packet::new_unchecked(&frame[l3..l4]);
+    ip.check_header_len().map_err(|_| ChecksumError::Mismatch)?;
+    if ip.verify_checksum() {
+        Ok(())
+    } else {
+        Err(ChecksumError::Ipv4Header)
+    }
+}
+
+/// Which L4 checksum applies, with the addresses of its pseudo-header;
+/// `None` when there is none to check in this frame (fragments — the
+/// checksum covers the reassembled datagram —, other protocols, ARP).
+fn l4_target(cls: &Classified) -> Option<(L4Kind, IpAddr, IpAddr)> {
+    if cls.frag.is_some() {
+        return None;
+    }
+    let t = cls.tuple?;
+    match cls.l4 {
+        k @ (L4Kind::Tcp | L4Kind::Udp | L4Kind::Icmpv4 | L4Kind::Icmpv6) => {
+            Some((k, t.src, t.dst))
+        }
+        _ => None,
+    }
+}
+
+/// Verifies the TCP, UDP, ICMPv4 or ICMPv6 checksum (with pseudo-header
+/// where the protocol has one). `Ok` when there is nothing to check
+/// (fragments, other protocols, ARP). A UDP checksum of 0 passes over IPv4
+/// and fails over IPv6.
+///
+/// # Errors
+/// [`ChecksumError::Tcp`] / `Udp` / `Icmpv4` / `Icmpv6`,
+/// [`ChecksumError::Mismatch`].
+pub fn verify_l4(frame: &[u8], cls: &Classified) -> Result<(), ChecksumError> {
+    let Some((kind, src, dst)) = l4_target(cls) else {
+        return Ok(());
+    };
+    let (_, l4, end) = offsets(frame.len(), cls).ok_or(ChecksumError::Mismatch)?;
+    let seg = &frame[l4..end];
+    let ok = match kind {
+        L4Kind::Tcp => tcp::Packet::new_checked(seg)
+            .map_err(|_| ChecksumError::Mismatch)?
+            .verify_checksum(&src, &dst),
+        L4Kind::Udp => udp::Packet::new_checked(seg)
+            .map_err(|_| ChecksumError::Mismatch)?
+            .verify_checksum(&src, &dst),
+        L4Kind::Icmpv4 => checksum::verifies(checksum::accumulate(0, seg)),
+        _ => icmpv6::Packet::new_unchecked(seg).verify_checksum(&src, &dst),
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(match kind {
+        L4Kind::Tcp => ChecksumError::Tcp,
+        L4Kind::Udp => ChecksumError::Udp,
+        L4Kind::Icmpv4 => ChecksumError::Icmpv4,
+        _ => ChecksumError::Icmpv6,
+    })
+}
+
+/// Classifies `frame` and verifies every checksum in it (IPv4 header and
+/// L4; see [`verify_l4`] for what is skipped). Returns the classification.
+///
+/// # Errors
+/// [`ChecksumError::Classify`] or the first bad checksum.
+pub fn verify_frame(frame: &[u8]) -> Result<Classified, ChecksumError> {
+    let cls = classify(frame)?;
+    verify_ipv4_header(frame, &cls)?;
+    verify_l4(frame, &cls)?;
+    Ok(cls)
+}
+
+/// Recomputes the IPv4 header checksum (no-op for non-IPv4).
+///
+/// # Errors
+/// [`ChecksumError::Mismatch`].
+pub fn fill_ipv4_header(frame: &mut [u8], cls: &Classified) -> Result<(), ChecksumError> {
+    if cls.l3 != L3Kind::Ipv4 {
+        return Ok(());
+    }
+    let (l3, l4, _) = offsets(frame.len(), cls).ok_or(ChecksumError::Mismatch)?;
+    let mut ip = ipv4::Packet::new_unchecked(&mut frame[l3..l4]);
+    ip.check_header_len().map_err(|_| ChecksumError::Mismatch)?;
+    ip.fill_checksum();
+    Ok(())
+}
+
+/// Recomputes the TCP/UDP/ICMPv4/ICMPv6 checksum (no-op where
+/// [`verify_l4`] has nothing to check). UDP gets a real checksum (a
+/// computed 0 is sent as 0xffff).
+///
+/// # Errors
+/// [`ChecksumError::Mismatch`].
+pub fn fill_l4(frame: &mut [u8], cls: &Classified) -> Result<(), ChecksumError> {
+    let Some((kind, src, dst)) = l4_target(cls) else {
+        return Ok(());
+    };
+    let (_, l4, end) = offsets(frame.len(), cls).ok_or(ChecksumError::Mismatch)?;
+    let seg = &mut frame[l4..end];
+    match kind {
+        L4Kind::Tcp => tcp::Packet::new_checked(seg)
+            .map_err(|_| ChecksumError::Mismatch)?
+            .fill_checksum(&src, &dst),
+        L4Kind::Udp => udp::Packet::new_checked(seg)
+            .map_err(|_| ChecksumError::Mismatch)?
+            .fill_checksum(&src, &dst),
+        L4Kind::Icmpv4 => icmpv4::Packet::new_checked(seg)
+            .map_err(|_| ChecksumError::Mismatch)?
+            .fill_checksum(),
+        _ => icmpv6::Packet::new_checked(seg)
+            .map_err(|_| ChecksumError::Mismatch)?
+            .fill_checksum(&src, &dst),
+    }
+    Ok(())
+}
+
+/// Classifies `frame` and recomputes all its checksums. Returns the
+/// classification.
+///
+/// # Errors
+/// [`ChecksumError::Classify`], [`ChecksumError::Mismatch`].
+pub fn fill_frame(frame: &mut [u8]) -> Result<Classified, ChecksumError> {
+    let cls = classify(frame)?;
+    fill_ipv4_header(frame, &cls)?;
+    fill_l4(frame, &cls)?;
+    Ok(cls)
+}
