@@ -1,2 +1,28 @@
 //! `flow-entry`: the sharded flow table with a hierarchical timer wheel per shard.
+//!
+//! - [`FlowKey`]: one direction of a flow (IPv4/IPv6 5-tuple + zone), 40 bytes.
+//! - [`FlowTable`]: sharded, shared by all workers via `Arc`; entries hold a
+//!   caller value, a deadline, a status and one or two keys (a session's
+//!   forward and reverse direction), inserted and removed as one.
+//! - [`wheel`]: the hierarchical timing wheel (knows nothing of flows).
+//! - [`Timestamp`], [`Clock`], [`VirtualClock`]: time is always an argument.
+//!
+//! Every way an entry leaves runs the release hook exactly once with a
+//! [`ReleaseReason`]. See `README.md` for the design and the cost of each
+//! operation.
 #![deny(unsafe_code)]
+
+mod config;
+mod key;
+pub mod sync;
+mod table;
+mod time;
+pub mod wheel;
+
+pub use config::{ConfigError, FlowTableConfig, MAX_SHARDS};
+pub use key::FlowKey;
+pub use table::{
+    Direction, EntryMut, FlowHandle, FlowTable, FlowTableStats, Gone, InsertError, Inserted,
+    ReleaseHook, ReleaseReason,
+};
+pub use time::{Clock, Timestamp, VirtualClock};

@@ -1,0 +1,1522 @@
+//! [`FlowTable`]: the sharded flow table. See the crate README for the design;
+//! the short version:
+//!
+//! - An entry (a session) lives in the shard of its **forward** key: its value,
+//!   status and wheel links in that shard's slab (under the shard mutex), its
+//!   two keys, generation and deadline in that shard's *key store*.
+//! - Each key's **index** entry (a `u32` tag: shard, slot, which key) lives in
+//!   the shard of that key's hash. A reverse key may therefore index an entry
+//!   of another shard.
+//! - The key store is a chunked array of atomics readable without the owning
+//!   shard's lock. That is what lets a probe in shard *r* compare a candidate
+//!   whose entry lives in shard *f* holding only *r*'s lock. It is sound
+//!   because keys are written before their index entries are published (both
+//!   under the locks of both shards) and an index entry is removed (under its
+//!   shard's lock) before its slot can be freed and reused: while a thread
+//!   holds the lock of the shard whose index refers to a slot, that slot's
+//!   keys cannot change. The atomics only make those reads data-race free;
+//!   ordering comes from the mutexes, so `Relaxed` is enough.
+//! - Operations that change both keys of a pair (insert, every removal) hold
+//!   both shards' locks. Locks are taken in ascending shard order; a thread
+//!   only ever *blocks* on a shard greater than every shard it holds, and
+//!   uses `try_lock` otherwise (falling back to dropping everything and
+//!   re-locking in order). No wait-for cycle can form, so no deadlock.
+//!   Holding both locks means no thread ever sees half a pair.
+
+use core::cmp::Reverse;
+use core::fmt;
+use core::hash::BuildHasher;
+use std::collections::BinaryHeap;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, AtomicU64 as PlainAtomicU64, Ordering::Relaxed};
+
+use crossbeam_utils::CachePadded;
+use foldhash::fast::FixedState;
+use hashbrown::HashTable;
+
+use crate::config::{ConfigError, FlowTableConfig};
+use crate::key::FlowKey;
+use crate::sync::{AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::time::Timestamp;
+use crate::wheel::{self, Link, Wheel};
+
+const CHUNK_BITS: u32 = 10;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
+const F_CONFIRMED: u8 = 1;
+const F_HAS_REV: u8 = 2;
+const F_READY: u8 = 4;
+
+/// Most entries examined per eviction search.
+const MAX_SCAN: usize = 64;
+
+/// Why an entry left the table (passed to the release hook; counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ReleaseReason {
+    /// Its deadline passed and [`FlowTable::poll`] (or an insert that found
+    /// it due while making room) collected it.
+    Expired,
+    /// A lookup or insert found it past its deadline and removed it.
+    LazyExpired,
+    /// Shed by a shard draining above its high watermark.
+    Drained,
+    /// Evicted to make room in a full shard (due or embryonic entries only).
+    Evicted,
+    /// Removed by [`FlowTable::remove`] (or with the reason the caller gave).
+    Removed,
+    /// The table was dropped.
+    Teardown,
+}
+
+impl ReleaseReason {
+    /// All reasons, in counter order.
+    pub const ALL: [ReleaseReason; 6] = [
+        ReleaseReason::Expired,
+        ReleaseReason::LazyExpired,
+        ReleaseReason::Drained,
+        ReleaseReason::Evicted,
+        ReleaseReason::Removed,
+        ReleaseReason::Teardown,
+    ];
+    /// Index into [`FlowTableStats::released`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Which of an entry's keys a lookup matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// The key the entry was created with (original direction).
+    Forward,
+    /// The entry's reverse (reply direction) key.
+    Reverse,
+}
+
+/// A reference to one entry: shard, slot and generation. `Copy`; stale once
+/// the entry leaves (operations on a stale handle do nothing and say so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowHandle {
+    shard: u32,
+    slot: u32,
+    gen_: u32,
+}
+
+impl FlowHandle {
+    /// The shard holding the entry.
+    pub fn shard(&self) -> usize {
+        self.shard as usize
+    }
+}
+
+/// What an insert did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inserted<V> {
+    /// The entry is new.
+    New(FlowHandle),
+    /// The forward key was already present (another worker won the race, or
+    /// the key is the reply key of a live session): the handle of that
+    /// winner, and the caller's value back, never stored, never passed to
+    /// the release hook — the caller releases what it allocated for it.
+    Existing(FlowHandle, V),
+}
+
+/// Why an insert failed. The value never entered the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InsertError {
+    /// The forward key's shard is at hard capacity and no due or embryonic
+    /// entry could be evicted (counted in [`FlowTableStats::full`]).
+    #[error("flow table shard is full")]
+    Full,
+    /// The reverse key belongs to another live entry (counted in
+    /// [`FlowTableStats::conflicts`]); e.g. a NAT port already in use.
+    #[error("reverse key belongs to another flow")]
+    Conflict,
+}
+
+/// The entry is no longer in the table (expired, removed, or reused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("flow entry is gone")]
+pub struct Gone;
+
+/// A snapshot of the counters, summed over shards (each shard consistent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlowTableStats {
+    /// Entries held (including ones found due, not yet released).
+    pub len: usize,
+    /// `len - expired_pending`.
+    pub active_len: usize,
+    /// Entries the wheel found due that `poll` has not released yet.
+    pub expired_pending: usize,
+    /// Entries never confirmed ([`EntryMut::confirm`]).
+    pub embryonic: usize,
+    pub inserted: u64,
+    /// Inserts that found the forward key present (race losers).
+    pub existing: u64,
+    pub conflicts: u64,
+    /// Inserts refused with [`InsertError::Full`].
+    pub full: u64,
+    /// Releases per [`ReleaseReason`] (index with [`ReleaseReason::index`]).
+    pub released: [u64; 6],
+    pub draining_entered: u64,
+    pub draining_left: u64,
+    /// Shards draining now.
+    pub draining_shards: usize,
+}
+
+impl FlowTableStats {
+    pub fn released(&self, r: ReleaseReason) -> u64 {
+        self.released[r.index()]
+    }
+}
+
+/// The release hook: called exactly once per entry, whatever removes it,
+/// while the entry's shard lock(s) are held. It must not call back into the
+/// table (that would deadlock) and must not panic.
+pub type ReleaseHook<V> = Box<dyn Fn(&V, ReleaseReason) + Send + Sync>;
+
+// ---------------------------------------------------------------- key store
+
+/// Keys, generation and deadline of one slot, readable without the shard
+/// lock (see the module doc for why that is sound).
+struct KeyCell {
+    /// Forward key words, then reverse key words (all zero: no reverse key;
+    /// a real key always has a non-zero family byte).
+    w: [PlainAtomicU64; 10],
+    gen_: AtomicU32,
+    /// Deadline in ticks from the table's base.
+    deadline: AtomicU32,
+}
+
+impl KeyCell {
+    fn new() -> Self {
+        Self {
+            w: Default::default(),
+            gen_: AtomicU32::new(0),
+            deadline: AtomicU32::new(0),
+        }
+    }
+    #[inline]
+    fn matches(&self, dir: Direction, k: &FlowKey) -> bool {
+        let o = if dir == Direction::Forward { 0 } else { 5 };
+        let kw = k.words();
+        // Last word first: ports/proto/zone differ most often.
+        self.w[o + 4].load(Relaxed) == kw[4]
+            && self.w[o].load(Relaxed) == kw[0]
+            && self.w[o + 2].load(Relaxed) == kw[2]
+            && self.w[o + 1].load(Relaxed) == kw[1]
+            && self.w[o + 3].load(Relaxed) == kw[3]
+    }
+    #[inline]
+    fn key(&self, dir: Direction) -> FlowKey {
+        let o = if dir == Direction::Forward { 0 } else { 5 };
+        FlowKey::from_words(core::array::from_fn(|i| self.w[o + i].load(Relaxed)))
+    }
+    #[inline]
+    fn rev(&self) -> Option<FlowKey> {
+        if self.w[9].load(Relaxed) == 0 {
+            None
+        } else {
+            Some(self.key(Direction::Reverse))
+        }
+    }
+    fn set(&self, fwd: &FlowKey, rev: Option<&FlowKey>, deadline: u32) {
+        for (i, w) in fwd.words().into_iter().enumerate() {
+            self.w[i].store(w, Relaxed);
+        }
+        let rw = rev.map_or([0; 5], FlowKey::words);
+        for (i, w) in rw.into_iter().enumerate() {
+            self.w[5 + i].store(w, Relaxed);
+        }
+        self.deadline.store(deadline, Relaxed);
+    }
+    #[inline]
+    fn gen_(&self) -> u32 {
+        self.gen_.load(Relaxed)
+    }
+    #[inline]
+    fn deadline(&self) -> u64 {
+        u64::from(self.deadline.load(Relaxed))
+    }
+}
+
+/// Chunks of key cells, allocated on demand (under the shard lock) and never
+/// moved, so other shards can read them without that lock.
+struct KeyStore {
+    chunks: Box<[OnceLock<Box<[KeyCell]>>]>,
+}
+
+impl KeyStore {
+    fn new(capacity: usize) -> Self {
+        Self {
+            chunks: (0..capacity.div_ceil(CHUNK))
+                .map(|_| OnceLock::new())
+                .collect(),
+        }
+    }
+    #[inline]
+    fn try_cell(&self, slot: u32) -> Option<&KeyCell> {
+        let c = self.chunks.get((slot >> CHUNK_BITS) as usize)?.get()?;
+        c.get(slot as usize & (CHUNK - 1))
+    }
+    /// # Panics
+    /// If `slot`'s chunk was never allocated: a slot index only reaches here
+    /// after its chunk was allocated, so this is an internal bug.
+    #[inline]
+    fn cell(&self, slot: u32) -> &KeyCell {
+        self.try_cell(slot)
+            .expect("flow-entry bug: key cell of an unallocated slot")
+    }
+    fn ensure(&self, slot: u32) {
+        if let Some(c) = self.chunks.get((slot >> CHUNK_BITS) as usize) {
+            c.get_or_init(|| (0..CHUNK).map(|_| KeyCell::new()).collect());
+        }
+    }
+    fn allocated_bytes(&self) -> usize {
+        self.chunks.iter().filter(|c| c.get().is_some()).count()
+            * CHUNK
+            * core::mem::size_of::<KeyCell>()
+    }
+}
+
+// ---------------------------------------------------------------- shards
+
+/// Value, wheel links and flags (the flags live in the link's spare byte).
+struct Slot<V> {
+    value: Option<V>,
+    link: Link,
+}
+
+impl<V> Slot<V> {
+    #[inline]
+    fn flags(&self) -> u8 {
+        self.link.user
+    }
+    #[inline]
+    fn flags_mut(&mut self) -> &mut u8 {
+        &mut self.link.user
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counters {
+    inserted: u64,
+    existing: u64,
+    conflicts: u64,
+    full: u64,
+    released: [u64; 6],
+    drain_entered: u64,
+    drain_left: u64,
+}
+
+struct Inner<V> {
+    index: HashTable<u32>,
+    slots: Vec<Slot<V>>,
+    free: u32,
+    wheel: Wheel,
+    /// (slot, generation) of entries found due, not yet released.
+    ready: Vec<(u32, u32)>,
+    ready_sorted: bool,
+    len: usize,
+    embryonic: usize,
+    pending: usize,
+    draining: bool,
+    c: Counters,
+}
+
+struct Shard<V> {
+    inner: Mutex<Inner<V>>,
+    keys: KeyStore,
+    len: AtomicUsize,
+    pending: AtomicUsize,
+}
+
+/// The wheel's view of a shard's slab.
+struct Ws<'a, V> {
+    slots: &'a mut [Slot<V>],
+    keys: &'a KeyStore,
+}
+
+impl<V> wheel::Store for Ws<'_, V> {
+    #[inline]
+    fn link(&self, i: u32) -> Link {
+        self.slots[i as usize].link
+    }
+    #[inline]
+    fn link_mut(&mut self, i: u32) -> &mut Link {
+        &mut self.slots[i as usize].link
+    }
+    #[inline]
+    fn deadline(&self, i: u32) -> u64 {
+        self.keys.cell(i).deadline()
+    }
+}
+
+/// Read-only store for scans.
+struct Wr<'a, V> {
+    slots: &'a [Slot<V>],
+}
+
+impl<V> wheel::Store for Wr<'_, V> {
+    fn link(&self, i: u32) -> Link {
+        self.slots[i as usize].link
+    }
+    fn link_mut(&mut self, _: u32) -> &mut Link {
+        unreachable!("scan store is read-only")
+    }
+    fn deadline(&self, _: u32) -> u64 {
+        0
+    }
+}
+
+// ---------------------------------------------------------------- time
+
+struct TimeBase {
+    base: OnceLock<u64>,
+    tick_ns: u64,
+}
+
+impl TimeBase {
+    #[inline]
+    fn base(&self, now: Timestamp) -> u64 {
+        *self
+            .base
+            .get_or_init(|| now.as_nanos() - now.as_nanos() % self.tick_ns)
+    }
+    /// Ticks elapsed at `now` (floor).
+    #[inline]
+    fn now_tick(&self, now: Timestamp) -> u64 {
+        now.as_nanos().saturating_sub(self.base(now)) / self.tick_ns
+    }
+    /// Deadline tick of `t` (ceil), clamped to `u32`.
+    #[inline]
+    fn deadline_tick(&self, t: Timestamp) -> u32 {
+        let base = self.base.get().copied().unwrap_or(0);
+        let d = t.as_nanos().saturating_sub(base).div_ceil(self.tick_ns);
+        u32::try_from(d).unwrap_or(u32::MAX)
+    }
+    #[inline]
+    fn to_timestamp(&self, tick: u64) -> Timestamp {
+        let base = self.base.get().copied().unwrap_or(0);
+        Timestamp::from_nanos(base.saturating_add(tick.saturating_mul(self.tick_ns)))
+    }
+}
+
+// ---------------------------------------------------------------- locks
+
+type Guard<'a, V> = MutexGuard<'a, Inner<V>>;
+
+/// Up to three shard guards, acquired in ascending order (or by try_lock).
+struct Locked<'a, V> {
+    g: [Option<(usize, Guard<'a, V>)>; 3],
+}
+
+impl<'a, V> Locked<'a, V> {
+    fn holds(&self, s: usize) -> bool {
+        self.g.iter().flatten().any(|(i, _)| *i == s)
+    }
+    fn max_held(&self) -> Option<usize> {
+        self.g.iter().flatten().map(|(i, _)| *i).max()
+    }
+    /// # Panics
+    /// If `s` is not held (internal bug).
+    fn get(&mut self, s: usize) -> &mut Inner<V> {
+        for (i, g) in self.g.iter_mut().flatten() {
+            if *i == s {
+                return g;
+            }
+        }
+        panic!("flow-entry bug: shard {s} not locked")
+    }
+    /// Two distinct held shards, mutably. `b == a` gives `None` for b.
+    fn pair(&mut self, a: usize, b: usize) -> (&mut Inner<V>, Option<&mut Inner<V>>) {
+        let mut ga = None;
+        let mut gb = None;
+        for (i, g) in self.g.iter_mut().flatten() {
+            if *i == a {
+                ga = Some(&mut **g);
+            } else if *i == b {
+                gb = Some(&mut **g);
+            }
+        }
+        (
+            ga.expect("flow-entry bug: shard not locked"),
+            if a == b {
+                None
+            } else {
+                Some(gb.expect("flow-entry bug: pair shard not locked"))
+            },
+        )
+    }
+    fn push(&mut self, s: usize, g: Guard<'a, V>) -> bool {
+        for e in &mut self.g {
+            if e.is_none() {
+                *e = Some((s, g));
+                return true;
+            }
+        }
+        false
+    }
+    /// Releases every guard but `keep`.
+    fn keep_only(&mut self, keep: usize) {
+        for e in &mut self.g {
+            if e.as_ref().is_some_and(|(i, _)| *i != keep) {
+                *e = None;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- table
+
+/// The sharded flow table. Share it with `Arc`; every method takes `&self`.
+///
+/// Values `V` are the caller's per-session state (small: a NAT session's
+/// flags; choose a type with a niche, e.g. containing a `NonZeroU16`, and
+/// `Option<V>` in the slab costs nothing extra).
+pub struct FlowTable<V> {
+    shards: Box<[CachePadded<Shard<V>>]>,
+    hasher: FixedState,
+    shard_mask: usize,
+    slot_bits: u32,
+    shard_cap: usize,
+    high: usize,
+    low: usize,
+    time: TimeBase,
+    drain_budget: usize,
+    evict_scan: usize,
+    hook: ReleaseHook<V>,
+}
+
+impl<V> fmt::Debug for FlowTable<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlowTable")
+            .field("shards", &self.shards.len())
+            .field("shard_capacity", &self.shard_cap)
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+enum Probe {
+    Miss,
+    /// (entry shard, slot, which key)
+    Hit(usize, u32, Direction),
+}
+
+impl<V> FlowTable<V> {
+    /// Builds a table; `hook` runs exactly once for every entry that leaves.
+    /// Pre-sizes each shard's index for its capacity; slab and key store
+    /// grow in chunks of 1024 entries up to that capacity.
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `cfg` does not validate.
+    pub fn new(
+        cfg: FlowTableConfig,
+        hook: impl Fn(&V, ReleaseReason) + Send + Sync + 'static,
+    ) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        let seed = cfg
+            .hash_seed
+            .unwrap_or_else(|| foldhash::fast::RandomState::default().hash_one(0x5eed_f10e_u64));
+        let shard_cap = cfg.shard_capacity();
+        let tick_ns = u64::try_from(cfg.tick.as_nanos()).unwrap_or(u64::MAX);
+        let range_ticks =
+            u64::try_from(cfg.range.as_nanos() / cfg.tick.as_nanos()).unwrap_or(u64::MAX);
+        let levels = Wheel::levels_for_range(range_ticks);
+        let shards = (0..cfg.shards)
+            .map(|_| {
+                CachePadded::new(Shard {
+                    inner: Mutex::new(Inner {
+                        index: HashTable::with_capacity(2 * shard_cap),
+                        slots: Vec::new(),
+                        free: wheel::NIL,
+                        wheel: Wheel::new(levels),
+                        ready: Vec::new(),
+                        ready_sorted: true,
+                        len: 0,
+                        embryonic: 0,
+                        pending: 0,
+                        draining: false,
+                        c: Counters::default(),
+                    }),
+                    keys: KeyStore::new(shard_cap),
+                    len: AtomicUsize::new(0),
+                    pending: AtomicUsize::new(0),
+                })
+            })
+            .collect();
+        // Watermarks in entries; high at least 1 below... capacity itself is
+        // the hard limit.
+        let high = ((shard_cap as f64) * cfg.high_watermark).floor() as usize;
+        let low = ((shard_cap as f64) * cfg.low_watermark).floor() as usize;
+        Ok(Self {
+            shards,
+            hasher: FixedState::with_seed(seed),
+            shard_mask: cfg.shards - 1,
+            slot_bits: 31 - cfg.shards.trailing_zeros(),
+            shard_cap,
+            high: high.max(1),
+            low: low.min(high.saturating_sub(1)),
+            time: TimeBase {
+                base: OnceLock::new(),
+                tick_ns,
+            },
+            drain_budget: cfg.drain_budget,
+            evict_scan: cfg.evict_scan.min(MAX_SCAN),
+            hook: Box::new(hook),
+        })
+    }
+
+    // ------------------------------------------------------------ helpers
+
+    #[inline]
+    fn hash(&self, k: &FlowKey) -> u64 {
+        self.hasher.hash_one(k)
+    }
+    #[inline]
+    fn shard_of(&self, h: u64) -> usize {
+        ((h >> 40) as usize) & self.shard_mask
+    }
+    #[inline]
+    fn tag(&self, shard: usize, slot: u32, dir: Direction) -> u32 {
+        let gid = ((shard as u32) << self.slot_bits) | slot;
+        (gid << 1) | u32::from(dir == Direction::Reverse)
+    }
+    #[inline]
+    fn untag(&self, tag: u32) -> (usize, u32, Direction) {
+        let gid = tag >> 1;
+        let dir = if tag & 1 == 1 {
+            Direction::Reverse
+        } else {
+            Direction::Forward
+        };
+        (
+            (gid >> self.slot_bits) as usize,
+            gid & ((1 << self.slot_bits) - 1),
+            dir,
+        )
+    }
+    #[inline]
+    fn cell(&self, shard: usize, slot: u32) -> &KeyCell {
+        self.shards[shard].keys.cell(slot)
+    }
+    #[inline]
+    fn tag_key(&self, tag: u32) -> FlowKey {
+        let (s, slot, dir) = self.untag(tag);
+        self.cell(s, slot).key(dir)
+    }
+    #[inline]
+    fn probe(&self, inner: &Inner<V>, h: u64, key: &FlowKey) -> Probe {
+        match inner.index.find(h, |&tag| {
+            let (s, slot, dir) = self.untag(tag);
+            self.cell(s, slot).matches(dir, key)
+        }) {
+            Some(&tag) => {
+                let (s, slot, dir) = self.untag(tag);
+                Probe::Hit(s, slot, dir)
+            }
+            None => Probe::Miss,
+        }
+    }
+    /// The shard of the entry's reverse key (its own shard if it has none).
+    #[inline]
+    fn rev_shard(&self, shard: usize, slot: u32) -> usize {
+        match self.cell(shard, slot).rev() {
+            Some(r) => self.shard_of(self.hash(&r)),
+            None => shard,
+        }
+    }
+
+    fn lock1(&self, s: usize) -> Locked<'_, V> {
+        Locked {
+            g: [Some((s, self.shards[s].inner.lock())), None, None],
+        }
+    }
+    /// Locks `a` and `b` in ascending order (one lock if equal).
+    fn lock2(&self, a: usize, b: usize) -> Locked<'_, V> {
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        let mut l = self.lock1(lo);
+        if hi != lo {
+            l.push(hi, self.shards[hi].inner.lock());
+        }
+        l
+    }
+    /// Adds shard `s` to `l`: blocking only if `s` is above every held
+    /// shard, else `try_lock`. `false`: not acquired (the caller drops `l`
+    /// and re-locks in order).
+    fn try_add<'a>(&'a self, l: &mut Locked<'a, V>, s: usize) -> bool {
+        if l.holds(s) {
+            return true;
+        }
+        let g = if l.max_held().is_none_or(|m| s > m) {
+            Some(self.shards[s].inner.lock())
+        } else {
+            self.shards[s].inner.try_lock()
+        };
+        match g {
+            Some(g) => l.push(s, g),
+            None => false,
+        }
+    }
+
+    /// Removes the live entry `slot` of shard `f` (both index entries, wheel
+    /// links), runs the hook once, frees the slot. `ri` is the reverse
+    /// key's shard when that differs from `f`.
+    ///
+    /// # Panics
+    /// If the reverse key's shard differs from `f` and `ri` is `None`
+    /// (internal bug: the caller must hold both locks).
+    fn release(
+        &self,
+        f: usize,
+        fi: &mut Inner<V>,
+        ri: Option<&mut Inner<V>>,
+        slot: u32,
+        reason: ReleaseReason,
+    ) {
+        let keys = &self.shards[f].keys;
+        let cell = keys.cell(slot);
+        let fwd = cell.key(Direction::Forward);
+        let ftag = self.tag(f, slot, Direction::Forward);
+        if let Ok(e) = fi.index.find_entry(self.hash(&fwd), |&t| t == ftag) {
+            e.remove();
+        }
+        if let Some(rev) = cell.rev() {
+            let h = self.hash(&rev);
+            let r = self.shard_of(h);
+            let rtag = self.tag(f, slot, Direction::Reverse);
+            let index = if r == f {
+                &mut fi.index
+            } else {
+                &mut ri
+                    .expect("flow-entry bug: reverse shard not locked on release")
+                    .index
+            };
+            if let Ok(e) = index.find_entry(h, |&t| t == rtag) {
+                e.remove();
+            }
+        }
+        {
+            let Inner { wheel, slots, .. } = &mut *fi;
+            wheel.cancel(&mut Ws { slots, keys }, slot);
+        }
+        let free = fi.free;
+        let s = &mut fi.slots[slot as usize];
+        let flags = s.flags();
+        if let Some(v) = s.value.take() {
+            (self.hook)(&v, reason);
+        }
+        *s.flags_mut() = 0;
+        s.link.set_spare(free);
+        fi.free = slot;
+        cell.gen_.store(cell.gen_().wrapping_add(1), Relaxed);
+        fi.c.released[reason.index()] += 1;
+        fi.len -= 1;
+        if flags & F_CONFIRMED == 0 {
+            fi.embryonic -= 1;
+        }
+        if flags & F_READY != 0 {
+            fi.pending -= 1;
+            self.shards[f].pending.store(fi.pending, Ordering::Relaxed);
+        }
+        if fi.draining && fi.len <= self.low {
+            fi.draining = false;
+            fi.c.drain_left += 1;
+        }
+        self.shards[f].len.store(fi.len, Ordering::Relaxed);
+    }
+
+    /// Removes entry (shard, slot) if it still has generation `gen_` and
+    /// `cond` holds under both locks. Returns whether it was removed.
+    fn remove_checked(
+        &self,
+        shard: usize,
+        slot: u32,
+        gen_: u32,
+        reason: ReleaseReason,
+        cond: impl Fn(&KeyCell) -> bool,
+    ) -> bool {
+        let Some(cell) = self.shards.get(shard).and_then(|s| s.keys.try_cell(slot)) else {
+            return false;
+        };
+        if cell.gen_() != gen_ {
+            return false;
+        }
+        // The reverse key read here is the one of generation `gen_` if the
+        // generation still matches once locked (a reuse bumps it first).
+        let r = self.rev_shard(shard, slot);
+        let mut l = self.lock2(shard, r);
+        let live = l
+            .get(shard)
+            .slots
+            .get(slot as usize)
+            .is_some_and(|s| s.value.is_some());
+        if !live || cell.gen_() != gen_ || !cond(cell) {
+            return false;
+        }
+        let (fi, ri) = l.pair(shard, r);
+        self.release(shard, fi, ri, slot, reason);
+        true
+    }
+
+    fn alloc_slot(&self, f: usize, fi: &mut Inner<V>) -> Option<u32> {
+        if fi.free != wheel::NIL {
+            let s = fi.free;
+            fi.free = fi.slots[s as usize].link.spare();
+            return Some(s);
+        }
+        let n = fi.slots.len();
+        if n >= self.shard_cap {
+            return None;
+        }
+        if n == fi.slots.capacity() {
+            // Grow by a chunk (or 1/8): memory follows the high-water mark.
+            let add = (n / 8).max(CHUNK).min(self.shard_cap - n);
+            fi.slots.reserve_exact(add);
+        }
+        let slot = n as u32;
+        self.shards[f].keys.ensure(slot);
+        fi.slots.push(Slot {
+            value: None,
+            link: Link::UNLINKED,
+        });
+        Some(slot)
+    }
+
+    /// Pops the next due item of shard `f`'s wheel or ready list (unarmed,
+    /// not READY any more). Returns `None` if nothing is due.
+    fn pop_due(&self, f: usize, fi: &mut Inner<V>, now_t: u64) -> Option<u32> {
+        while let Some((slot, g)) = fi.ready.pop() {
+            let s = &mut fi.slots[slot as usize];
+            if s.value.is_some() && s.flags() & F_READY != 0 && self.cell(f, slot).gen_() == g {
+                *s.flags_mut() &= !F_READY;
+                fi.pending -= 1;
+                self.shards[f].pending.store(fi.pending, Ordering::Relaxed);
+                return Some(slot);
+            }
+        }
+        let Inner { wheel, slots, .. } = fi;
+        let t = now_t.max(wheel.elapsed());
+        wheel.next_due(
+            &mut Ws {
+                slots,
+                keys: &self.shards[f].keys,
+            },
+            t,
+        )
+    }
+
+    /// Puts a popped due item back (armed overdue: due on the next poll).
+    fn unpop_due(&self, f: usize, fi: &mut Inner<V>, slot: u32) {
+        let Inner { wheel, slots, .. } = fi;
+        let keys = &self.shards[f].keys;
+        let d = keys.cell(slot).deadline();
+        wheel.arm(&mut Ws { slots, keys }, slot, d);
+    }
+
+    /// Evicts one entry of shard `f` (held in `l`): something already due
+    /// first (reason Expired), then an embryonic entry within the scan window,
+    /// then — only if `soonest` — the first scanned (soonest-due) entry.
+    /// Victims whose reverse shard cannot be locked without blocking out of
+    /// order are skipped. Bounded: O(evict_scan).
+    fn evict_one<'a>(
+        &'a self,
+        l: &mut Locked<'a, V>,
+        f: usize,
+        now_t: u64,
+        soonest: bool,
+        reason: ReleaseReason,
+    ) -> bool {
+        if let Some(slot) = self.pop_due(f, l.get(f), now_t) {
+            let r = self.rev_shard(f, slot);
+            if self.try_add(l, r) {
+                let (fi, ri) = l.pair(f, r);
+                self.release(f, fi, ri, slot, ReleaseReason::Expired);
+                return true;
+            }
+            self.unpop_due(f, l.get(f), slot);
+        }
+        let mut cand = [(wheel::NIL, false); MAX_SCAN];
+        let mut n = 0;
+        {
+            let fi = l.get(f);
+            let slots = &fi.slots;
+            fi.wheel.scan(&Wr { slots }, self.evict_scan, |i| {
+                cand[n] = (i, slots[i as usize].flags() & F_CONFIRMED == 0);
+                n += 1;
+                false
+            });
+        }
+        let pick = |want_embryonic: bool| {
+            cand[..n]
+                .iter()
+                .filter(move |(_, e)| !want_embryonic || *e)
+                .map(|(i, _)| *i)
+        };
+        let passes: &[bool] = if soonest { &[true, false] } else { &[true] };
+        for &emb in passes {
+            for slot in pick(emb) {
+                let r = self.rev_shard(f, slot);
+                if self.try_add(l, r) {
+                    let (fi, ri) = l.pair(f, r);
+                    self.release(f, fi, ri, slot, reason);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    // ------------------------------------------------------------ inserts
+
+    /// Inserts a session with its forward and reverse keys, atomically: both
+    /// keys appear together or not at all. If `rev == fwd` the entry has one
+    /// key. A present entry past its deadline is collected first
+    /// (LazyExpired). Cost: O(1) expected, 1–2 shard locks; while the shard
+    /// drains, plus up to `drain_budget` evictions.
+    ///
+    /// # Errors
+    /// [`InsertError::Full`] or [`InsertError::Conflict`]; the value is
+    /// dropped (use [`FlowTable::try_insert_pair`] to get it back).
+    pub fn insert_pair(
+        &self,
+        fwd: FlowKey,
+        rev: FlowKey,
+        value: V,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Inserted<V>, InsertError> {
+        self.try_insert_pair(fwd, rev, value, expires_at, now)
+            .map_err(|(e, _)| e)
+    }
+
+    /// [`FlowTable::insert_pair`], returning the value with the error.
+    ///
+    /// # Errors
+    /// As [`FlowTable::insert_pair`].
+    pub fn try_insert_pair(
+        &self,
+        fwd: FlowKey,
+        rev: FlowKey,
+        value: V,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Inserted<V>, (InsertError, V)> {
+        let rev = (rev != fwd).then_some(rev);
+        self.insert_inner(fwd, rev, value, expires_at, now)
+    }
+
+    /// Inserts an entry with a single key. See [`FlowTable::insert_pair`].
+    ///
+    /// # Errors
+    /// [`InsertError::Full`]; the value is dropped.
+    pub fn insert(
+        &self,
+        key: FlowKey,
+        value: V,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Inserted<V>, InsertError> {
+        self.insert_inner(key, None, value, expires_at, now)
+            .map_err(|(e, _)| e)
+    }
+
+    fn insert_inner(
+        &self,
+        fwd: FlowKey,
+        rev: Option<FlowKey>,
+        value: V,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Inserted<V>, (InsertError, V)> {
+        let now_t = self.time.now_tick(now);
+        let dl = self.time.deadline_tick(expires_at);
+        let hf = self.hash(&fwd);
+        let f = self.shard_of(hf);
+        let (hr, r) = match &rev {
+            Some(k) => {
+                let h = self.hash(k);
+                (h, self.shard_of(h))
+            }
+            None => (0, f),
+        };
+        loop {
+            let mut l = self.lock2(f, r);
+            // 1. The forward key: present and live -> the existing winner.
+            if let Probe::Hit(es, slot, _) = self.probe(l.get(f), hf, &fwd) {
+                let cell = self.cell(es, slot);
+                let g = cell.gen_();
+                if cell.deadline() > now_t {
+                    l.get(f).c.existing += 1;
+                    let h = FlowHandle {
+                        shard: es as u32,
+                        slot,
+                        gen_: g,
+                    };
+                    return Ok(Inserted::Existing(h, value));
+                }
+                drop(l);
+                self.remove_checked(es, slot, g, ReleaseReason::LazyExpired, |c| {
+                    c.deadline() <= now_t
+                });
+                continue;
+            }
+            // 2. The reverse key: taken by a live entry -> conflict.
+            if let Some(rk) = &rev
+                && let Probe::Hit(es, slot, _) = self.probe(l.get(r), hr, rk)
+            {
+                let cell = self.cell(es, slot);
+                let g = cell.gen_();
+                if cell.deadline() > now_t {
+                    l.get(f).c.conflicts += 1;
+                    return Err((InsertError::Conflict, value));
+                }
+                drop(l);
+                self.remove_checked(es, slot, g, ReleaseReason::LazyExpired, |c| {
+                    c.deadline() <= now_t
+                });
+                continue;
+            }
+            // 3. Hard capacity: make room by policy (due, then embryonic).
+            if l.get(f).len >= self.shard_cap
+                && !self.evict_one(&mut l, f, now_t, false, ReleaseReason::Evicted)
+            {
+                l.get(f).c.full += 1;
+                return Err((InsertError::Full, value));
+            }
+            // 4. Insert.
+            let (fi, ri) = l.pair(f, r);
+            let Some(slot) = self.alloc_slot(f, fi) else {
+                fi.c.full += 1;
+                return Err((InsertError::Full, value));
+            };
+            let keys = &self.shards[f].keys;
+            let cell = keys.cell(slot);
+            cell.set(&fwd, rev.as_ref(), dl);
+            let g = cell.gen_();
+            {
+                let s = &mut fi.slots[slot as usize];
+                s.value = Some(value);
+                *s.flags_mut() = if rev.is_some() { F_HAS_REV } else { 0 };
+            }
+            let hasher = |t: &u32| self.hash(&self.tag_key(*t));
+            fi.index
+                .insert_unique(hf, self.tag(f, slot, Direction::Forward), hasher);
+            if rev.is_some() {
+                let rindex = match ri {
+                    Some(ri) => &mut ri.index,
+                    None => &mut fi.index,
+                };
+                rindex.insert_unique(hr, self.tag(f, slot, Direction::Reverse), hasher);
+            }
+            {
+                let Inner { wheel, slots, .. } = &mut *fi;
+                wheel.arm(&mut Ws { slots, keys }, slot, u64::from(dl));
+            }
+            fi.len += 1;
+            fi.embryonic += 1;
+            fi.c.inserted += 1;
+            self.shards[f].len.store(fi.len, Ordering::Relaxed);
+            if !fi.draining && fi.len > self.high {
+                fi.draining = true;
+                fi.c.drain_entered += 1;
+            }
+            let handle = FlowHandle {
+                shard: f as u32,
+                slot,
+                gen_: g,
+            };
+            // 5. Draining: bounded work per insert.
+            if fi.draining {
+                l.keep_only(f);
+                for _ in 0..self.drain_budget {
+                    if !l.get(f).draining {
+                        break;
+                    }
+                    if !self.evict_one(&mut l, f, now_t, true, ReleaseReason::Drained) {
+                        break;
+                    }
+                    l.keep_only(f);
+                }
+            }
+            return Ok(Inserted::New(handle));
+        }
+    }
+
+    // ------------------------------------------------------------ lookups
+
+    /// Looks `key` up at `now` and runs `f` on the entry under its shard lock
+    /// (never a reference that outlives the lock). An entry past its deadline
+    /// is removed on the spot (LazyExpired, same release path) and reported
+    /// as absent. Cost: one lock (forward key, or a reverse key in the same
+    /// shard), two for a reverse key of another shard; O(1) expected.
+    pub fn lookup_with<R>(
+        &self,
+        key: &FlowKey,
+        now: Timestamp,
+        f: impl FnOnce(&mut EntryMut<'_, V>) -> R,
+    ) -> Option<R> {
+        let now_t = self.time.now_tick(now);
+        let h = self.hash(key);
+        let s = self.shard_of(h);
+        let mut l = self.lock1(s);
+        loop {
+            let Probe::Hit(es, slot, dir) = self.probe(l.get(s), h, key) else {
+                return None;
+            };
+            if !self.try_add(&mut l, es) {
+                drop(l);
+                l = self.lock2(s, es);
+                continue;
+            }
+            let cell = self.cell(es, slot);
+            if cell.deadline() <= now_t {
+                let r = self.rev_shard(es, slot);
+                if !self.try_add(&mut l, r) {
+                    drop(l);
+                    l = self.lock2(es, r);
+                    continue;
+                }
+                let (fi, ri) = l.pair(es, r);
+                self.release(es, fi, ri, slot, ReleaseReason::LazyExpired);
+                return None;
+            }
+            let g = cell.gen_();
+            let fi = l.get(es);
+            let mut e = EntryMut {
+                inner: fi,
+                table: self,
+                shard: es,
+                slot,
+                gen_: g,
+                dir,
+            };
+            return Some(f(&mut e));
+        }
+    }
+
+    /// The handle of `key`'s entry at `now`, if live (lazy expiry applies).
+    pub fn lookup(&self, key: &FlowKey, now: Timestamp) -> Option<FlowHandle> {
+        self.lookup_with(key, now, |e| e.handle())
+    }
+
+    /// A copy of `key`'s value at `now`, if live.
+    pub fn get(&self, key: &FlowKey, now: Timestamp) -> Option<V>
+    where
+        V: Clone,
+    {
+        self.lookup_with(key, now, |e| e.value().clone())
+    }
+
+    /// Runs `f` on the entry of `handle` if it is still the same entry
+    /// (generation check). No lazy expiry (there is no `now`).
+    pub fn with_handle<R>(
+        &self,
+        handle: FlowHandle,
+        f: impl FnOnce(&mut EntryMut<'_, V>) -> R,
+    ) -> Option<R> {
+        let s = handle.shard as usize;
+        let cell = self.shards.get(s)?.keys.try_cell(handle.slot)?;
+        let mut l = self.lock1(s);
+        let fi = l.get(s);
+        let live = fi
+            .slots
+            .get(handle.slot as usize)
+            .is_some_and(|x| x.value.is_some());
+        if !live || cell.gen_() != handle.gen_ {
+            return None;
+        }
+        let mut e = EntryMut {
+            inner: fi,
+            table: self,
+            shard: s,
+            slot: handle.slot,
+            gen_: handle.gen_,
+            dir: Direction::Forward,
+        };
+        Some(f(&mut e))
+    }
+
+    // ------------------------------------------------------------ updates
+
+    /// Stores a new deadline for `handle`'s entry, if it is still there
+    /// (conditional: never re-creates an entry). A later deadline is a plain
+    /// store (the wheel re-arms when the old slot fires); an earlier one
+    /// re-arms at once. One lock, O(1).
+    ///
+    /// # Errors
+    /// [`Gone`] if the entry left (or the handle is from another entry).
+    pub fn refresh(&self, handle: FlowHandle, expires_at: Timestamp) -> Result<(), Gone> {
+        self.with_handle(handle, |e| e.set_expires_at(expires_at))
+            .ok_or(Gone)
+    }
+
+    /// Removes `handle`'s entry if it is still the same entry (generation
+    /// check: no ABA), running the hook with `reason`. Returns whether it
+    /// removed it. Locks both shards of the pair; O(1).
+    pub fn remove(&self, handle: FlowHandle, reason: ReleaseReason) -> bool {
+        self.remove_checked(
+            handle.shard as usize,
+            handle.slot,
+            handle.gen_,
+            reason,
+            |_| true,
+        )
+    }
+
+    // ------------------------------------------------------------ expiry
+
+    /// Advances every shard's wheel to `now` and releases up to `budget`
+    /// due entries (reason Expired), in (deadline tick, forward key) order
+    /// across all shards — independent of the hash seed. Entries found due
+    /// beyond the budget stay pending (counted in `expired_pending`) and go
+    /// first next time. An entry whose deadline moved later is re-armed, not
+    /// released. Returns the number released.
+    ///
+    /// Cost: O(shards) locks, plus amortised O(1) per due or cascaded entry,
+    /// plus O(p log p) to order the p pending entries of a shard when new
+    /// ones arrive, plus 1–2 locks per release (batched per shard).
+    pub fn poll(&self, now: Timestamp, budget: usize) -> usize {
+        let now_t = self.time.now_tick(now);
+        let mut heap: BinaryHeap<Reverse<(u64, FlowKey, usize)>> = BinaryHeap::new();
+        // Phase A: wheel -> ready lists, sorted.
+        for s in 0..self.shards.len() {
+            let mut l = self.lock1(s);
+            let fi = l.get(s);
+            let keys = &self.shards[s].keys;
+            {
+                let Inner {
+                    wheel,
+                    slots,
+                    ready,
+                    pending,
+                    ready_sorted,
+                    ..
+                } = &mut *fi;
+                let t = now_t.max(wheel.elapsed());
+                let mut ws = Ws { slots, keys };
+                while let Some(i) = wheel.next_due(&mut ws, t) {
+                    *ws.slots[i as usize].flags_mut() |= F_READY;
+                    *pending += 1;
+                    ready.push((i, keys.cell(i).gen_()));
+                    *ready_sorted = false;
+                }
+            }
+            if !fi.ready_sorted {
+                let slots = &fi.slots;
+                fi.ready.retain(|&(i, g)| {
+                    let sl = &slots[i as usize];
+                    sl.value.is_some() && sl.flags() & F_READY != 0 && keys.cell(i).gen_() == g
+                });
+                // Descending, so pop() yields the smallest.
+                fi.ready.sort_by_cached_key(|&(i, _)| {
+                    let c = keys.cell(i);
+                    Reverse((c.deadline(), c.key(Direction::Forward)))
+                });
+                fi.ready_sorted = true;
+            }
+            self.shards[s].pending.store(fi.pending, Ordering::Relaxed);
+            if let Some(h) = self.ready_head(s, fi) {
+                heap.push(Reverse((h.0, h.1, s)));
+            }
+        }
+        // Phase B: merge across shards.
+        let mut done = 0;
+        while done < budget {
+            let Some(Reverse((_, _, s))) = heap.pop() else {
+                break;
+            };
+            let mut l = self.lock1(s);
+            while let Some((slot, _)) = self.ready_head_valid(s, l.get(s)) {
+                let cell = self.cell(s, slot);
+                if cell.deadline() > now_t {
+                    // Refreshed after it was found due: re-arm.
+                    let fi = l.get(s);
+                    fi.ready.pop();
+                    *fi.slots[slot as usize].flags_mut() &= !F_READY;
+                    fi.pending -= 1;
+                    self.shards[s].pending.store(fi.pending, Ordering::Relaxed);
+                    self.unpop_due(s, fi, slot);
+                    continue;
+                }
+                let r = self.rev_shard(s, slot);
+                if !self.try_add(&mut l, r) {
+                    drop(l);
+                    l = self.lock2(s, r);
+                    continue;
+                }
+                let (fi, ri) = l.pair(s, r);
+                fi.ready.pop();
+                self.release(s, fi, ri, slot, ReleaseReason::Expired);
+                done += 1;
+                l.keep_only(s);
+                if done >= budget {
+                    break;
+                }
+                // Keep going in this shard while it holds the minimum.
+                match (self.ready_head(s, l.get(s)), heap.peek()) {
+                    (Some(h), Some(Reverse(top))) if (h.0, h.1) > (top.0, top.1) => break,
+                    (None, _) => break,
+                    _ => {}
+                }
+            }
+            if let Some(h) = self.ready_head(s, l.get(s)) {
+                heap.push(Reverse((h.0, h.1, s)));
+            }
+        }
+        done
+    }
+
+    /// Drops stale ready entries from the back; returns the valid head.
+    fn ready_head_valid(&self, s: usize, fi: &mut Inner<V>) -> Option<(u32, u32)> {
+        while let Some(&(slot, g)) = fi.ready.last() {
+            let sl = &fi.slots[slot as usize];
+            if sl.value.is_some() && sl.flags() & F_READY != 0 && self.cell(s, slot).gen_() == g {
+                return Some((slot, g));
+            }
+            fi.ready.pop();
+        }
+        None
+    }
+
+    fn ready_head(&self, s: usize, fi: &mut Inner<V>) -> Option<(u64, FlowKey)> {
+        let (slot, _) = self.ready_head_valid(s, fi)?;
+        let c = self.cell(s, slot);
+        Some((c.deadline(), c.key(Direction::Forward)))
+    }
+
+    // ------------------------------------------------------------ counters
+
+    /// Entries held. O(shards), lock-free (per-shard counters).
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.len.load(Ordering::Relaxed))
+            .sum()
+    }
+    /// `true` if no entry is held. O(shards), lock-free.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Entries held minus those found due and not released yet. O(shards).
+    pub fn active_len(&self) -> usize {
+        self.len().saturating_sub(self.expired_pending())
+    }
+    /// Entries found due by `poll`, not released yet. O(shards), lock-free.
+    pub fn expired_pending(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.pending.load(Ordering::Relaxed))
+            .sum()
+    }
+    /// Entries held by one shard. O(1).
+    pub fn shard_len(&self, shard: usize) -> usize {
+        self.shards
+            .get(shard)
+            .map_or(0, |s| s.len.load(Ordering::Relaxed))
+    }
+    /// Number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+    /// Hard capacity of each shard.
+    pub fn shard_capacity(&self) -> usize {
+        self.shard_cap
+    }
+    /// The shard a key's index entry lives in (and, for a forward key, its
+    /// entry).
+    pub fn shard_for(&self, key: &FlowKey) -> usize {
+        self.shard_of(self.hash(key))
+    }
+    /// Whether a shard is draining. Locks it.
+    pub fn is_draining(&self, shard: usize) -> bool {
+        shard < self.shards.len() && self.lock1(shard).get(shard).draining
+    }
+    /// Bytes held by the table's own allocations (index, slabs, key stores),
+    /// excluding the values' own heap data. Locks each shard. O(shards).
+    pub fn memory_bytes(&self) -> usize {
+        let mut total = core::mem::size_of::<Self>()
+            + self.shards.len() * core::mem::size_of::<CachePadded<Shard<V>>>();
+        for (s, sh) in self.shards.iter().enumerate() {
+            let mut l = self.lock1(s);
+            let fi = l.get(s);
+            total += fi.index.capacity() * 5
+                + fi.slots.capacity() * core::mem::size_of::<Slot<V>>()
+                + fi.ready.capacity() * 8
+                + sh.keys.allocated_bytes()
+                + sh.keys.chunks.len() * core::mem::size_of::<OnceLock<Box<[KeyCell]>>>();
+        }
+        total
+    }
+
+    /// Sums every shard's counters (locks each shard in turn). O(shards).
+    pub fn stats(&self) -> FlowTableStats {
+        let mut st = FlowTableStats::default();
+        for s in 0..self.shards.len() {
+            let mut l = self.lock1(s);
+            let fi = l.get(s);
+            st.len += fi.len;
+            st.expired_pending += fi.pending;
+            st.embryonic += fi.embryonic;
+            st.inserted += fi.c.inserted;
+            st.existing += fi.c.existing;
+            st.conflicts += fi.c.conflicts;
+            st.full += fi.c.full;
+            for (a, b) in st.released.iter_mut().zip(fi.c.released) {
+                *a += b;
+            }
+            st.draining_entered += fi.c.drain_entered;
+            st.draining_left += fi.c.drain_left;
+            st.draining_shards += usize::from(fi.draining);
+        }
+        st.active_len = st.len - st.expired_pending;
+        st
+    }
+
+    /// Calls `f` on every live entry (keys, value, deadline). A scan: O(n),
+    /// locks one shard at a time; for control-plane listings only.
+    pub fn scan(&self, mut f: impl FnMut(&FlowKey, Option<&FlowKey>, &V, Timestamp)) {
+        for s in 0..self.shards.len() {
+            let mut l = self.lock1(s);
+            let fi = l.get(s);
+            for (i, sl) in fi.slots.iter().enumerate() {
+                if let Some(v) = &sl.value {
+                    let c = self.cell(s, i as u32);
+                    let fwd = c.key(Direction::Forward);
+                    let rev = c.rev();
+                    f(&fwd, rev.as_ref(), v, self.time.to_timestamp(c.deadline()));
+                }
+            }
+        }
+    }
+}
+
+impl<V> Drop for FlowTable<V> {
+    /// Releases every entry still held with [`ReleaseReason::Teardown`].
+    fn drop(&mut self) {
+        for sh in self.shards.iter_mut() {
+            let fi = sh.inner.get_mut();
+            for sl in &mut fi.slots {
+                if let Some(v) = sl.value.take() {
+                    (self.hook)(&v, ReleaseReason::Teardown);
+                    fi.c.released[ReleaseReason::Teardown.index()] += 1;
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- EntryMut
+
+/// A live entry, borrowed under its shard lock for the duration of a
+/// [`FlowTable::lookup_with`] closure.
+pub struct EntryMut<'a, V> {
+    inner: &'a mut Inner<V>,
+    table: &'a FlowTable<V>,
+    shard: usize,
+    slot: u32,
+    gen_: u32,
+    dir: Direction,
+}
+
+impl<V> EntryMut<'_, V> {
+    #[inline]
+    fn slot(&self) -> &Slot<V> {
+        &self.inner.slots[self.slot as usize]
+    }
+    #[inline]
+    fn cell(&self) -> &KeyCell {
+        self.table.cell(self.shard, self.slot)
+    }
+    /// The value.
+    ///
+    /// # Panics
+    /// Never for a live entry (an `EntryMut` only exists for one).
+    pub fn value(&self) -> &V {
+        self.slot()
+            .value
+            .as_ref()
+            .expect("flow-entry bug: EntryMut of a free slot")
+    }
+    /// The value, mutably.
+    ///
+    /// # Panics
+    /// Never for a live entry.
+    pub fn value_mut(&mut self) -> &mut V {
+        self.inner.slots[self.slot as usize]
+            .value
+            .as_mut()
+            .expect("flow-entry bug: EntryMut of a free slot")
+    }
+    /// Which key matched.
+    pub fn direction(&self) -> Direction {
+        self.dir
+    }
+    /// A handle for later [`FlowTable::refresh`] / [`FlowTable::remove`].
+    pub fn handle(&self) -> FlowHandle {
+        FlowHandle {
+            shard: self.shard as u32,
+            slot: self.slot,
+            gen_: self.gen_,
+        }
+    }
+    /// The forward key.
+    pub fn forward_key(&self) -> FlowKey {
+        self.cell().key(Direction::Forward)
+    }
+    /// The reverse key, if the entry has one.
+    pub fn reverse_key(&self) -> Option<FlowKey> {
+        self.cell().rev()
+    }
+    /// The deadline (rounded up to the table's tick).
+    pub fn expires_at(&self) -> Timestamp {
+        self.table.time.to_timestamp(self.cell().deadline())
+    }
+    /// Stores a new deadline. Later: a plain store (re-armed lazily when its
+    /// wheel slot fires). Earlier: re-armed now (O(1)). A deadline not after
+    /// `now` makes the entry collectable by the next poll or lookup.
+    pub fn set_expires_at(&mut self, t: Timestamp) {
+        let new = self.table.time.deadline_tick(t);
+        let cell = self.table.cell(self.shard, self.slot);
+        let old = cell.deadline.load(Relaxed);
+        cell.deadline.store(new, Relaxed);
+        if new < old {
+            let keys = &self.table.shards[self.shard].keys;
+            let Inner { wheel, slots, .. } = &mut *self.inner;
+            let mut ws = Ws { slots, keys };
+            if ws.slots[self.slot as usize].link.is_armed() {
+                wheel.cancel(&mut ws, self.slot);
+                wheel.arm(&mut ws, self.slot, u64::from(new));
+            }
+        }
+    }
+    /// Marks the entry confirmed (e.g. a reply was seen): draining and
+    /// eviction prefer unconfirmed (embryonic) entries.
+    pub fn confirm(&mut self) {
+        let s = &mut self.inner.slots[self.slot as usize];
+        if s.flags() & F_CONFIRMED == 0 {
+            *s.flags_mut() |= F_CONFIRMED;
+            self.inner.embryonic -= 1;
+        }
+    }
+    /// Whether [`EntryMut::confirm`] was called.
+    pub fn is_confirmed(&self) -> bool {
+        self.slot().flags() & F_CONFIRMED != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_sizes() {
+        assert_eq!(core::mem::size_of::<KeyCell>(), 88);
+        assert_eq!(
+            core::mem::size_of::<Slot<core::num::NonZeroU32>>(),
+            16,
+            "value slot with a niche + wheel link + flags"
+        );
+    }
+}

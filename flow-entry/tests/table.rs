@@ -1,0 +1,303 @@
+//! Basic behaviour of the table: pairs, races, refresh, remove, expiry,
+//! lazy expiry, teardown, counters.
+
+mod common;
+
+use common::*;
+use flow_entry::{
+    Direction, FlowTable, FlowTableConfig, InsertError, Inserted, ReleaseReason, Timestamp,
+};
+use std::sync::Arc;
+
+fn ts(s: u64) -> Timestamp {
+    Timestamp::from_secs(s)
+}
+
+#[test]
+fn pair_is_found_through_both_keys() {
+    for shards in [1, 4, 64] {
+        let (t, log) = table(cfg(shards, 1024));
+        let Ok(Inserted::New(h)) = t.insert_pair(fwd(1), rev(1), 7, ts(30), ts(0)) else {
+            panic!("not inserted");
+        };
+        assert_eq!(
+            t.lookup_with(&fwd(1), ts(1), |e| (*e.value(), e.direction(), e.handle())),
+            Some((7, Direction::Forward, h))
+        );
+        assert_eq!(
+            t.lookup_with(&rev(1), ts(1), |e| (*e.value(), e.direction(), e.handle())),
+            Some((7, Direction::Reverse, h))
+        );
+        assert_eq!(t.lookup(&fwd(2), ts(1)), None);
+        assert_eq!(t.lookup(&fwd(1).reversed(), ts(1)), None);
+        assert_eq!(t.len(), 1);
+        assert!(released(&log).is_empty());
+        assert!(t.remove(h, ReleaseReason::Removed));
+        assert!(
+            !t.remove(h, ReleaseReason::Removed),
+            "second remove is a no-op"
+        );
+        assert_eq!(t.lookup(&fwd(1), ts(1)), None);
+        assert_eq!(t.lookup(&rev(1), ts(1)), None);
+        assert_eq!(released(&log), vec![(7, ReleaseReason::Removed)]);
+        assert_eq!(t.len(), 0);
+    }
+}
+
+#[test]
+fn value_is_mutable_and_keys_are_reported() {
+    let (t, _log) = table(cfg(8, 64));
+    t.insert_pair(fwd(3), rev(3), 1, ts(10), ts(0)).unwrap();
+    t.lookup_with(&rev(3), ts(1), |e| {
+        *e.value_mut() += 41;
+        assert_eq!(e.forward_key(), fwd(3));
+        assert_eq!(e.reverse_key(), Some(rev(3)));
+        assert!(!e.is_confirmed());
+        e.confirm();
+    });
+    assert_eq!(t.get(&fwd(3), ts(2)), Some(42));
+    assert!(t.lookup_with(&fwd(3), ts(2), |e| e.is_confirmed()).unwrap());
+    assert_eq!(t.stats().embryonic, 0);
+}
+
+#[test]
+fn racing_creator_gets_the_winner_and_its_value_back() {
+    let (t, log) = table(cfg(4, 64));
+    let Ok(Inserted::New(h)) = t.insert_pair(fwd(1), rev(1), 1, ts(30), ts(0)) else {
+        panic!()
+    };
+    // Same forward key, another reverse key (another NAT port): loser.
+    assert_eq!(
+        t.insert_pair(fwd(1), rev(2), 2, ts(30), ts(0)),
+        Ok(Inserted::Existing(h, 2))
+    );
+    // The reverse key of a live session is taken.
+    assert_eq!(
+        t.insert_pair(fwd(9), rev(1), 3, ts(30), ts(0)),
+        Err(InsertError::Conflict)
+    );
+    let Err((InsertError::Conflict, v)) = t.try_insert_pair(fwd(9), rev(1), 4, ts(30), ts(0))
+    else {
+        panic!()
+    };
+    assert_eq!(v, 4);
+    assert_eq!(t.len(), 1);
+    assert!(released(&log).is_empty(), "losers never reach the hook");
+    let st = t.stats();
+    assert_eq!((st.existing, st.conflicts, st.inserted), (1, 2, 1));
+    // rev(2) was not inserted by the loser.
+    assert_eq!(t.lookup(&rev(2), ts(1)), None);
+}
+
+#[test]
+fn timer_expiry_releases_both_keys_once() {
+    let (t, log) = table(cfg(16, 1024));
+    for i in 0..100 {
+        t.insert_pair(fwd(i), rev(i), i, ts(10 + u64::from(i % 5)), ts(0))
+            .unwrap();
+    }
+    assert_eq!(t.poll(ts(9), 1000), 0);
+    assert_eq!(t.poll(ts(10), 1000), 20);
+    assert_eq!(t.len(), 80);
+    assert_eq!(t.poll(ts(100), 1000), 80);
+    assert!(t.is_empty());
+    let mut got: Vec<u32> = released(&log).iter().map(|(v, _)| *v).collect();
+    assert!(
+        released(&log)
+            .iter()
+            .all(|(_, r)| *r == ReleaseReason::Expired)
+    );
+    got.sort();
+    assert_eq!(got, (0..100).collect::<Vec<_>>());
+    for i in 0..100 {
+        assert_eq!(t.lookup(&fwd(i), ts(100)), None);
+        assert_eq!(t.lookup(&rev(i), ts(100)), None);
+    }
+    assert_eq!(t.stats().released(ReleaseReason::Expired), 100);
+}
+
+#[test]
+fn budgeted_poll_carries_backlog_in_deadline_order() {
+    let (t, log) = table(cfg(8, 1024));
+    for i in 0..50 {
+        t.insert_pair(fwd(i), rev(i), i, ts(5 + u64::from(i % 3)), ts(0))
+            .unwrap();
+    }
+    assert_eq!(t.poll(ts(100), 7), 7);
+    assert_eq!(t.expired_pending(), 43);
+    assert_eq!(t.active_len(), 0);
+    assert_eq!(t.len(), 43);
+    let mut total = 7;
+    while total < 50 {
+        let n = t.poll(ts(100), 7);
+        assert!(n > 0);
+        total += n;
+    }
+    assert_eq!(t.poll(ts(100), 7), 0);
+    let vals: Vec<u32> = released(&log).iter().map(|(v, _)| *v).collect();
+    // Non-decreasing deadline.
+    let d: Vec<u64> = vals.iter().map(|i| 5 + u64::from(i % 3)).collect();
+    assert!(d.windows(2).all(|w| w[0] <= w[1]), "{d:?}");
+}
+
+#[test]
+fn refresh_extends_and_refresh_of_gone_says_so() {
+    let (t, log) = table(cfg(4, 64));
+    let Ok(Inserted::New(h)) = t.insert_pair(fwd(1), rev(1), 1, ts(10), ts(0)) else {
+        panic!()
+    };
+    assert_eq!(t.refresh(h, ts(20)), Ok(()));
+    assert_eq!(t.poll(ts(15), 100), 0, "extended: re-armed, not expired");
+    assert!(t.lookup(&rev(1), ts(15)).is_some());
+    assert_eq!(t.poll(ts(20), 100), 1);
+    assert_eq!(t.refresh(h, ts(40)), Err(flow_entry::Gone));
+    assert_eq!(t.lookup(&fwd(1), ts(21)), None, "no resurrection");
+    assert_eq!(released(&log), vec![(1, ReleaseReason::Expired)]);
+}
+
+#[test]
+fn earlier_deadline_rearms_eagerly() {
+    let (t, log) = table(cfg(4, 64));
+    t.insert_pair(fwd(1), rev(1), 1, ts(3600), ts(0)).unwrap();
+    t.lookup_with(&fwd(1), ts(1), |e| e.set_expires_at(ts(5)));
+    assert_eq!(
+        t.lookup_with(&fwd(1), ts(1), |e| e.expires_at()),
+        Some(ts(5))
+    );
+    assert_eq!(t.poll(ts(5), 100), 1);
+    assert_eq!(released(&log), vec![(1, ReleaseReason::Expired)]);
+}
+
+#[test]
+fn lazy_expiry_on_lookup_removes_the_whole_pair() {
+    let (t, log) = table(cfg(16, 64));
+    t.insert_pair(fwd(1), rev(1), 1, ts(10), ts(0)).unwrap();
+    t.insert_pair(fwd(2), rev(2), 2, ts(10), ts(0)).unwrap();
+    assert_eq!(t.lookup(&rev(1), ts(10)), None);
+    assert_eq!(t.lookup(&fwd(2), ts(11)), None);
+    assert_eq!(t.len(), 0);
+    assert_eq!(
+        released(&log),
+        vec![
+            (1, ReleaseReason::LazyExpired),
+            (2, ReleaseReason::LazyExpired)
+        ]
+    );
+    // Neither key of either pair is left behind: re-inserting works.
+    assert!(matches!(
+        t.insert_pair(fwd(1), rev(1), 3, ts(30), ts(11)),
+        Ok(Inserted::New(_))
+    ));
+    assert_eq!(t.poll(ts(11), 100), 0, "the wheel forgot the old entries");
+    assert_eq!(t.len(), 1);
+}
+
+#[test]
+fn insert_over_an_expired_entry_collects_it_first() {
+    let (t, log) = table(cfg(4, 64));
+    t.insert_pair(fwd(1), rev(1), 1, ts(10), ts(0)).unwrap();
+    assert!(matches!(
+        t.insert_pair(fwd(1), rev(2), 2, ts(40), ts(10)),
+        Ok(Inserted::New(_))
+    ));
+    t.insert_pair(fwd(3), rev(3), 3, ts(10), ts(0)).unwrap();
+    // rev(3) is held by an expired entry: not a conflict.
+    assert!(matches!(
+        t.insert_pair(fwd(4), rev(3), 4, ts(40), ts(10)),
+        Ok(Inserted::New(_))
+    ));
+    assert_eq!(
+        released(&log),
+        vec![
+            (1, ReleaseReason::LazyExpired),
+            (3, ReleaseReason::LazyExpired)
+        ]
+    );
+    assert_eq!(t.len(), 2);
+}
+
+#[test]
+fn single_key_entries_and_self_reverse_pairs() {
+    let (t, _log) = table(cfg(4, 64));
+    t.insert(fwd(1), 1, ts(10), ts(0)).unwrap();
+    assert_eq!(
+        t.lookup_with(&fwd(1), ts(1), |e| e.reverse_key()),
+        Some(None)
+    );
+    // fwd == rev is a single-key entry.
+    t.insert_pair(fwd(2), fwd(2), 2, ts(10), ts(0)).unwrap();
+    assert_eq!(t.len(), 2);
+    assert_eq!(t.poll(ts(10), 10), 2);
+}
+
+#[test]
+fn past_deadline_at_insert_fires_on_next_poll() {
+    let (t, log) = table(cfg(4, 64));
+    t.poll(ts(100), 10);
+    t.insert_pair(fwd(1), rev(1), 1, ts(50), ts(100)).unwrap();
+    assert_eq!(t.poll(ts(100), 10), 1);
+    assert_eq!(released(&log), vec![(1, ReleaseReason::Expired)]);
+}
+
+#[test]
+fn teardown_releases_everything_once() {
+    let (t, log) = table(cfg(8, 256));
+    for i in 0..100 {
+        t.insert_pair(fwd(i), rev(i), i, ts(10), ts(0)).unwrap();
+    }
+    t.poll(ts(10), 30);
+    assert_eq!(released(&log).len(), 30);
+    drop(t);
+    let r = released(&log);
+    assert_eq!(r.len(), 100);
+    let mut vals: Vec<u32> = r.iter().map(|(v, _)| *v).collect();
+    vals.sort();
+    vals.dedup();
+    assert_eq!(vals.len(), 100, "exactly once each");
+    assert_eq!(
+        r.iter()
+            .filter(|(_, x)| *x == ReleaseReason::Teardown)
+            .count(),
+        70
+    );
+}
+
+#[test]
+fn shared_by_threads() {
+    let (t, log) = table(cfg(16, 1 << 14));
+    let t = Arc::new(t);
+    let hs: Vec<_> = (0..4u32)
+        .map(|w| {
+            let t = t.clone();
+            std::thread::spawn(move || {
+                for i in 0..2000u32 {
+                    let id = i % 1000;
+                    match t.insert_pair(fwd(id), rev(id), w, ts(60), ts(0)) {
+                        Ok(Inserted::New(_) | Inserted::Existing(..)) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                    assert!(t.lookup(&rev(id), ts(1)).is_some());
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    assert_eq!(t.len(), 1000);
+    assert_eq!(t.stats().inserted, 1000);
+    assert_eq!(t.poll(ts(60), usize::MAX), 1000);
+    assert_eq!(released(&log).len(), 1000);
+}
+
+#[test]
+fn bad_config_is_a_typed_error() {
+    let r = FlowTable::<u32>::new(
+        FlowTableConfig {
+            shards: 6,
+            ..FlowTableConfig::default()
+        },
+        |_, _| {},
+    );
+    assert!(matches!(r, Err(flow_entry::ConfigError::Shards(6))));
+}
