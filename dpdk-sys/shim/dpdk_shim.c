@@ -1,5 +1,30 @@
 #include "dpdk_shim.h"
 
+#include <signal.h>
+#include <string.h>
+
+static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t stop_sig;
+
+static void on_stop_signal(int sig) {
+  stop_sig = sig;
+  stop_flag = 1;
+}
+
+int dpdk_shim_install_stop_handlers(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  if (sigaction(SIGINT, &sa, NULL) != 0) return -1;
+  if (sigaction(SIGTERM, &sa, NULL) != 0) return -1;
+  return 0;
+}
+int dpdk_shim_stop_requested(void) { return stop_flag != 0; }
+void dpdk_shim_request_stop(void) { stop_flag = 1; }
+int dpdk_shim_stop_signal(void) { return stop_sig; }
+
 int dpdk_shim_errno(void) { return rte_errno; }
 void dpdk_shim_set_errno(int v) { rte_errno = v; }
 unsigned dpdk_shim_lcore_id(void) { return rte_lcore_id(); }

@@ -73,4 +73,15 @@ unsigned dpdk_shim_max_ethports(void);
 /* rte_version() string, e.g. "DPDK 22.11.11". */
 const char *dpdk_shim_version(void);
 
+
+/* Stop signals: installs SIGINT and SIGTERM handlers (sigaction, SA_RESTART)
+ * that only set a flag (async-signal-safe); the driver's loops poll it.
+ * Returns 0, or -1 with errno set. */
+int dpdk_shim_install_stop_handlers(void);
+/* 1 once SIGINT or SIGTERM arrived since install (or a request_stop call). */
+int dpdk_shim_stop_requested(void);
+void dpdk_shim_request_stop(void);
+/* Signal number that requested the stop (0 if none / programmatic). */
+int dpdk_shim_stop_signal(void);
+
 #endif
