@@ -1,2 +1,1060 @@
 //! `nat`: masquerade (source NAT) and port forwarding (destination NAT) stages on the flow table.
+//!
+//! [`Nat::process`] takes a classified frame, the side it arrived on and
+//! `now`, rewrites it in place and returns a [`Verdict`]. Sessions hold two
+//! keys (original direction and reply direction). Masquerade sessions share
+//! a refcounted **mapping** (inside ip:port → external ip:port) kept in a
+//! small map beside the allocator: the mapping and its port live while any
+//! session uses it (endpoint-independent mapping, RFC 4787 REQ-1), and the
+//! session table's release hook drops the session's reference exactly once,
+//! whatever removes the session; the last reference frees the port.
+//!
+//! Cost: an established packet costs one table lookup (one shard lock) plus
+//! an in-place rewrite with incremental checksums; a hairpinned packet two
+//! lookups. Session creation takes the mapping/allocator lock (slow path).
+//!
+//! See `nat/README.md` for the RFC requirement table.
 #![deny(unsafe_code)]
+
+pub mod alloc;
+pub mod config;
+pub mod frag;
+pub mod pkt;
+mod sync;
+pub mod table;
+pub mod tcp;
+mod time;
+
+pub use time::Timestamp;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use core::net::{IpAddr, Ipv4Addr};
+
+use net::{Classified, L3Kind, L4Kind};
+use serde::Serialize;
+
+pub use alloc::{AllocError, AllocStats, Allocator};
+pub use config::{
+    ConfigError, ConfigProblem, FilteringBehavior, ForwardProtocol, Ipv4Prefix, MappingBehavior,
+    NatConfig, PortForward, PortRange,
+};
+pub use frag::FragStats;
+use frag::{FragKey, FragTable, FragXlat};
+pub use pkt::Tuple;
+use sync::{AtomicU64, Mutex, Ordering, lock};
+pub use table::ReleaseReason;
+use table::{Inserted, SessionTable};
+use tcp::{Dir, TcpTrack, TimeoutClass};
+
+/// The side of the NAT a frame arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Side {
+    Inside,
+    Outside,
+}
+
+/// What to do with a processed frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send on: the frame was rewritten in place (or left untouched when no
+    /// NAT applies, e.g. inside-to-inside traffic or IPv6).
+    Forward,
+    /// Do not send this frame. [`DropReason::FragmentHeld`] is not a loss:
+    /// NAT kept a copy and hands it back through [`Nat::take_released`].
+    Drop(DropReason),
+}
+
+macro_rules! reasons {
+    ($($(#[$m:meta])* $v:ident,)*) => {
+        /// Why a frame was dropped (each counted in [`NatStats::drops`]).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        pub enum DropReason { $($(#[$m])* $v,)* }
+        impl DropReason {
+            /// Every reason, in counter order.
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$v,)*];
+            /// Stable name (used as counter key).
+            #[must_use]
+            pub fn name(self) -> &'static str {
+                match self { $(DropReason::$v => stringify!($v),)* }
+            }
+        }
+    };
+}
+
+reasons! {
+    /// Headers inconsistent or too short to translate.
+    Malformed,
+    /// An IP protocol NAT cannot translate (not TCP, UDP or ICMP), from inside.
+    UnsupportedProtocol,
+    /// ICMP message from inside that is neither echo nor a translatable error.
+    UnsupportedIcmp,
+    /// Unsolicited inbound traffic to a NAT address: no session, mapping or rule.
+    NoSession,
+    /// Inbound traffic to a mapped port from a remote the mapping was not
+    /// opened to (address-and-port-dependent filtering).
+    Filtered,
+    /// TCP without a session whose first packet is not a SYN.
+    TcpNotSyn,
+    /// Inside host reached its port quota (RFC 6888 REQ-4). When
+    /// `icmp_on_quota_exceeded` is set the dataplane should send ICMP 3/13.
+    QuotaExceeded,
+    /// No free external port in the pool.
+    PoolExhausted,
+    /// Session table refused the insert (key conflict).
+    TableConflict,
+    /// ICMP error whose embedded packet matches no session.
+    IcmpErrorNoSession,
+    /// Inbound port-forward traffic from a source the rule does not allow.
+    SourceNotAllowed,
+    /// Inside packet to a NAT address while hairpinning is off.
+    HairpinDisabled,
+    /// Non-first fragment held until its first fragment arrives (not lost).
+    FragmentHeld,
+    /// Non-first fragment dropped: the held-fragment budget is full.
+    FragmentBudget,
+}
+
+/// A NAT session (the flow table's value).
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Tuple of the first packet as it arrived (forward key).
+    pub orig: Tuple,
+    /// Tuple after translation; `xlat.reversed()` is the reply key.
+    pub xlat: Tuple,
+    /// Side the forward key is looked up from.
+    pub orig_side: Side,
+    pub kind: SessionKind,
+    tcp: TcpTrack,
+    mapping: Option<MapKey>,
+}
+
+/// How a session was created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SessionKind {
+    /// Outbound source NAT.
+    Masquerade,
+    /// Inbound to a mapped port under endpoint-independent filtering.
+    InboundFiltered,
+    /// Port-forward (destination NAT) rule.
+    PortForward,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct MapKey {
+    proto: u8,
+    in_ip: Ipv4Addr,
+    in_port: u16,
+    /// Address-and-port-dependent mapping: the remote endpoint.
+    remote: Option<(Ipv4Addr, u16)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Mapping {
+    ext_ip: Ipv4Addr,
+    ext_port: u16,
+    refs: u32,
+}
+
+/// Allocator plus the mapping records, one lock (slow path only).
+struct Pool {
+    alloc: Allocator,
+    by_in: HashMap<MapKey, Mapping>,
+    by_ext: HashMap<(u8, Ipv4Addr, u16), MapKey>,
+}
+
+impl Pool {
+    fn unref(&mut self, k: &MapKey, now: u64) {
+        let Some(m) = self.by_in.get_mut(k) else {
+            return;
+        };
+        m.refs -= 1;
+        if m.refs == 0 {
+            let m = *m;
+            self.by_in.remove(k);
+            self.by_ext.remove(&(k.proto, m.ext_ip, m.ext_port));
+            self.alloc
+                .release(k.proto, k.in_ip, m.ext_ip, m.ext_port, now);
+        }
+    }
+}
+
+const N_REL: usize = 5;
+fn rel_index(r: ReleaseReason) -> usize {
+    match r {
+        ReleaseReason::Expired => 0,
+        ReleaseReason::LazyExpired => 1,
+        ReleaseReason::Evicted => 2,
+        ReleaseReason::Removed => 3,
+        ReleaseReason::Teardown => 4,
+    }
+}
+
+struct Counters {
+    drops: Vec<AtomicU64>,
+    released: [AtomicU64; N_REL],
+    created: AtomicU64,
+    race_lost: AtomicU64,
+    translated: AtomicU64,
+    hairpinned: AtomicU64,
+    icmp_errors: AtomicU64,
+    fragments: AtomicU64,
+    untouched: AtomicU64,
+}
+
+/// State shared with the release hook.
+struct Shared {
+    pool: Mutex<Pool>,
+    counters: Counters,
+    /// Highest `now` seen (ns), for hold-down timing inside the release hook.
+    last_now: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counter snapshot (serde).
+#[derive(Debug, Clone, Serialize)]
+pub struct NatStats {
+    /// Live sessions (entries in the table). O(1).
+    pub sessions_active: u64,
+    /// External ports allocated (mappings).
+    pub ports_in_use: u64,
+    /// Live mappings.
+    pub mappings: u64,
+    pub created: u64,
+    /// Creations that lost a race to another worker (allocation released).
+    pub race_lost: u64,
+    pub expired: u64,
+    pub lazily_expired: u64,
+    pub evicted: u64,
+    pub removed: u64,
+    pub teardown: u64,
+    pub translated: u64,
+    pub hairpinned: u64,
+    pub icmp_errors_translated: u64,
+    pub fragments_translated: u64,
+    /// Frames forwarded without NAT (no NAT applies).
+    pub untouched: u64,
+    /// Drops by reason name (every reason present, zero or not).
+    pub drops: std::collections::BTreeMap<&'static str, u64>,
+    pub alloc: AllocStats,
+    pub fragments: FragStats,
+}
+
+/// Filter for [`Nat::sessions_scan`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SessionFilter {
+    /// Only sessions whose inside address is this.
+    pub inside: Option<Ipv4Addr>,
+    /// Only this IP protocol.
+    pub proto: Option<u8>,
+}
+
+/// One session, for control and debugging.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionInfo {
+    pub kind: SessionKind,
+    pub proto: u8,
+    pub inside: (Ipv4Addr, u16),
+    pub external: (Ipv4Addr, u16),
+    pub remote: (Ipv4Addr, u16),
+    pub expires_at_ns: u64,
+}
+
+/// Flow-table sizing for [`Nat::new`].
+///
+/// NOTE: stands in for `flow_entry::FlowTableConfig` until the shared
+/// table is integrated (see `table.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableConfig {
+    pub shards: usize,
+    /// Maximum sessions; at capacity the session nearest to expiry is evicted.
+    pub capacity: usize,
+}
+
+impl Default for TableConfig {
+    fn default() -> Self {
+        Self {
+            shards: 64,
+            capacity: 1 << 20,
+        }
+    }
+}
+
+/// The NAT: shared via `Arc` by all workers.
+pub struct Nat {
+    cfg: NatConfig,
+    table: SessionTable<Session>,
+    shared: Arc<Shared>,
+    frags: Mutex<FragTable>,
+    released: Mutex<Vec<Vec<u8>>>,
+    seed: u64,
+}
+
+fn v4(a: IpAddr) -> Option<Ipv4Addr> {
+    match a {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(_) => None,
+    }
+}
+
+/// Result of a stage on one packet.
+enum Step {
+    /// Translated from → to (rewrite needed).
+    Xlat(Tuple),
+    /// No NAT applies.
+    Untouched,
+    Drop(DropReason),
+}
+
+impl Nat {
+    /// Build a NAT from a configuration (validated here) and table sizing.
+    ///
+    /// # Errors
+    /// The configuration's first problem ([`NatConfig::validate`]).
+    pub fn new(cfg: NatConfig, table_cfg: TableConfig) -> Result<Nat, ConfigError> {
+        cfg.validate()?;
+        if table_cfg.capacity == 0 {
+            return Err(ConfigError {
+                path: "table.capacity".into(),
+                problem: ConfigProblem::OutOfRange("0".into()),
+            });
+        }
+        let shared = Arc::new(Shared {
+            pool: Mutex::new(Pool {
+                alloc: Allocator::new(&cfg),
+                by_in: HashMap::new(),
+                by_ext: HashMap::new(),
+            }),
+            counters: Counters {
+                drops: DropReason::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+                released: Default::default(),
+                created: AtomicU64::new(0),
+                race_lost: AtomicU64::new(0),
+                translated: AtomicU64::new(0),
+                hairpinned: AtomicU64::new(0),
+                icmp_errors: AtomicU64::new(0),
+                fragments: AtomicU64::new(0),
+                untouched: AtomicU64::new(0),
+            },
+            last_now: AtomicU64::new(0),
+        });
+        let hook_shared = Arc::clone(&shared);
+        let release = Box::new(move |s: &Session, why: ReleaseReason| {
+            bump(&hook_shared.counters.released[rel_index(why)]);
+            if let Some(k) = &s.mapping {
+                let now = hook_shared.last_now.load(Ordering::Relaxed);
+                lock(&hook_shared.pool).unref(k, now);
+            }
+        });
+        let seed = cfg.seed;
+        Ok(Nat {
+            frags: Mutex::new(FragTable::new(&cfg.fragments)),
+            table: SessionTable::new(table_cfg.shards, table_cfg.capacity, seed, release),
+            shared,
+            released: Mutex::new(Vec::new()),
+            seed,
+            cfg,
+        })
+    }
+
+    /// The configuration in force.
+    #[must_use]
+    pub fn config(&self) -> &NatConfig {
+        &self.cfg
+    }
+
+    fn drop_(&self, r: DropReason) -> Verdict {
+        let i = DropReason::ALL.iter().position(|&x| x == r).unwrap_or(0);
+        bump(&self.shared.counters.drops[i]);
+        Verdict::Drop(r)
+    }
+
+    fn note_now(&self, now: u64) {
+        self.shared.last_now.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// Shard hint: the remote endpoint, which both keys of a session share
+    /// (source NAT leaves the remote untouched, port forwarding the client).
+    /// From inside the remote is the destination, from outside the source.
+    fn hint(&self, t: &Tuple, from: Side) -> u64 {
+        let (ip, port) = match from {
+            Side::Inside => (t.dst, t.dport),
+            Side::Outside => (t.src, t.sport),
+        };
+        let mut h = u64::from(u32::from(ip)) << 16 | u64::from(port);
+        h ^= u64::from(t.proto) << 48;
+        alloc::keyed_hash(self.seed, h)
+    }
+
+    fn timeout(&self, proto: u8, class: TimeoutClass) -> u64 {
+        let t = &self.cfg.timeouts;
+        let s = match (proto, class) {
+            (pkt::TCP, TimeoutClass::Established) => t.tcp_established,
+            (pkt::TCP, TimeoutClass::Transitory) => t.tcp_transitory,
+            (pkt::TCP, TimeoutClass::TimeWait) => t.tcp_time_wait,
+            (pkt::UDP, _) => t.udp,
+            _ => t.icmp,
+        };
+        s.saturating_mul(1_000_000_000)
+    }
+
+    /// Whether `ip` is a pool address. O(pool prefixes), lock-free.
+    fn is_pool_address(&self, ip: Ipv4Addr) -> bool {
+        self.cfg
+            .pools
+            .iter()
+            .any(|p| p.addresses.iter().any(|a| a.contains(ip)))
+    }
+
+    /// Pool address or port-forward external address. O(prefixes + rules).
+    fn is_nat_address(&self, ip: Ipv4Addr) -> bool {
+        self.is_pool_address(ip) || self.cfg.port_forwards.iter().any(|r| r.external == ip)
+    }
+
+    /// Translate one frame in place.
+    ///
+    /// `cls` must describe `frame` (from `net::classify`). IPv6 and non-IP
+    /// frames are left untouched (`Forward`). Never panics on any input.
+    pub fn process(
+        &self,
+        frame: &mut [u8],
+        cls: &Classified,
+        ingress: Side,
+        now: Timestamp,
+    ) -> Verdict {
+        let now = now.as_nanos();
+        self.note_now(now);
+        if cls.l3 != L3Kind::Ipv4 {
+            return Verdict::Forward;
+        }
+        let l3 = usize::from(cls.l3_offset);
+        let l4 = usize::from(cls.l4_offset);
+        let end = usize::from(cls.l3_end).min(frame.len());
+        if frame.len() < l3 + 20 || end < l4 {
+            return self.drop_(DropReason::Malformed);
+        }
+        let ip_src = Ipv4Addr::new(
+            frame[l3 + 12],
+            frame[l3 + 13],
+            frame[l3 + 14],
+            frame[l3 + 15],
+        );
+        let ip_dst = Ipv4Addr::new(
+            frame[l3 + 16],
+            frame[l3 + 17],
+            frame[l3 + 18],
+            frame[l3 + 19],
+        );
+        let proto = frame[l3 + 9];
+
+        if cls.l4 == L4Kind::Fragment {
+            return self.non_first_fragment(frame, cls, l3, ip_src, ip_dst, proto, ingress, now);
+        }
+        let tuple = match (cls.l4, cls.tuple) {
+            (L4Kind::Tcp | L4Kind::Udp, Some(t)) => {
+                let (Some(src), Some(dst)) = (v4(t.src), v4(t.dst)) else {
+                    return Verdict::Forward;
+                };
+                Tuple {
+                    src,
+                    dst,
+                    proto: t.proto,
+                    sport: t.src_port,
+                    dport: t.dst_port,
+                }
+            }
+            (L4Kind::Icmpv4, _) => {
+                let Some((ty, _code)) = cls.icmp_type_code else {
+                    return self.drop_(DropReason::Malformed);
+                };
+                if pkt::is_icmp_error(ty) {
+                    return self.icmp_error(frame, l3, l4, end, ip_src, ip_dst, ingress, now);
+                }
+                if !matches!(ty, 0 | 8) || end < l4 + 8 {
+                    return self.other_traffic(
+                        ip_src,
+                        ip_dst,
+                        ingress,
+                        DropReason::UnsupportedIcmp,
+                    );
+                }
+                let id = u16::from_be_bytes([frame[l4 + 4], frame[l4 + 5]]);
+                Tuple {
+                    src: ip_src,
+                    dst: ip_dst,
+                    proto: pkt::ICMP,
+                    sport: id,
+                    dport: id,
+                }
+            }
+            (L4Kind::Tcp | L4Kind::Udp, None) => return self.drop_(DropReason::Malformed),
+            _ => {
+                return self.other_traffic(
+                    ip_src,
+                    ip_dst,
+                    ingress,
+                    DropReason::UnsupportedProtocol,
+                );
+            }
+        };
+        let flags = if tuple.proto == pkt::TCP {
+            pkt::tcp_flags(frame, l4).unwrap_or(0)
+        } else {
+            0
+        };
+        let icmp_type = cls.icmp_type_code.map(|(t, _)| t);
+
+        let mut step = self.stage(&tuple, ingress, flags, icmp_type, now);
+        let mut hairpin = false;
+        if let Step::Xlat(to) = step
+            && ingress == Side::Inside
+            && self.cfg.hairpinning
+            && self.is_pool_address(to.dst)
+        {
+            // Hairpin: the translated packet re-enters as if from outside.
+            hairpin = true;
+            step = match self.stage(&to, Side::Outside, flags, icmp_type, now) {
+                Step::Xlat(to2) => Step::Xlat(to2),
+                Step::Untouched => Step::Drop(DropReason::NoSession),
+                d @ Step::Drop(_) => d,
+            };
+        }
+        match step {
+            Step::Untouched => {
+                bump(&self.shared.counters.untouched);
+                Verdict::Forward
+            }
+            Step::Drop(r) => self.drop_(r),
+            Step::Xlat(to) => {
+                if pkt::rewrite(frame, l3, Some(l4), &tuple, &to).is_err() {
+                    return self.drop_(DropReason::Malformed);
+                }
+                bump(&self.shared.counters.translated);
+                if hairpin {
+                    bump(&self.shared.counters.hairpinned);
+                }
+                if let Some(fi) = cls.frag
+                    && fi.more_fragments
+                {
+                    self.first_fragment(tuple, to, fi.id as u16, now);
+                }
+                Verdict::Forward
+            }
+        }
+    }
+
+    /// Traffic NAT cannot translate: untouched if it does not involve NAT
+    /// addresses / masqueraded sources, else a counted drop.
+    fn other_traffic(
+        &self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        ingress: Side,
+        reason: DropReason,
+    ) -> Verdict {
+        let involved = match ingress {
+            Side::Inside => self.cfg.is_inside(src) && !self.cfg.is_inside(dst),
+            Side::Outside => self.is_nat_address(dst),
+        };
+        if involved {
+            self.drop_(reason)
+        } else {
+            bump(&self.shared.counters.untouched);
+            Verdict::Forward
+        }
+    }
+
+    /// One NAT stage for a packet with ports: session lookup, else creation.
+    fn stage(&self, t: &Tuple, ingress: Side, flags: u8, icmp_type: Option<u8>, now: u64) -> Step {
+        if let Some(step) = self.fast(t, ingress, flags, now) {
+            return step;
+        }
+        match ingress {
+            Side::Inside => self.create_outbound(t, flags, icmp_type, now),
+            Side::Outside => self.create_inbound(t, flags, now),
+        }
+    }
+
+    /// Established path: lookup, TCP state, refresh, translation target.
+    fn fast(&self, t: &Tuple, ingress: Side, flags: u8, now: u64) -> Option<Step> {
+        let udp_in_refresh = self.cfg.timeouts.udp_inbound_refresh;
+        self.table
+            .lookup_with(self.hint(t, ingress), t, now, |hit| {
+                let reverse = hit.is_reverse();
+                let s = hit.value();
+                let (to, dir) = if reverse {
+                    (s.orig.reversed(), Dir::Reply)
+                } else {
+                    (s.xlat, Dir::Orig)
+                };
+                let from_outside = ingress == Side::Outside;
+                let deadline = match s.orig.proto {
+                    pkt::TCP => {
+                        let class = s.tcp.on_packet(dir, flags);
+                        Some(now + self.timeout(pkt::TCP, class))
+                    }
+                    pkt::UDP if from_outside && !udp_in_refresh => None,
+                    p => Some(now + self.timeout(p, TimeoutClass::Established)),
+                };
+                if let Some(d) = deadline
+                    && d != hit.expires_at()
+                {
+                    hit.set_expires_at(d);
+                }
+                Step::Xlat(to)
+            })
+    }
+
+    fn create_outbound(&self, t: &Tuple, flags: u8, icmp_type: Option<u8>, now: u64) -> Step {
+        if !self.cfg.is_inside(t.src) || self.cfg.is_inside(t.dst) {
+            // Not masqueraded traffic (or inside-to-inside).
+            return Step::Untouched;
+        }
+        match t.proto {
+            pkt::TCP
+                if flags & (tcp::flags::SYN | tcp::flags::ACK | tcp::flags::RST)
+                    != tcp::flags::SYN =>
+            {
+                return Step::Drop(DropReason::TcpNotSyn);
+            }
+            pkt::ICMP if icmp_type != Some(8) => return Step::Drop(DropReason::NoSession),
+            _ => {}
+        }
+        let key = MapKey {
+            proto: t.proto,
+            in_ip: t.src,
+            in_port: t.sport,
+            remote: (self.cfg.mapping == MappingBehavior::AddressAndPortDependent)
+                .then_some((t.dst, t.dport)),
+        };
+        let (ext_ip, ext_port) = {
+            let mut pool = lock(&self.shared.pool);
+            if let Some(m) = pool.by_in.get_mut(&key) {
+                m.refs += 1;
+                (m.ext_ip, m.ext_port)
+            } else {
+                match pool.alloc.allocate(t.proto, t.src, t.sport, now) {
+                    Ok((ip, port, _)) => {
+                        pool.by_in.insert(
+                            key,
+                            Mapping {
+                                ext_ip: ip,
+                                ext_port: port,
+                                refs: 1,
+                            },
+                        );
+                        pool.by_ext.insert((t.proto, ip, port), key);
+                        (ip, port)
+                    }
+                    Err(AllocError::QuotaExceeded) => return Step::Drop(DropReason::QuotaExceeded),
+                    Err(AllocError::Exhausted) => return Step::Drop(DropReason::PoolExhausted),
+                    Err(AllocError::Protocol(_)) => {
+                        return Step::Drop(DropReason::UnsupportedProtocol);
+                    }
+                }
+            }
+        };
+        let xlat = Tuple {
+            src: ext_ip,
+            sport: ext_port,
+            dport: if t.proto == pkt::ICMP {
+                ext_port
+            } else {
+                t.dport
+            },
+            ..*t
+        };
+        let tcp = TcpTrack::opened();
+        let session = Session {
+            orig: *t,
+            xlat,
+            orig_side: Side::Inside,
+            kind: SessionKind::Masquerade,
+            tcp,
+            mapping: Some(key),
+        };
+        self.insert(session, t, Side::Inside, tcp.class(), flags, now)
+    }
+
+    /// Insert a new session; on a lost race adopt the winner's translation.
+    fn insert(
+        &self,
+        s: Session,
+        t: &Tuple,
+        ingress: Side,
+        class: TimeoutClass,
+        flags: u8,
+        now: u64,
+    ) -> Step {
+        let expires = now + self.timeout(t.proto, class);
+        let (fwd, rev, mapping, xlat_pkt) = (
+            s.orig,
+            s.xlat.reversed(),
+            s.mapping,
+            // The packet that creates the session: forward → xlat; an
+            // inbound-created masquerade session is entered by its reverse key.
+            if s.orig == *t {
+                s.xlat
+            } else {
+                s.orig.reversed()
+            },
+        );
+        let hint = self.hint(&s.orig, s.orig_side);
+        match self.table.insert_pair(hint, fwd, rev, s, expires, now) {
+            Ok(Inserted::New) => {
+                bump(&self.shared.counters.created);
+                Step::Xlat(xlat_pkt)
+            }
+            Ok(Inserted::Existing) => {
+                // Lost a race: release our reference, use the winner's session.
+                bump(&self.shared.counters.race_lost);
+                if let Some(k) = mapping {
+                    lock(&self.shared.pool).unref(&k, now);
+                }
+                self.fast(t, ingress, flags, now)
+                    .unwrap_or(Step::Drop(DropReason::TableConflict))
+            }
+            Err(_) => {
+                if let Some(k) = mapping {
+                    lock(&self.shared.pool).unref(&k, now);
+                }
+                Step::Drop(DropReason::TableConflict)
+            }
+        }
+    }
+
+    fn create_inbound(&self, t: &Tuple, flags: u8, now: u64) -> Step {
+        let syn_only =
+            flags & (tcp::flags::SYN | tcp::flags::ACK | tcp::flags::RST) == tcp::flags::SYN;
+        // Port forwarding (DNAT) first.
+        if let Some(rule) = self.cfg.port_forwards.iter().find(|r| {
+            r.protocol.number() == t.proto
+                && r.external == t.dst
+                && r.external_ports.contains(t.dport)
+        }) {
+            if !rule.source_allowed(t.src) {
+                return Step::Drop(DropReason::SourceNotAllowed);
+            }
+            if t.proto == pkt::TCP && !syn_only {
+                return Step::Drop(DropReason::TcpNotSyn);
+            }
+            let xlat = Tuple {
+                dst: rule.inside,
+                dport: rule.inside_port_for(t.dport),
+                ..*t
+            };
+            let s = Session {
+                orig: *t,
+                xlat,
+                orig_side: Side::Outside,
+                kind: SessionKind::PortForward,
+                tcp: TcpTrack::opened(),
+                mapping: None,
+            };
+            return self.insert(s, t, Side::Outside, TimeoutClass::Transitory, flags, now);
+        }
+        let (is_nat, mapped) = {
+            let mut pool = lock(&self.shared.pool);
+            let is_nat = self.is_nat_address(t.dst);
+            let mapped = pool.by_ext.get(&(t.proto, t.dst, t.dport)).copied();
+            let mut out = None;
+            if let Some(k) = mapped
+                && self.cfg.filtering == FilteringBehavior::EndpointIndependent
+                && t.proto != pkt::ICMP
+                && (t.proto != pkt::TCP || syn_only)
+                && let Some(m) = pool.by_in.get_mut(&k)
+            {
+                m.refs += 1;
+                out = Some(k);
+            }
+            (is_nat, mapped.map(|k| (k, out.is_some())))
+        };
+        if !is_nat {
+            return Step::Untouched;
+        }
+        match mapped {
+            None => Step::Drop(DropReason::NoSession),
+            Some((_, false))
+                if t.proto == pkt::TCP
+                    && !syn_only
+                    && self.cfg.filtering == FilteringBehavior::EndpointIndependent =>
+            {
+                Step::Drop(DropReason::TcpNotSyn)
+            }
+            Some((_, false)) => Step::Drop(DropReason::Filtered),
+            Some((k, true)) => {
+                // Endpoint-independent filtering: a new session on the mapping.
+                let orig = Tuple {
+                    src: k.in_ip,
+                    sport: k.in_port,
+                    dst: t.src,
+                    dport: t.sport,
+                    proto: t.proto,
+                };
+                let xlat = Tuple {
+                    src: t.dst,
+                    sport: t.dport,
+                    ..orig
+                };
+                let mut tcp = TcpTrack::default();
+                let class = if t.proto == pkt::TCP {
+                    tcp.on_packet(Dir::Reply, flags)
+                } else {
+                    TimeoutClass::Established
+                };
+                let s = Session {
+                    orig,
+                    xlat,
+                    orig_side: Side::Inside,
+                    kind: SessionKind::InboundFiltered,
+                    tcp,
+                    mapping: Some(k),
+                };
+                self.insert(s, t, Side::Outside, class, flags, now)
+            }
+        }
+    }
+
+    /// ICMP error: find the session through the embedded packet; translate
+    /// outer destination (and source from inside) and the embedded header.
+    /// Never creates, refreshes or removes a session (RFC 5508 REQ-6).
+    #[allow(clippy::too_many_arguments)]
+    fn icmp_error(
+        &self,
+        frame: &mut [u8],
+        l3: usize,
+        l4: usize,
+        end: usize,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        ingress: Side,
+        now: u64,
+    ) -> Verdict {
+        let Ok(emb) = pkt::parse_embedded(frame, l4, end) else {
+            return self.other_traffic(src, dst, ingress, DropReason::Malformed);
+        };
+        let key = emb.tuple.reversed();
+        let found = self
+            .table
+            .lookup_with(self.hint(&key, ingress), &key, now, |hit| {
+                let reverse = hit.is_reverse();
+                let s = hit.value();
+                if reverse { s.orig } else { s.xlat.reversed() }
+            });
+        let Some(new_emb) = found else {
+            return self.other_traffic(src, dst, ingress, DropReason::IcmpErrorNoSession);
+        };
+        let outer_src = if ingress == Side::Inside && self.cfg.is_inside(src) {
+            new_emb.dst
+        } else {
+            src
+        };
+        if pkt::rewrite_icmp_error(frame, l3, l4, end, &emb, outer_src, new_emb.src, &new_emb)
+            .is_err()
+        {
+            return self.drop_(DropReason::Malformed);
+        }
+        bump(&self.shared.counters.icmp_errors);
+        Verdict::Forward
+    }
+
+    fn first_fragment(&self, from: Tuple, to: Tuple, id: u16, now: u64) {
+        let key = FragKey {
+            src: from.src,
+            dst: from.dst,
+            proto: from.proto,
+            id,
+        };
+        let x = FragXlat {
+            src: to.src,
+            dst: to.dst,
+        };
+        let held = lock(&self.frags).record(key, x, now);
+        if held.is_empty() {
+            return;
+        }
+        let mut out = Vec::with_capacity(held.len());
+        for mut h in held {
+            let ft = frag_tuple(&key);
+            let tt = Tuple {
+                src: x.src,
+                dst: x.dst,
+                ..ft
+            };
+            if pkt::rewrite(&mut h.frame, h.l3_offset, None, &ft, &tt).is_ok() {
+                bump(&self.shared.counters.fragments);
+                out.push(h.frame);
+            } else {
+                self.drop_(DropReason::Malformed);
+            }
+        }
+        lock(&self.released).extend(out);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn non_first_fragment(
+        &self,
+        frame: &mut [u8],
+        cls: &Classified,
+        l3: usize,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        proto: u8,
+        ingress: Side,
+        now: u64,
+    ) -> Verdict {
+        let Some(fi) = cls.frag else {
+            return self.drop_(DropReason::Malformed);
+        };
+        let key = FragKey {
+            src,
+            dst,
+            proto,
+            id: fi.id as u16,
+        };
+        let mut frags = lock(&self.frags);
+        if let Some(x) = frags.lookup(&key, now) {
+            drop(frags);
+            let ft = frag_tuple(&key);
+            let tt = Tuple {
+                src: x.src,
+                dst: x.dst,
+                ..ft
+            };
+            if pkt::rewrite(frame, l3, None, &ft, &tt).is_err() {
+                return self.drop_(DropReason::Malformed);
+            }
+            bump(&self.shared.counters.fragments);
+            return Verdict::Forward;
+        }
+        // Unknown datagram: only hold what NAT would translate.
+        let ours = match ingress {
+            Side::Inside => self.cfg.is_inside(src) && !self.cfg.is_inside(dst),
+            Side::Outside => self.is_nat_address(dst),
+        };
+        if !ours {
+            drop(frags);
+            bump(&self.shared.counters.untouched);
+            return Verdict::Forward;
+        }
+        match frags.hold(key, l3, frame, now) {
+            Ok(()) => {
+                drop(frags);
+                self.drop_(DropReason::FragmentHeld)
+            }
+            Err(_) => {
+                drop(frags);
+                self.drop_(DropReason::FragmentBudget)
+            }
+        }
+    }
+
+    /// Move fragments released since the last call (held out-of-order
+    /// fragments whose first fragment has now been translated, already
+    /// rewritten) into `out`. Call after each burst. O(released).
+    pub fn take_released(&self, out: &mut Vec<Vec<u8>>) {
+        out.append(&mut lock(&self.released));
+    }
+
+    /// Expire sessions due by `now` (bounded by `budget` removals) and
+    /// fragment entries and port hold-downs. Returns sessions removed.
+    pub fn poll(&self, now: Timestamp, budget: usize) -> usize {
+        let now = now.as_nanos();
+        self.note_now(now);
+        let n = self.table.poll(now, budget);
+        lock(&self.frags).expire(now);
+        lock(&self.shared.pool).alloc.expire_holds(now);
+        n
+    }
+
+    /// Counter snapshot. O(reasons).
+    #[must_use]
+    pub fn stats(&self) -> NatStats {
+        let c = &self.shared.counters;
+        let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (alloc, mappings) = {
+            let p = lock(&self.shared.pool);
+            (p.alloc.stats(), p.by_in.len() as u64)
+        };
+        NatStats {
+            sessions_active: self.table.len(),
+            ports_in_use: alloc.in_use,
+            mappings,
+            created: ld(&c.created),
+            race_lost: ld(&c.race_lost),
+            expired: ld(&c.released[0]),
+            lazily_expired: ld(&c.released[1]),
+            evicted: ld(&c.released[2]),
+            removed: ld(&c.released[3]),
+            teardown: ld(&c.released[4]),
+            translated: ld(&c.translated),
+            hairpinned: ld(&c.hairpinned),
+            icmp_errors_translated: ld(&c.icmp_errors),
+            fragments_translated: ld(&c.fragments),
+            untouched: ld(&c.untouched),
+            drops: DropReason::ALL
+                .iter()
+                .zip(&c.drops)
+                .map(|(r, a)| (r.name(), ld(a)))
+                .collect(),
+            alloc,
+            fragments: lock(&self.frags).stats(),
+        }
+    }
+
+    /// Drop count for one reason. O(reasons).
+    #[must_use]
+    pub fn drops(&self, r: DropReason) -> u64 {
+        let i = DropReason::ALL.iter().position(|&x| x == r).unwrap_or(0);
+        self.shared.counters.drops[i].load(Ordering::Relaxed)
+    }
+
+    /// Sessions matching `filter`, at most `limit`. O(table): a scan that
+    /// locks each shard in turn; for control, never the packet path.
+    #[must_use]
+    pub fn sessions_scan(&self, filter: &SessionFilter, limit: usize) -> Vec<SessionInfo> {
+        let mut out = Vec::new();
+        self.table.scan(|s, exp| {
+            let (inside, external, remote) = match s.kind {
+                SessionKind::PortForward => (
+                    (s.xlat.dst, s.xlat.dport),
+                    (s.orig.dst, s.orig.dport),
+                    (s.orig.src, s.orig.sport),
+                ),
+                _ => (
+                    (s.orig.src, s.orig.sport),
+                    (s.xlat.src, s.xlat.sport),
+                    (s.orig.dst, s.orig.dport),
+                ),
+            };
+            if filter.inside.is_none_or(|i| i == inside.0)
+                && filter.proto.is_none_or(|p| p == s.orig.proto)
+            {
+                out.push(SessionInfo {
+                    kind: s.kind,
+                    proto: s.orig.proto,
+                    inside,
+                    external,
+                    remote,
+                    expires_at_ns: exp,
+                });
+            }
+            out.len() < limit
+        });
+        out
+    }
+}
+
+fn frag_tuple(k: &FragKey) -> Tuple {
+    Tuple {
+        src: k.src,
+        dst: k.dst,
+        proto: k.proto,
+        sport: 0,
+        dport: 0,
+    }
+}

@@ -1,0 +1,692 @@
+//! External port allocator (RFC 4787 REQ-2/3/4, RFC 6888 REQ-4/8).
+//!
+//! Design:
+//! - **Paired pooling** (RFC 4787 REQ-2): an inside host is paired with one
+//!   external address, chosen by a keyed hash of (seed, host) — deterministic
+//!   for a given seed, unpredictable without it. While the host holds any
+//!   port it stays on that address; only when that address has no free port
+//!   in the needed range does allocation fall back to the next addresses
+//!   (counted as `fallback_address`).
+//! - **Port preservation** (REQ-3): the inside source port is used when it is
+//!   free and in range. Ports 0–1023 and 1024+ are kept apart: a source port
+//!   ≥ 1024 never gets a low port; a source port < 1024 gets a `low_ports`
+//!   port when that range is configured (else a port from `ports`).
+//! - **Parity** (REQ-4): otherwise a port with the source port's parity is
+//!   preferred, starting from a seeded pseudo-random point (hard to guess,
+//!   but reproducible for a given seed and operation sequence).
+//! - **Cost**: each (address, protocol, range) is a bitmap of `u64` words
+//!   (bit set = free) with a summary bitmap (bit set = word has a free port),
+//!   so a free port is found with a bounded number of word operations even
+//!   when the range is 99 % full: O(1) expected, O(range/4096) worst case.
+//! - **Quota** (RFC 6888 REQ-4): ports held per inside host are counted; at
+//!   the quota allocation fails with [`AllocError::QuotaExceeded`].
+//! - **Hold-down** (RFC 6888 REQ-8, optional): a freed port is parked for a
+//!   configured time before it can be handed out again.
+//!
+//! The allocator is a plain (non-thread-safe) structure; `Nat` keeps it behind
+//! a mutex together with the mapping table (slow path only).
+
+use std::collections::{HashMap, VecDeque};
+
+use core::net::Ipv4Addr;
+
+use serde::Serialize;
+
+use crate::config::{NatConfig, PortRange};
+
+/// Protocols with their own port space.
+pub const PROTOS: [u8; 3] = [6, 17, 1];
+
+fn proto_index(proto: u8) -> Option<usize> {
+    PROTOS.iter().position(|&p| p == proto)
+}
+
+/// splitmix64 step: a small, fast, seedable PRNG (not cryptographic; the
+/// unpredictability comes from the secret seed).
+#[must_use]
+pub fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Keyed mix of `x` with `seed` (deterministic, hard to predict without seed).
+#[must_use]
+pub fn keyed_hash(seed: u64, x: u64) -> u64 {
+    let mut s = seed ^ x.wrapping_mul(0xA076_1D64_78BD_642F);
+    let _ = splitmix64(&mut s);
+    splitmix64(&mut s)
+}
+
+/// Free-port bitmap over one contiguous port range.
+#[derive(Debug, Clone)]
+pub struct PortSet {
+    first: u16,
+    n: u32,
+    /// Bit set = port free.
+    words: Vec<u64>,
+    /// Bit w set = `words[w] != 0`.
+    summary: Vec<u64>,
+    free: u32,
+}
+
+impl PortSet {
+    /// All ports of `range` free. Cost O(range/64).
+    #[must_use]
+    pub fn new(range: PortRange) -> Self {
+        let n = range.len();
+        let nw = n.div_ceil(64) as usize;
+        let mut words = vec![u64::MAX; nw];
+        if !n.is_multiple_of(64)
+            && let Some(last) = words.last_mut()
+        {
+            *last = (1u64 << (n % 64)) - 1;
+        }
+        let ns = nw.div_ceil(64);
+        let mut summary = vec![u64::MAX; ns];
+        if !nw.is_multiple_of(64)
+            && let Some(last) = summary.last_mut()
+        {
+            *last = (1u64 << (nw % 64)) - 1;
+        }
+        if n == 0 {
+            words.clear();
+            summary.clear();
+        }
+        Self {
+            first: range.first,
+            n,
+            words,
+            summary,
+            free: n,
+        }
+    }
+
+    /// Free ports. O(1).
+    #[must_use]
+    pub fn free(&self) -> u32 {
+        self.free
+    }
+    /// Ports in the range. O(1).
+    #[must_use]
+    pub fn capacity(&self) -> u32 {
+        self.n
+    }
+
+    fn index(&self, port: u16) -> Option<usize> {
+        let i = u32::from(port.wrapping_sub(self.first));
+        (port >= self.first && i < self.n).then_some(i as usize)
+    }
+
+    /// Whether `port` is in range and free.
+    #[must_use]
+    pub fn is_free(&self, port: u16) -> bool {
+        self.index(port)
+            .is_some_and(|i| self.words[i / 64] & (1 << (i % 64)) != 0)
+    }
+
+    /// Mark `port` used; false if out of range or already used.
+    pub fn take(&mut self, port: u16) -> bool {
+        let Some(i) = self.index(port) else {
+            return false;
+        };
+        let (w, b) = (i / 64, i % 64);
+        if self.words[w] & (1 << b) == 0 {
+            return false;
+        }
+        self.words[w] &= !(1 << b);
+        if self.words[w] == 0 {
+            self.summary[w / 64] &= !(1 << (w % 64));
+        }
+        self.free -= 1;
+        true
+    }
+
+    /// Mark `port` free; false if out of range or already free.
+    pub fn put(&mut self, port: u16) -> bool {
+        let Some(i) = self.index(port) else {
+            return false;
+        };
+        let (w, b) = (i / 64, i % 64);
+        if self.words[w] & (1 << b) != 0 {
+            return false;
+        }
+        self.words[w] |= 1 << b;
+        self.summary[w / 64] |= 1 << (w % 64);
+        self.free += 1;
+        true
+    }
+
+    /// Next word index at or after `w` (wrapping) with a free port.
+    fn next_word(&self, w: usize) -> Option<usize> {
+        let nw = self.words.len();
+        if nw == 0 || self.free == 0 {
+            return None;
+        }
+        let ns = self.summary.len();
+        let (s0, b0) = (w / 64, w % 64);
+        let first = self.summary[s0] & (u64::MAX << b0);
+        if first != 0 {
+            return Some(s0 * 64 + first.trailing_zeros() as usize);
+        }
+        for k in 1..=ns {
+            let s = (s0 + k) % ns;
+            let bits = if k == ns {
+                self.summary[s] & !(u64::MAX << b0)
+            } else {
+                self.summary[s]
+            };
+            if bits != 0 {
+                return Some(s * 64 + bits.trailing_zeros() as usize);
+            }
+        }
+        None
+    }
+
+    /// Take a free port starting the search at a pseudo-random point `r`,
+    /// preferring ports whose parity equals `parity` (0/1). Returns the port
+    /// and whether the parity was kept. Expected O(1).
+    pub fn take_near(&mut self, r: u64, parity: u16) -> Option<(u16, bool)> {
+        if self.free == 0 {
+            return None;
+        }
+        // Bit i ↔ port first+i: the wanted parity is at bits of parity
+        // (parity ^ first) & 1.
+        let want = (parity ^ self.first) & 1;
+        let pmask = if want == 0 {
+            0x5555_5555_5555_5555u64
+        } else {
+            0xAAAA_AAAA_AAAA_AAAAu64
+        };
+        let start = (r % u64::from(self.n)) as usize;
+        let (w0, b0) = (start / 64, start % 64);
+        // Same word, at or after the start bit, with parity.
+        let bits = self.words[w0] & (u64::MAX << b0) & pmask;
+        let mut pick = (bits != 0).then(|| w0 * 64 + bits.trailing_zeros() as usize);
+        if pick.is_none() {
+            // Up to 8 further non-empty words, looking for the parity.
+            let mut w = w0;
+            let mut fallback = None;
+            for _ in 0..8 {
+                let Some(nw) = self.next_word((w + 1) % self.words.len()) else {
+                    break;
+                };
+                fallback.get_or_insert(nw);
+                let bits = self.words[nw] & pmask;
+                if bits != 0 {
+                    pick = Some(nw * 64 + bits.trailing_zeros() as usize);
+                    break;
+                }
+                w = nw;
+            }
+            if pick.is_none() {
+                // Any free port: the start word first, then the next non-empty one.
+                let bits = self.words[w0] & (u64::MAX << b0);
+                pick = if bits != 0 {
+                    Some(w0 * 64 + bits.trailing_zeros() as usize)
+                } else {
+                    let nw = fallback.or_else(|| self.next_word(w0))?;
+                    Some(nw * 64 + self.words[nw].trailing_zeros() as usize)
+                };
+            }
+        }
+        let i = pick?;
+        let port = self.first.wrapping_add(i as u16);
+        let ok = self.take(port);
+        debug_assert!(ok, "picked a used port");
+        Some((port, port & 1 == parity & 1))
+    }
+}
+
+/// How an allocation was satisfied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllocOutcome {
+    /// The inside source port itself.
+    Preserved,
+    /// Another port with the same parity.
+    ParityKept,
+    /// Another port, parity not kept.
+    Other,
+}
+
+/// Why an allocation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AllocError {
+    #[error("the inside host reached its port quota")]
+    QuotaExceeded,
+    #[error("no free external port in the pool")]
+    Exhausted,
+    #[error("protocol {0} has no port space")]
+    Protocol(u8),
+}
+
+/// Allocator counters (plain; the allocator lives behind a lock).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AllocStats {
+    pub preserved: u64,
+    pub parity_kept: u64,
+    pub other: u64,
+    /// Allocations served by an address other than the host's paired one.
+    pub fallback_address: u64,
+    /// Low source port (< 1024) served from the high range (no `low_ports`
+    /// or low range full is *not* a fallback: low-port requests never leave
+    /// the low range when it is configured).
+    pub low_in_high_range: u64,
+    pub quota_exceeded: u64,
+    pub exhausted: u64,
+    pub freed: u64,
+    /// Release of a port that was not allocated (a bug elsewhere): counted, ignored.
+    pub double_free: u64,
+    pub held_down: u64,
+    /// Ports currently allocated (not counting held-down ones).
+    pub in_use: u64,
+    /// Ports currently parked by the hold-down.
+    pub holding: u64,
+    /// Inside hosts holding at least one port.
+    pub hosts: u64,
+}
+
+#[derive(Debug)]
+struct AddrSets {
+    high: PortSet,
+    low: Option<PortSet>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct HostState {
+    addr: usize,
+    ports: u32,
+}
+
+/// The port allocator for all pools.
+#[derive(Debug)]
+pub struct Allocator {
+    addrs: Vec<Ipv4Addr>,
+    index: HashMap<Ipv4Addr, usize>,
+    /// `sets[addr][proto]`, created lazily.
+    sets: Vec<[Option<Box<AddrSets>>; 3]>,
+    ranges: Vec<(PortRange, Option<PortRange>)>,
+    /// Ports reserved for port forwards: (proto idx, addr idx, port).
+    reserved: Vec<(usize, usize, u16)>,
+    hosts: HashMap<Ipv4Addr, HostState>,
+    quota: u32,
+    seed: u64,
+    rng: u64,
+    hold_down_ns: Option<u64>,
+    hold: VecDeque<(u64, usize, usize, u16)>,
+    stats: AllocStats,
+}
+
+impl Allocator {
+    /// Build from a validated config: every pool address, port-forward
+    /// external ports on pool addresses reserved. Cost O(addresses).
+    #[must_use]
+    pub fn new(cfg: &NatConfig) -> Self {
+        let mut addrs = Vec::new();
+        let mut ranges = Vec::new();
+        for pool in &cfg.pools {
+            for p in &pool.addresses {
+                let base = u32::from(p.addr);
+                for k in 0..p.size() {
+                    addrs.push(Ipv4Addr::from(base.wrapping_add(k as u32)));
+                    ranges.push((pool.ports, pool.low_ports));
+                }
+            }
+        }
+        let index = addrs.iter().enumerate().map(|(i, a)| (*a, i)).collect();
+        let sets = (0..addrs.len()).map(|_| [None, None, None]).collect();
+        let mut a = Self {
+            addrs,
+            index,
+            sets,
+            ranges,
+            reserved: Vec::new(),
+            hosts: HashMap::new(),
+            quota: cfg.per_host_port_quota,
+            seed: cfg.seed,
+            rng: cfg.seed ^ 0x5eed,
+            hold_down_ns: cfg
+                .port_reuse_hold_down
+                .map(|s| s.saturating_mul(1_000_000_000)),
+            hold: VecDeque::new(),
+            stats: AllocStats::default(),
+        };
+        for r in &cfg.port_forwards {
+            if let (Some(&ai), Some(pi)) =
+                (a.index.get(&r.external), proto_index(r.protocol.number()))
+            {
+                for port in r.external_ports.first..=r.external_ports.last {
+                    a.reserved.push((pi, ai, port));
+                }
+            }
+        }
+        a
+    }
+
+    /// Whether `ip` is one of the pool addresses. O(1).
+    #[must_use]
+    pub fn is_pool_address(&self, ip: Ipv4Addr) -> bool {
+        self.index.contains_key(&ip)
+    }
+
+    /// Pool addresses, in configuration order.
+    #[must_use]
+    pub fn addresses(&self) -> &[Ipv4Addr] {
+        &self.addrs
+    }
+
+    fn sets_mut(&mut self, ai: usize, pi: usize) -> &mut AddrSets {
+        if self.sets[ai][pi].is_none() {
+            let (hi, lo) = self.ranges[ai];
+            let mut s = AddrSets {
+                high: PortSet::new(hi),
+                low: lo.map(PortSet::new),
+            };
+            for &(rp, ra, port) in &self.reserved {
+                if rp == pi && ra == ai {
+                    s.high.take(port);
+                    if let Some(l) = s.low.as_mut() {
+                        l.take(port);
+                    }
+                }
+            }
+            self.sets[ai][pi] = Some(Box::new(s));
+        }
+        self.sets[ai][pi].as_mut().expect("just created")
+    }
+
+    /// The address a host is paired with (existing pairing, else keyed hash).
+    #[must_use]
+    pub fn paired_address(&self, host: Ipv4Addr) -> Ipv4Addr {
+        self.addrs[self.paired_index(host)]
+    }
+
+    fn paired_index(&self, host: Ipv4Addr) -> usize {
+        match self.hosts.get(&host) {
+            Some(h) => h.addr,
+            None => {
+                (keyed_hash(self.seed, u64::from(u32::from(host))) % self.addrs.len() as u64)
+                    as usize
+            }
+        }
+    }
+
+    /// Return parked ports whose hold-down ended by `now_ns`. O(released).
+    pub fn expire_holds(&mut self, now_ns: u64) {
+        while let Some(&(t, ai, pi, port)) = self.hold.front() {
+            if t > now_ns {
+                break;
+            }
+            self.hold.pop_front();
+            self.stats.holding -= 1;
+            self.put_port(ai, pi, port);
+        }
+    }
+
+    fn put_port(&mut self, ai: usize, pi: usize, port: u16) {
+        let s = self.sets_mut(ai, pi);
+        let ok = s.high.put(port) || s.low.as_mut().is_some_and(|l| l.put(port));
+        if !ok {
+            self.stats.double_free += 1;
+        }
+    }
+
+    /// Allocate an external (address, port) for `host`'s source port `src_port`.
+    ///
+    /// # Errors
+    /// `QuotaExceeded` when the host holds its quota; `Exhausted` when no
+    /// address has a free port in the needed range; `Protocol` for a protocol
+    /// other than TCP, UDP or ICMP. Each is counted.
+    pub fn allocate(
+        &mut self,
+        proto: u8,
+        host: Ipv4Addr,
+        src_port: u16,
+        now_ns: u64,
+    ) -> Result<(Ipv4Addr, u16, AllocOutcome), AllocError> {
+        let pi = proto_index(proto).ok_or(AllocError::Protocol(proto))?;
+        self.expire_holds(now_ns);
+        let held = self.hosts.get(&host).map_or(0, |h| h.ports);
+        if self.quota != 0 && held >= self.quota {
+            self.stats.quota_exceeded += 1;
+            return Err(AllocError::QuotaExceeded);
+        }
+        let home = self.paired_index(host);
+        let n = self.addrs.len();
+        let r = splitmix64(&mut self.rng);
+        let low = src_port < 1024;
+        for k in 0..n {
+            let ai = (home + k) % n;
+            let sets = self.sets_mut(ai, pi);
+            let (set, low_in_high) = match (low, sets.low.as_mut()) {
+                (true, Some(l)) => (l, false),
+                (true, None) => (&mut sets.high, true),
+                (false, _) => (&mut sets.high, false),
+            };
+            let got = if set.take(src_port) {
+                Some((src_port, AllocOutcome::Preserved))
+            } else {
+                set.take_near(r, src_port & 1).map(|(p, par)| {
+                    (
+                        p,
+                        if par {
+                            AllocOutcome::ParityKept
+                        } else {
+                            AllocOutcome::Other
+                        },
+                    )
+                })
+            };
+            if let Some((port, outcome)) = got {
+                let st = &mut self.stats;
+                match outcome {
+                    AllocOutcome::Preserved => st.preserved += 1,
+                    AllocOutcome::ParityKept => st.parity_kept += 1,
+                    AllocOutcome::Other => st.other += 1,
+                }
+                if k != 0 {
+                    st.fallback_address += 1;
+                }
+                if low_in_high {
+                    st.low_in_high_range += 1;
+                }
+                st.in_use += 1;
+                let h = self.hosts.entry(host).or_insert(HostState {
+                    addr: home,
+                    ports: 0,
+                });
+                if h.ports == 0 {
+                    self.stats.hosts += 1;
+                }
+                h.ports += 1;
+                return Ok((self.addrs[ai], port, outcome));
+            }
+        }
+        self.stats.exhausted += 1;
+        Err(AllocError::Exhausted)
+    }
+
+    /// Give back a port allocated to `host`. With a hold-down the port is
+    /// parked until `now_ns + hold_down`. O(1).
+    pub fn release(&mut self, proto: u8, host: Ipv4Addr, ext: Ipv4Addr, port: u16, now_ns: u64) {
+        let (Some(pi), Some(&ai)) = (proto_index(proto), self.index.get(&ext)) else {
+            self.stats.double_free += 1;
+            return;
+        };
+        if self.is_free(proto, ext, port) {
+            self.stats.double_free += 1;
+            return;
+        }
+        match self.hosts.get_mut(&host) {
+            Some(h) if h.ports > 0 => {
+                h.ports -= 1;
+                if h.ports == 0 {
+                    self.hosts.remove(&host);
+                    self.stats.hosts -= 1;
+                }
+            }
+            _ => {
+                self.stats.double_free += 1;
+                return;
+            }
+        }
+        self.stats.in_use -= 1;
+        self.stats.freed += 1;
+        match self.hold_down_ns {
+            Some(d) if d > 0 => {
+                self.stats.held_down += 1;
+                self.stats.holding += 1;
+                self.hold
+                    .push_back((now_ns.saturating_add(d), ai, pi, port));
+            }
+            _ => self.put_port(ai, pi, port),
+        }
+    }
+
+    /// Ports currently held by `host`. O(1).
+    #[must_use]
+    pub fn host_ports(&self, host: Ipv4Addr) -> u32 {
+        self.hosts.get(&host).map_or(0, |h| h.ports)
+    }
+
+    /// Whether (proto, ext, port) is currently free for allocation.
+    #[must_use]
+    pub fn is_free(&self, proto: u8, ext: Ipv4Addr, port: u16) -> bool {
+        let (Some(pi), Some(&ai)) = (proto_index(proto), self.index.get(&ext)) else {
+            return false;
+        };
+        match &self.sets[ai][pi] {
+            None => {
+                let (hi, lo) = self.ranges[ai];
+                (hi.contains(port) || lo.is_some_and(|l| l.contains(port)))
+                    && !self
+                        .reserved
+                        .iter()
+                        .any(|&(rp, ra, p)| rp == pi && ra == ai && p == port)
+            }
+            Some(s) => s.high.is_free(port) || s.low.as_ref().is_some_and(|l| l.is_free(port)),
+        }
+    }
+
+    /// Counter snapshot. O(1).
+    #[must_use]
+    pub fn stats(&self) -> AllocStats {
+        self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Ipv4Prefix;
+
+    fn cfg(pool: &str) -> NatConfig {
+        NatConfig::masquerade(
+            vec!["10.0.0.0/8".parse().unwrap()],
+            vec![pool.parse::<Ipv4Prefix>().unwrap()],
+        )
+    }
+
+    #[test]
+    fn portset_take_put_and_summary() {
+        let mut s = PortSet::new(PortRange::new(1000, 1199));
+        assert_eq!(s.free(), 200);
+        assert!(s.take(1000));
+        assert!(!s.take(1000));
+        assert!(!s.take(999) && !s.take(1200));
+        let mut got = std::collections::HashSet::new();
+        got.insert(1000);
+        let mut r = 1;
+        while let Some((p, _)) = s.take_near(splitmix64(&mut r), 0) {
+            assert!((1000..1200).contains(&p));
+            assert!(got.insert(p), "port {p} handed out twice");
+        }
+        assert_eq!(got.len(), 200);
+        assert_eq!(s.free(), 0);
+        assert!(s.put(1150));
+        assert!(!s.put(1150));
+        assert_eq!(s.take_near(7, 1), Some((1150, false)));
+    }
+
+    #[test]
+    fn portset_prefers_parity() {
+        let mut s = PortSet::new(PortRange::new(1025, 65535));
+        let mut r = 3;
+        for _ in 0..1000 {
+            let (p, par) = s.take_near(splitmix64(&mut r), 1).unwrap();
+            assert!(par && p % 2 == 1);
+        }
+    }
+
+    #[test]
+    fn preserves_port_then_parity_and_pairs_address() {
+        let mut a = Allocator::new(&cfg("203.0.113.0/29"));
+        let h: Ipv4Addr = "10.0.0.7".parse().unwrap();
+        let (e1, p1, o1) = a.allocate(17, h, 5000, 0).unwrap();
+        assert_eq!((p1, o1), (5000, AllocOutcome::Preserved));
+        let (e2, p2, o2) = a.allocate(17, h, 5000, 0).unwrap();
+        assert_eq!(e1, e2, "paired pooling");
+        assert_eq!(o2, AllocOutcome::ParityKept);
+        assert_eq!(p2 % 2, 0);
+        assert!(p2 >= 1024);
+        let (_, p3, _) = a.allocate(6, h, 80, 0).unwrap();
+        assert_eq!(p3, 80);
+        assert_eq!(a.host_ports(h), 3);
+        a.release(17, h, e1, 5000, 0);
+        a.release(17, h, e1, 5000, 0);
+        assert_eq!(a.stats().double_free, 1, "second release of a free port");
+        assert_eq!(a.host_ports(h), 2);
+        a.release(17, h, e1, p2, 0);
+        a.release(6, h, e1, 80, 0);
+        assert_eq!(a.host_ports(h), 0);
+        a.release(6, h, e1, 80, 0);
+        assert_eq!(a.stats().double_free, 2);
+        assert_eq!(a.stats().in_use, 0);
+    }
+
+    #[test]
+    fn deterministic_for_a_seed() {
+        let run = |seed| {
+            let mut c = cfg("203.0.113.0/28");
+            c.seed = seed;
+            let mut a = Allocator::new(&c);
+            (0..200u32)
+                .map(|i| {
+                    a.allocate(17, Ipv4Addr::from(0x0a00_0000 + i % 7), 40000, 0)
+                        .unwrap()
+                })
+                .map(|(e, p, _)| (e, p))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(1), run(1));
+        assert_ne!(run(1), run(2));
+    }
+
+    #[test]
+    fn exhaustion_fallback_and_hold_down() {
+        let mut c = cfg("203.0.113.0/31");
+        c.pools[0].ports = PortRange::new(2000, 2009);
+        c.pools[0].low_ports = None;
+        c.per_host_port_quota = 0;
+        c.port_reuse_hold_down = Some(10);
+        let mut a = Allocator::new(&c);
+        let h: Ipv4Addr = "10.0.0.1".parse().unwrap();
+        let mut got = Vec::new();
+        for _ in 0..20 {
+            got.push(a.allocate(6, h, 3000, 0).unwrap());
+        }
+        assert_eq!(a.stats().fallback_address, 10);
+        assert_eq!(a.allocate(6, h, 3000, 0), Err(AllocError::Exhausted));
+        let (e, p, _) = got[0];
+        a.release(6, h, e, p, 1_000_000_000);
+        assert_eq!(
+            a.allocate(6, h, 3000, 5_000_000_000),
+            Err(AllocError::Exhausted),
+            "held down"
+        );
+        let (e2, p2, _) = a.allocate(6, h, 3000, 11_000_000_000).unwrap();
+        assert_eq!((e2, p2), (e, p));
+    }
+}

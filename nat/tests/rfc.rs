@@ -1,0 +1,781 @@
+//! One test per RFC requirement (RFC 4787, 5382, 5508, 6888, 7857), on
+//! packets built with etherparse and a virtual clock.
+
+mod common;
+
+use common::*;
+use etherparse::{Icmpv4Type, icmpv4::DestUnreachableHeader, icmpv4::TimeExceededCode};
+use nat::{
+    DropReason, FilteringBehavior, ForwardProtocol, MappingBehavior, PortForward, PortRange,
+    SessionFilter, Side, Verdict,
+};
+
+use nat::ForwardProtocol as _FP;
+
+fn out_udp(
+    n: &nat::Nat,
+    src: &str,
+    sport: u16,
+    dst: &str,
+    dport: u16,
+    t: u64,
+) -> (Verdict, Vec<u8>) {
+    let mut f = udp(src, sport, dst, dport, b"payload");
+    let v = run(n, &mut f, Side::Inside, secs(t));
+    (v, f)
+}
+
+fn in_udp(
+    n: &nat::Nat,
+    src: &str,
+    sport: u16,
+    dst: core::net::Ipv4Addr,
+    dport: u16,
+    t: u64,
+) -> (Verdict, Vec<u8>) {
+    let mut f = udp(src, sport, &dst.to_string(), dport, b"reply");
+    let v = run(n, &mut f, Side::Outside, secs(t));
+    (v, f)
+}
+
+#[test]
+fn rfc4787_req1_endpoint_independent_mapping() {
+    let n = nat(base_config());
+    let (v1, f1) = out_udp(&n, "10.0.0.1", 5000, "192.0.2.1", 53, 0);
+    let (v2, f2) = out_udp(&n, "10.0.0.1", 5000, "198.51.100.9", 123, 1);
+    assert_eq!((v1, v2), (Verdict::Forward, Verdict::Forward));
+    let (s1, p1, d1, _) = addrs(&f1);
+    let (s2, p2, d2, _) = addrs(&f2);
+    assert_eq!(
+        (s1, p1),
+        (s2, p2),
+        "same external endpoint to every destination"
+    );
+    assert_ne!(d1, d2);
+    assert!(s1.octets()[..3] == [203, 0, 113]);
+    verify_checksums(&f1);
+    verify_checksums(&f2);
+    let st = n.stats();
+    assert_eq!(
+        (st.sessions_active, st.mappings, st.ports_in_use),
+        (2, 1, 1)
+    );
+}
+
+#[test]
+fn rfc4787_req1_address_and_port_dependent_mapping_configurable() {
+    let mut c = base_config();
+    c.mapping = MappingBehavior::AddressAndPortDependent;
+    let n = nat(c);
+    let (_, f1) = out_udp(&n, "10.0.0.1", 5000, "192.0.2.1", 53, 0);
+    let (_, f2) = out_udp(&n, "10.0.0.1", 5000, "192.0.2.1", 54, 0);
+    let (s1, p1, ..) = addrs(&f1);
+    let (s2, p2, ..) = addrs(&f2);
+    assert_eq!(s1, s2, "paired pooling still applies");
+    assert_ne!(p1, p2, "one external port per destination");
+    assert_eq!(n.stats().ports_in_use, 2);
+}
+
+#[test]
+fn rfc4787_req2_paired_pooling() {
+    let n = nat(base_config());
+    let mut seen = std::collections::HashSet::new();
+    for h in 1..=40 {
+        let host = format!("10.0.1.{h}");
+        let mut ext = None;
+        for (k, port) in [1111u16, 2222, 3333].iter().enumerate() {
+            let (v, f) = out_udp(&n, &host, *port, "192.0.2.1", 9, k as u64);
+            assert_eq!(v, Verdict::Forward);
+            let (s, ..) = addrs(&f);
+            assert!(
+                ext.is_none_or(|e| e == s),
+                "host {host} kept one external address"
+            );
+            ext = Some(s);
+        }
+        let mut f = tcp(&host, 4444, "192.0.2.1", 80, SYN);
+        assert_eq!(run(&n, &mut f, Side::Inside, secs(5)), Verdict::Forward);
+        assert_eq!(addrs(&f).0, ext.unwrap(), "TCP shares the pairing");
+        seen.insert(ext.unwrap());
+    }
+    assert!(seen.len() >= 3, "hosts spread over the pool: {seen:?}");
+}
+
+#[test]
+fn rfc4787_req3_port_preservation() {
+    let n = nat(base_config());
+    let (_, f) = out_udp(&n, "10.0.0.1", 40000, "192.0.2.1", 53, 0);
+    assert_eq!(addrs(&f).1, 40000, "source port kept");
+    // Many hosts with the same source port: no port overloading — each
+    // external (address, port) is used by one mapping only.
+    let mut ext = std::collections::HashSet::new();
+    for h in 1..=20 {
+        let (v, f) = out_udp(&n, &format!("10.0.2.{h}"), 40000, "192.0.2.1", 53, 0);
+        assert_eq!(v, Verdict::Forward);
+        let (s, p, ..) = addrs(&f);
+        assert!(ext.insert((s, p)), "external endpoint reused");
+        assert!(p >= 1024);
+    }
+    // Low source ports stay below 1024, high ones never go below 1024.
+    for h in 1..=10 {
+        let (_, f) = out_udp(&n, &format!("10.0.3.{h}"), 123, "192.0.2.1", 123, 0);
+        let p = addrs(&f).1;
+        assert!((1..1024).contains(&p), "low port {p}");
+    }
+    assert!(n.stats().alloc.preserved >= 5);
+}
+
+#[test]
+fn rfc4787_req4_port_parity() {
+    let mut c = base_config();
+    c.mapping = MappingBehavior::AddressAndPortDependent;
+    let n = nat(c);
+    for k in 0..200u16 {
+        let (_, f) = out_udp(&n, "10.0.0.1", 5001, "192.0.2.2", 1000 + k, 0);
+        assert_eq!(addrs(&f).1 % 2, 1, "odd stays odd");
+        let (_, f) = out_udp(&n, "10.0.0.1", 6000, "192.0.2.2", 1000 + k, 0);
+        assert_eq!(addrs(&f).1 % 2, 0, "even stays even");
+    }
+    let a = n.stats().alloc;
+    assert_eq!(a.preserved, 2);
+    assert_eq!(a.parity_kept, 398);
+}
+
+#[test]
+fn rfc4787_req5_udp_timeout_119s_keeps_mapping() {
+    let n = nat(base_config());
+    let (_, f) = out_udp(&n, "10.0.0.1", 5000, "192.0.2.1", 53, 0);
+    let (ext, eport, ..) = addrs(&f);
+    n.poll(secs(119), usize::MAX);
+    let (v, back) = in_udp(&n, "192.0.2.1", 53, ext, eport, 119);
+    assert_eq!(v, Verdict::Forward, "idle 119 s keeps the mapping");
+    assert_eq!(addrs(&back).2, ip("10.0.0.1"));
+    assert_eq!(addrs(&back).3, 5000);
+    verify_checksums(&back);
+    // The default is 300 s: idle 299 s after the last packet still alive.
+    n.poll(secs(119 + 299), usize::MAX);
+    assert_eq!(n.stats().sessions_active, 1);
+    n.poll(secs(119 + 301), usize::MAX);
+    let st = n.stats();
+    assert_eq!((st.sessions_active, st.ports_in_use, st.expired), (0, 0, 1));
+    let (v, _) = in_udp(&n, "192.0.2.1", 53, ext, eport, 421);
+    assert_eq!(v, Verdict::Drop(DropReason::NoSession));
+}
+
+#[test]
+fn rfc4787_req5_udp_timeout_below_120s_rejected() {
+    let mut c = base_config();
+    c.timeouts.udp = 60;
+    assert_eq!(c.validate().unwrap_err().path, "timeouts.udp");
+    c.timeouts.allow_below_rfc_minimum = true;
+    assert!(c.validate().is_ok());
+}
+
+#[test]
+fn rfc4787_req6_inbound_refresh_configurable() {
+    for refresh in [true, false] {
+        let mut c = base_config();
+        c.timeouts.udp_inbound_refresh = refresh;
+        let n = nat(c);
+        let (_, f) = out_udp(&n, "10.0.0.1", 5000, "192.0.2.1", 53, 0);
+        let (ext, eport, ..) = addrs(&f);
+        let (v, _) = in_udp(&n, "192.0.2.1", 53, ext, eport, 200);
+        assert_eq!(v, Verdict::Forward);
+        n.poll(secs(301), usize::MAX);
+        assert_eq!(
+            n.stats().sessions_active,
+            u64::from(refresh),
+            "inbound refresh = {refresh}"
+        );
+    }
+}
+
+#[test]
+fn rfc4787_req8_filtering_address_and_port_dependent_default() {
+    let n = nat(base_config());
+    let (_, f) = out_udp(&n, "10.0.0.1", 5000, "192.0.2.1", 53, 0);
+    let (ext, eport, ..) = addrs(&f);
+    let (v, _) = in_udp(&n, "192.0.2.1", 54, ext, eport, 1);
+    assert_eq!(
+        v,
+        Verdict::Drop(DropReason::Filtered),
+        "other port of the same remote"
+    );
+    let (v, _) = in_udp(&n, "192.0.2.99", 53, ext, eport, 1);
+    assert_eq!(v, Verdict::Drop(DropReason::Filtered), "other remote");
+    let (v, _) = in_udp(&n, "192.0.2.1", 53, ext, eport, 1);
+    assert_eq!(v, Verdict::Forward);
+    assert_eq!(n.drops(DropReason::Filtered), 2);
+}
+
+#[test]
+fn rfc4787_req8_filtering_endpoint_independent_configurable() {
+    let mut c = base_config();
+    c.filtering = FilteringBehavior::EndpointIndependent;
+    let n = nat(c);
+    let (_, f) = out_udp(&n, "10.0.0.1", 5000, "192.0.2.1", 53, 0);
+    let (ext, eport, ..) = addrs(&f);
+    let (v, back) = in_udp(&n, "198.51.100.7", 7777, ext, eport, 1);
+    assert_eq!(v, Verdict::Forward, "any remote may reach the mapping");
+    let (s, sp, d, dp) = addrs(&back);
+    assert_eq!(
+        (s, sp, d, dp),
+        (ip("198.51.100.7"), 7777, ip("10.0.0.1"), 5000)
+    );
+    verify_checksums(&back);
+    // The new session translates the inside host's reply with the same mapping.
+    let (v, f) = out_udp(&n, "10.0.0.1", 5000, "198.51.100.7", 7777, 2);
+    assert_eq!(v, Verdict::Forward);
+    assert_eq!((addrs(&f).0, addrs(&f).1), (ext, eport));
+    let st = n.stats();
+    assert_eq!((st.sessions_active, st.mappings), (2, 1));
+    // Unmapped port: still dropped.
+    let (v, _) = in_udp(&n, "198.51.100.7", 7777, ext, eport.wrapping_add(1), 3);
+    assert_eq!(v, Verdict::Drop(DropReason::NoSession));
+}
+
+#[test]
+fn rfc4787_req9_hairpinning() {
+    let mut c = base_config();
+    c.filtering = FilteringBehavior::EndpointIndependent;
+    let n = nat(c);
+    // B opens a mapping (e.g. to a rendezvous server).
+    let (_, f) = out_udp(&n, "10.0.0.2", 6000, "192.0.2.1", 3478, 0);
+    let (b_ext, b_port, ..) = addrs(&f);
+    // A (inside) learns B's external endpoint and sends to it.
+    let (_, f) = out_udp(&n, "10.0.0.1", 5000, "192.0.2.1", 3478, 0);
+    let (a_ext, a_port, ..) = addrs(&f);
+    let mut f = udp("10.0.0.1", 5000, &b_ext.to_string(), b_port, b"hi B");
+    assert_eq!(run(&n, &mut f, Side::Inside, secs(1)), Verdict::Forward);
+    assert_eq!(
+        addrs(&f),
+        (a_ext, a_port, ip("10.0.0.2"), 6000),
+        "B sees A's external endpoint"
+    );
+    verify_checksums(&f);
+    // B answers A's external endpoint.
+    let mut f = udp("10.0.0.2", 6000, &a_ext.to_string(), a_port, b"hi A");
+    assert_eq!(run(&n, &mut f, Side::Inside, secs(2)), Verdict::Forward);
+    assert_eq!(
+        addrs(&f),
+        (b_ext, b_port, ip("10.0.0.1"), 5000),
+        "A sees B's external endpoint"
+    );
+    verify_checksums(&f);
+    assert_eq!(n.stats().hairpinned, 2);
+}
+
+#[test]
+fn rfc4787_req9_hairpinning_disabled_is_not_translated_back() {
+    let mut c = base_config();
+    c.hairpinning = false;
+    c.filtering = FilteringBehavior::EndpointIndependent;
+    let n = nat(c);
+    let (_, f) = out_udp(&n, "10.0.0.2", 6000, "192.0.2.1", 3478, 0);
+    let (b_ext, b_port, ..) = addrs(&f);
+    let mut f = udp("10.0.0.1", 5000, &b_ext.to_string(), b_port, b"x");
+    assert_eq!(run(&n, &mut f, Side::Inside, secs(1)), Verdict::Forward);
+    assert_eq!(
+        addrs(&f).2,
+        b_ext,
+        "sent out untranslated towards the pool address"
+    );
+}
+
+#[test]
+fn rfc5382_req1_tcp_endpoint_independent_mapping() {
+    let n = nat(base_config());
+    let mut a = tcp("10.0.0.1", 40001, "192.0.2.1", 80, SYN);
+    let mut b = tcp("10.0.0.1", 40001, "192.0.2.2", 443, SYN);
+    run(&n, &mut a, Side::Inside, secs(0));
+    run(&n, &mut b, Side::Inside, secs(0));
+    assert_eq!((addrs(&a).0, addrs(&a).1), (addrs(&b).0, addrs(&b).1));
+    verify_checksums(&a);
+}
+
+fn handshake(n: &nat::Nat, t: u64) -> (core::net::Ipv4Addr, u16) {
+    let mut f = tcp("10.0.0.1", 40000, "192.0.2.1", 80, SYN);
+    assert_eq!(run(n, &mut f, Side::Inside, secs(t)), Verdict::Forward);
+    let (ext, eport, ..) = addrs(&f);
+    let mut f = tcp("192.0.2.1", 80, &ext.to_string(), eport, SYN | ACK);
+    assert_eq!(run(n, &mut f, Side::Outside, secs(t)), Verdict::Forward);
+    assert_eq!(addrs(&f).2, ip("10.0.0.1"));
+    verify_checksums(&f);
+    let mut f = tcp("10.0.0.1", 40000, "192.0.2.1", 80, ACK);
+    assert_eq!(run(n, &mut f, Side::Inside, secs(t)), Verdict::Forward);
+    (ext, eport)
+}
+
+#[test]
+fn rfc5382_req5_established_2h3m_kept() {
+    let n = nat(base_config());
+    let (ext, eport) = handshake(&n, 0);
+    let t = 2 * 3600 + 3 * 60;
+    n.poll(secs(t), usize::MAX);
+    let mut f = tcp("192.0.2.1", 80, &ext.to_string(), eport, ACK);
+    assert_eq!(
+        run(&n, &mut f, Side::Outside, secs(t)),
+        Verdict::Forward,
+        "idle 2 h 3 min kept"
+    );
+    n.poll(secs(t + 7440 + 1), usize::MAX);
+    assert_eq!(n.stats().sessions_active, 0);
+    assert_eq!(n.stats().ports_in_use, 0);
+}
+
+#[test]
+fn rfc5382_req5_transitory_4min() {
+    let n = nat(base_config());
+    let mut f = tcp("10.0.0.1", 40000, "192.0.2.1", 80, SYN);
+    run(&n, &mut f, Side::Inside, secs(0));
+    n.poll(secs(239), usize::MAX);
+    assert_eq!(n.stats().sessions_active, 1, "partially open kept 239 s");
+    n.poll(secs(241), usize::MAX);
+    assert_eq!(
+        n.stats().sessions_active,
+        0,
+        "partially open gone after 4 min"
+    );
+}
+
+#[test]
+fn rfc5382_tcp_only_syn_creates() {
+    let n = nat(base_config());
+    let mut f = tcp("10.0.0.1", 40000, "192.0.2.1", 80, ACK);
+    assert_eq!(
+        run(&n, &mut f, Side::Inside, secs(0)),
+        Verdict::Drop(DropReason::TcpNotSyn)
+    );
+    let mut f = tcp("10.0.0.1", 40000, "192.0.2.1", 80, SYN | ACK);
+    assert_eq!(
+        run(&n, &mut f, Side::Inside, secs(0)),
+        Verdict::Drop(DropReason::TcpNotSyn)
+    );
+    assert_eq!(n.stats().sessions_active, 0);
+}
+
+#[test]
+fn rfc7857_req2_time_wait_after_both_fins() {
+    let n = nat(base_config());
+    let (ext, eport) = handshake(&n, 0);
+    let mut f = tcp("10.0.0.1", 40000, "192.0.2.1", 80, FIN | ACK);
+    run(&n, &mut f, Side::Inside, secs(10));
+    let mut f = tcp("192.0.2.1", 80, &ext.to_string(), eport, FIN | ACK);
+    run(&n, &mut f, Side::Outside, secs(10));
+    n.poll(secs(10 + 239), usize::MAX);
+    assert_eq!(n.stats().sessions_active, 1, "TIME_WAIT hold 4 min");
+    n.poll(secs(10 + 241), usize::MAX);
+    assert_eq!(
+        n.stats().sessions_active,
+        0,
+        "closed after TIME_WAIT, not after 2 h"
+    );
+    assert_eq!(n.stats().ports_in_use, 0);
+}
+
+#[test]
+fn rfc7857_req2_rst_shortens_to_time_wait() {
+    let n = nat(base_config());
+    let (ext, eport) = handshake(&n, 0);
+    let mut f = tcp("192.0.2.1", 80, &ext.to_string(), eport, RST);
+    assert_eq!(run(&n, &mut f, Side::Outside, secs(100)), Verdict::Forward);
+    n.poll(secs(100 + 241), usize::MAX);
+    assert_eq!(
+        n.stats().sessions_active,
+        0,
+        "RST: eager re-arm to the short deadline"
+    );
+}
+
+#[test]
+fn rfc5508_req1_icmp_echo_translated_by_identifier() {
+    let n = nat(base_config());
+    let mut f = echo("10.0.0.1", "192.0.2.1", 0x1234, true, b"ping data");
+    assert_eq!(run(&n, &mut f, Side::Inside, secs(0)), Verdict::Forward);
+    verify_checksums(&f);
+    let (ext, eid, ..) = addrs(&f);
+    assert_eq!(eid, 0x1234, "identifier preserved when free");
+    // A second host with the same identifier gets another one.
+    let mut g = echo("10.0.0.9", "192.0.2.1", 0x1234, true, b"ping data");
+    run(&n, &mut g, Side::Inside, secs(0));
+    assert!(addrs(&g).0 != ext || addrs(&g).1 != eid);
+    let mut r = echo("192.0.2.1", &ext.to_string(), eid, false, b"ping data");
+    assert_eq!(run(&n, &mut r, Side::Outside, secs(1)), Verdict::Forward);
+    assert_eq!(addrs(&r), (ip("192.0.2.1"), 0x1234, ip("10.0.0.1"), 0x1234));
+    verify_checksums(&r);
+}
+
+#[test]
+fn rfc5508_req1_icmp_query_timeout_60s() {
+    let n = nat(base_config());
+    let mut f = echo("10.0.0.1", "192.0.2.1", 7, true, b"x");
+    run(&n, &mut f, Side::Inside, secs(0));
+    n.poll(secs(59), usize::MAX);
+    assert_eq!(n.stats().sessions_active, 1);
+    n.poll(secs(61), usize::MAX);
+    assert_eq!(n.stats().sessions_active, 0);
+    let mut c = base_config();
+    c.timeouts.icmp = 59;
+    assert_eq!(c.validate().unwrap_err().path, "timeouts.icmp");
+}
+
+#[test]
+fn rfc5508_req3_icmp_error_translated() {
+    let n = nat(base_config());
+    // UDP: quoted whole, so the embedded UDP checksum is verifiable.
+    let (_, out) = out_udp(&n, "10.0.0.1", 5000, "192.0.2.1", 53, 0);
+    let ext = addrs(&out).0;
+    let mut e = icmp_error(
+        "198.51.100.1",
+        &ext.to_string(),
+        Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::Port),
+        &out,
+        1000,
+    );
+    assert_eq!(run(&n, &mut e, Side::Outside, secs(1)), Verdict::Forward);
+    verify_checksums(&e);
+    let emb = verify_embedded(&e);
+    assert_eq!(e[30..34], [10, 0, 0, 1], "outer destination translated");
+    assert_eq!(emb[12..16], [10, 0, 0, 1], "embedded source translated");
+    assert_eq!(
+        u16::from_be_bytes([emb[20], emb[21]]),
+        5000,
+        "embedded source port"
+    );
+    // Fragmentation needed (PMTUD) for TCP, quoting only IP header + 8 bytes.
+    let mut s = tcp("10.0.0.1", 40000, "192.0.2.1", 80, SYN);
+    run(&n, &mut s, Side::Inside, secs(1));
+    let (ext, ep, ..) = addrs(&s);
+    let ty = Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::FragmentationNeeded {
+        next_hop_mtu: 1400,
+    });
+    let mut e = icmp_error("198.51.100.1", &ext.to_string(), ty, &s, 28);
+    assert_eq!(run(&n, &mut e, Side::Outside, secs(2)), Verdict::Forward);
+    verify_checksums(&e);
+    let emb = verify_embedded(&e);
+    assert_eq!(emb[12..16], [10, 0, 0, 1]);
+    assert_eq!(u16::from_be_bytes([emb[20], emb[21]]), 40000);
+    let _ = ep;
+    // Time exceeded for a ping (traceroute).
+    let mut p = echo("10.0.0.1", "192.0.2.1", 0x4242, true, b"trace");
+    run(&n, &mut p, Side::Inside, secs(2));
+    let ext = addrs(&p).0;
+    let mut e = icmp_error(
+        "198.51.100.1",
+        &ext.to_string(),
+        Icmpv4Type::TimeExceeded(TimeExceededCode::TtlExceededInTransit),
+        &p,
+        1000,
+    );
+    assert_eq!(run(&n, &mut e, Side::Outside, secs(3)), Verdict::Forward);
+    verify_checksums(&e);
+    let emb = verify_embedded(&e);
+    assert_eq!(
+        u16::from_be_bytes([emb[24], emb[25]]),
+        0x4242,
+        "embedded identifier translated"
+    );
+    assert_eq!(n.stats().icmp_errors_translated, 3);
+}
+
+#[test]
+fn rfc5508_req6_icmp_errors_never_create_or_refresh() {
+    let n = nat(base_config());
+    // No session: dropped, nothing created.
+    let probe = udp("203.0.113.1", 5000, "192.0.2.1", 53, b"x");
+    let mut e = icmp_error(
+        "198.51.100.1",
+        "203.0.113.1",
+        Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::Host),
+        &probe,
+        1000,
+    );
+    assert_eq!(
+        run(&n, &mut e, Side::Outside, secs(0)),
+        Verdict::Drop(DropReason::IcmpErrorNoSession)
+    );
+    assert_eq!(n.stats().sessions_active, 0);
+    // An error does not refresh: the session still expires 300 s after its last packet.
+    let (_, out) = out_udp(&n, "10.0.0.1", 5000, "192.0.2.1", 53, 0);
+    let ext = addrs(&out).0;
+    let mut e = icmp_error(
+        "198.51.100.1",
+        &ext.to_string(),
+        Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::Port),
+        &out,
+        1000,
+    );
+    assert_eq!(run(&n, &mut e, Side::Outside, secs(299)), Verdict::Forward);
+    n.poll(secs(301), usize::MAX);
+    assert_eq!(n.stats().sessions_active, 0);
+}
+
+fn forward_rule() -> PortForward {
+    PortForward {
+        protocol: ForwardProtocol::Tcp,
+        external: ip("203.0.113.1"),
+        external_ports: PortRange::new(8080, 8081),
+        inside: ip("10.0.0.80"),
+        inside_ports: PortRange::new(80, 81),
+        allowed_sources: None,
+    }
+}
+
+#[test]
+fn port_forward_dnat_and_reply() {
+    let mut c = base_config();
+    c.port_forwards.push(forward_rule());
+    let n = nat(c);
+    let mut f = tcp("192.0.2.50", 33333, "203.0.113.1", 8081, SYN);
+    assert_eq!(run(&n, &mut f, Side::Outside, secs(0)), Verdict::Forward);
+    assert_eq!(addrs(&f), (ip("192.0.2.50"), 33333, ip("10.0.0.80"), 81));
+    verify_checksums(&f);
+    let mut r = tcp("10.0.0.80", 81, "192.0.2.50", 33333, SYN | ACK);
+    assert_eq!(run(&n, &mut r, Side::Inside, secs(0)), Verdict::Forward);
+    assert_eq!(
+        addrs(&r),
+        (ip("203.0.113.1"), 8081, ip("192.0.2.50"), 33333)
+    );
+    verify_checksums(&r);
+    // Non-SYN unsolicited and unmatched ports are counted drops.
+    let mut f = tcp("192.0.2.51", 1, "203.0.113.1", 8080, ACK);
+    assert_eq!(
+        run(&n, &mut f, Side::Outside, secs(0)),
+        Verdict::Drop(DropReason::TcpNotSyn)
+    );
+    let mut f = tcp("192.0.2.51", 1, "203.0.113.1", 9999, SYN);
+    assert_eq!(
+        run(&n, &mut f, Side::Outside, secs(0)),
+        Verdict::Drop(DropReason::NoSession)
+    );
+    // The forwarded port is never handed out by masquerade.
+    let mut c = base_config();
+    c.port_forwards.push(forward_rule());
+    c.pools[0].addresses = vec!["203.0.113.1".parse().unwrap()];
+    let n = nat(c);
+    let mut f = tcp("10.0.0.7", 8080, "192.0.2.1", 80, SYN);
+    run(&n, &mut f, Side::Inside, secs(0));
+    assert_ne!(addrs(&f).1, 8080);
+    let s = n.sessions_scan(&SessionFilter::default(), 10);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].inside, (ip("10.0.0.7"), 8080));
+}
+
+#[test]
+fn port_forward_allowed_sources() {
+    let mut c = base_config();
+    let mut r = forward_rule();
+    r.protocol = _FP::Udp;
+    r.allowed_sources = Some(vec!["192.0.2.0/24".parse().unwrap()]);
+    c.port_forwards.push(r);
+    let n = nat(c);
+    let (v, _) = in_udp(&n, "198.51.100.1", 1, ip("203.0.113.1"), 8080, 0);
+    assert_eq!(v, Verdict::Drop(DropReason::SourceNotAllowed));
+    let (v, f) = in_udp(&n, "192.0.2.1", 1, ip("203.0.113.1"), 8080, 0);
+    assert_eq!(v, Verdict::Forward);
+    assert_eq!(addrs(&f).2, ip("10.0.0.80"));
+}
+
+#[test]
+fn rfc5508_icmp_error_from_inside_about_port_forward() {
+    let mut c = base_config();
+    let mut r = forward_rule();
+    r.protocol = _FP::Udp;
+    c.port_forwards.push(r);
+    let n = nat(c);
+    let (v, inb) = in_udp(&n, "192.0.2.50", 4444, ip("203.0.113.1"), 8080, 0);
+    assert_eq!(v, Verdict::Forward);
+    // The inside server answers with port unreachable about that datagram.
+    let mut e = icmp_error(
+        "10.0.0.80",
+        "192.0.2.50",
+        Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::Port),
+        &inb,
+        1000,
+    );
+    assert_eq!(run(&n, &mut e, Side::Inside, secs(1)), Verdict::Forward);
+    verify_checksums(&e);
+    let emb = verify_embedded(&e);
+    assert_eq!(
+        e[26..30],
+        [203, 0, 113, 1],
+        "outer source is the public address"
+    );
+    assert_eq!(
+        emb[16..20],
+        [203, 0, 113, 1],
+        "embedded destination translated back"
+    );
+    assert_eq!(u16::from_be_bytes([emb[22], emb[23]]), 8080);
+}
+
+#[test]
+fn unsolicited_inbound_dropped_and_other_traffic_untouched() {
+    let n = nat(base_config());
+    let (v, _) = in_udp(&n, "192.0.2.1", 53, ip("203.0.113.2"), 5000, 0);
+    assert_eq!(v, Verdict::Drop(DropReason::NoSession));
+    // Inside-to-inside: untouched.
+    let (v, f) = out_udp(&n, "10.0.0.1", 1, "10.0.0.2", 2, 0);
+    assert_eq!(v, Verdict::Forward);
+    assert_eq!(f, udp("10.0.0.1", 1, "10.0.0.2", 2, b"payload"));
+    assert_eq!(n.stats().untouched, 1);
+    assert_eq!(n.stats().sessions_active, 0);
+}
+
+#[test]
+fn rfc6888_req4_quota() {
+    let mut c = base_config();
+    c.per_host_port_quota = 3;
+    c.icmp_on_quota_exceeded = true;
+    let n = nat(c);
+    for p in 0..3 {
+        let (v, _) = out_udp(&n, "10.0.0.1", 5000 + p, "192.0.2.1", 53, 0);
+        assert_eq!(v, Verdict::Forward);
+    }
+    let (v, _) = out_udp(&n, "10.0.0.1", 6000, "192.0.2.1", 53, 0);
+    assert_eq!(v, Verdict::Drop(DropReason::QuotaExceeded));
+    assert!(
+        n.config().icmp_on_quota_exceeded,
+        "dataplane reads this to send ICMP 3/13"
+    );
+    // Existing mapping reuse is not a new port: allowed.
+    let (v, _) = out_udp(&n, "10.0.0.1", 5000, "192.0.2.7", 53, 0);
+    assert_eq!(v, Verdict::Forward);
+    // Another host is unaffected.
+    let (v, _) = out_udp(&n, "10.0.0.2", 6000, "192.0.2.1", 53, 0);
+    assert_eq!(v, Verdict::Forward);
+    let st = n.stats();
+    assert_eq!(st.drops["QuotaExceeded"], 1);
+    assert_eq!(st.alloc.quota_exceeded, 1);
+    // After expiry the host can allocate again.
+    n.poll(secs(400), usize::MAX);
+    let (v, _) = out_udp(&n, "10.0.0.1", 6000, "192.0.2.1", 53, 400);
+    assert_eq!(v, Verdict::Forward);
+}
+
+#[test]
+fn rfc6888_req8_port_hold_down() {
+    let mut c = base_config();
+    c.pools[0].addresses = vec!["203.0.113.1".parse().unwrap()];
+    c.pools[0].ports = PortRange::new(2000, 2001);
+    c.pools[0].low_ports = None;
+    c.port_reuse_hold_down = Some(60);
+    c.per_host_port_quota = 0;
+    let n = nat(c);
+    out_udp(&n, "10.0.0.1", 2000, "192.0.2.1", 53, 0);
+    out_udp(&n, "10.0.0.2", 2001, "192.0.2.1", 53, 0);
+    let (v, _) = out_udp(&n, "10.0.0.3", 2000, "192.0.2.1", 53, 0);
+    assert_eq!(v, Verdict::Drop(DropReason::PoolExhausted));
+    n.poll(secs(301), usize::MAX);
+    let (v, _) = out_udp(&n, "10.0.0.3", 2000, "192.0.2.1", 53, 330);
+    assert_eq!(
+        v,
+        Verdict::Drop(DropReason::PoolExhausted),
+        "freed ports held down 60 s"
+    );
+    let (v, f) = out_udp(&n, "10.0.0.3", 2000, "192.0.2.1", 53, 362);
+    assert_eq!(v, Verdict::Forward);
+    assert_eq!(addrs(&f).1, 2000);
+    assert_eq!(n.stats().alloc.held_down, 2);
+}
+
+#[test]
+fn exactly_once_release_on_eviction() {
+    let mut c = base_config();
+    c.per_host_port_quota = 0;
+    let n = nat::Nat::new(
+        c,
+        nat::TableConfig {
+            shards: 1,
+            capacity: 16,
+        },
+    )
+    .unwrap();
+    for p in 0..100u16 {
+        let (v, _) = out_udp(&n, "10.0.0.1", 10000 + p, "192.0.2.1", 53, u64::from(p));
+        assert_eq!(v, Verdict::Forward);
+    }
+    let st = n.stats();
+    assert_eq!(st.sessions_active, 16);
+    assert_eq!(st.evicted, 84);
+    assert_eq!(
+        st.ports_in_use, 16,
+        "every evicted session returned its port"
+    );
+    n.poll(secs(10_000), usize::MAX);
+    let st = n.stats();
+    assert_eq!(
+        (st.sessions_active, st.ports_in_use, st.alloc.double_free),
+        (0, 0, 0)
+    );
+}
+
+#[test]
+fn lazy_expiry_on_lookup_releases_port() {
+    let n = nat(base_config());
+    let (_, f) = out_udp(&n, "10.0.0.1", 5000, "192.0.2.1", 53, 0);
+    let (ext, ep, ..) = addrs(&f);
+    // No poll: the lookup itself finds it expired.
+    let (v, _) = in_udp(&n, "192.0.2.1", 53, ext, ep, 400);
+    assert_eq!(v, Verdict::Drop(DropReason::NoSession));
+    let st = n.stats();
+    assert_eq!(
+        (st.lazily_expired, st.sessions_active, st.ports_in_use),
+        (1, 0, 0)
+    );
+}
+
+#[test]
+fn stats_serialize_and_ipv6_untouched() {
+    let n = nat(base_config());
+    out_udp(&n, "10.0.0.1", 5000, "192.0.2.1", 53, 0);
+    let js = serde_json::to_string(&n.stats()).unwrap();
+    assert!(js.contains("\"sessions_active\":1"), "{js}");
+    assert!(js.contains("\"QuotaExceeded\":0"));
+    let mut f = udp("10.0.0.1", 1, "192.0.2.1", 2, b"x");
+    let mut c = classify(&f);
+    c.l3 = net::L3Kind::Ipv6;
+    let before = f.clone();
+    assert_eq!(
+        n.process(&mut f, &c, Side::Inside, secs(0)),
+        Verdict::Forward
+    );
+    assert_eq!(f, before);
+}
+
+#[test]
+fn garbage_never_panics() {
+    let n = nat(base_config());
+    let seeds = [
+        udp("10.0.0.1", 5000, "192.0.2.1", 53, b"abc"),
+        tcp("10.0.0.1", 5000, "192.0.2.1", 53, SYN),
+        echo("10.0.0.1", "192.0.2.1", 1, true, b"x"),
+        icmp_error(
+            "198.51.100.1",
+            "203.0.113.1",
+            Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::Port),
+            &udp("203.0.113.1", 1, "192.0.2.1", 2, b""),
+            28,
+        ),
+    ];
+    let mut r = 12345u64;
+    for i in 0..20_000u64 {
+        let base = &seeds[(i % 4) as usize];
+        let cls = classify(base);
+        let mut f = base.clone();
+        let cut = (nat::alloc::splitmix64(&mut r) as usize) % (f.len() + 1);
+        f.truncate(cut);
+        for _ in 0..3 {
+            if !f.is_empty() {
+                let k = (nat::alloc::splitmix64(&mut r) as usize) % f.len();
+                f[k] = nat::alloc::splitmix64(&mut r) as u8;
+            }
+        }
+        let side = if i % 2 == 0 {
+            Side::Inside
+        } else {
+            Side::Outside
+        };
+        let _ = n.process(&mut f, &cls, side, secs(i / 100));
+    }
+}
