@@ -4,10 +4,13 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+pub mod demo;
 pub mod metrics;
 pub mod natglue;
 pub mod pipeline;
+pub mod replay;
 pub mod time;
+pub mod traffic;
 pub mod v6flow;
 pub mod wire;
 

@@ -88,9 +88,76 @@ fn main() -> ExitCode {
             }
         },
         Cmd::Run { config } => run(&config),
-        Cmd::Demo { .. } | Cmd::Replay { .. } | Cmd::Ctl { .. } => {
-            eprintln!("dataplane: this subcommand is not implemented yet in this build");
+        Cmd::Demo { json } => demo(json),
+        Cmd::Replay {
+            config,
+            inputs,
+            out_dir,
+            json,
+        } => replay(&config, &inputs, &out_dir, json),
+        Cmd::Ctl { .. } => {
+            eprintln!("dataplane ctl: not implemented in this build");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn print_summary(s: &dataplane::replay::Summary, json: bool) {
+    if json {
+        match serde_json::to_string(s) {
+            Ok(j) => println!("{j}"),
+            Err(e) => eprintln!("cannot serialise the summary: {e}"),
+        }
+    } else {
+        print!("{}", s.table());
+    }
+}
+
+fn demo(json: bool) -> ExitCode {
+    let params = dataplane::demo::DemoParams::default();
+    if !json {
+        println!("{}", dataplane::demo::banner(&params));
+    }
+    match dataplane::demo::run(Config::default_demo(), &params) {
+        Ok((s, _)) => {
+            print_summary(&s, json);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("demo failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn replay(
+    config: &std::path::Path,
+    inputs: &[String],
+    out_dir: &std::path::Path,
+    json: bool,
+) -> ExitCode {
+    let cfg = match Config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}: invalid configuration: {e}", config.display());
+            return ExitCode::from(2);
+        }
+    };
+    let ins = match dataplane::replay::parse_inputs(&cfg, inputs) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("dataplane replay: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match dataplane::replay::replay_files(cfg, &ins, out_dir) {
+        Ok(s) => {
+            print_summary(&s, json);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("dataplane replay: {e}");
+            ExitCode::FAILURE
         }
     }
 }

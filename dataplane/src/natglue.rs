@@ -35,6 +35,7 @@ pub struct NatSummary {
     pub created: u64,
     pub expired: u64,
     pub evicted: u64,
+    pub drops: std::collections::BTreeMap<String, u64>,
 }
 
 /// The NAT stage of the pipeline.
