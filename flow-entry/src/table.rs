@@ -827,6 +827,7 @@ impl<V> FlowTable<V> {
         now_t: u64,
         soonest: bool,
         reason: ReleaseReason,
+        protect: u32,
     ) -> bool {
         if let Some(slot) = self.pop_due(f, l.get(f), now_t) {
             let r = self.rev_shard(f, slot);
@@ -843,8 +844,10 @@ impl<V> FlowTable<V> {
             let fi = l.get(f);
             let slots = &fi.slots;
             fi.wheel.scan(&Wr { slots }, self.evict_scan, |i| {
-                cand[n] = (i, slots[i as usize].flags() & F_CONFIRMED == 0);
-                n += 1;
+                if i != protect {
+                    cand[n] = (i, slots[i as usize].flags() & F_CONFIRMED == 0);
+                    n += 1;
+                }
                 false
             });
         }
@@ -980,7 +983,7 @@ impl<V> FlowTable<V> {
             }
             // 3. Hard capacity: make room by policy (due, then embryonic).
             if l.get(f).len >= self.shard_cap
-                && !self.evict_one(&mut l, f, now_t, false, ReleaseReason::Evicted)
+                && !self.evict_one(&mut l, f, now_t, false, ReleaseReason::Evicted, wheel::NIL)
             {
                 l.get(f).c.full += 1;
                 return Err((InsertError::Full, value));
@@ -1034,7 +1037,8 @@ impl<V> FlowTable<V> {
                     if !l.get(f).draining {
                         break;
                     }
-                    if !self.evict_one(&mut l, f, now_t, true, ReleaseReason::Drained) {
+                    // The entry just inserted is never its own victim.
+                    if !self.evict_one(&mut l, f, now_t, true, ReleaseReason::Drained, slot) {
                         break;
                     }
                     l.keep_only(f);
@@ -1481,7 +1485,10 @@ impl<V> EntryMut<'_, V> {
         let cell = self.table.cell(self.shard, self.slot);
         let old = cell.deadline.load(Relaxed);
         cell.deadline.store(new, Relaxed);
-        if new < old {
+        if self.inner.slots[self.slot as usize].flags() & F_READY != 0 {
+            // Found due, waiting in the ready list: its order key changed.
+            self.inner.ready_sorted = false;
+        } else if new < old {
             let keys = &self.table.shards[self.shard].keys;
             let Inner { wheel, slots, .. } = &mut *self.inner;
             let mut ws = Ws { slots, keys };
