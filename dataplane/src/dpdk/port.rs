@@ -37,9 +37,17 @@ pub struct PortInfo {
     pub tx_desc: u16,
     /// The RSS hash functions in use (0 with a single queue or without RSS).
     pub rss_hf: u64,
+    #[serde(serialize_with = "ser_mac")]
     pub mac: [u8; 6],
     /// Whether the MAC could be set to the configured one.
     pub mac_set: bool,
+}
+
+fn ser_mac<S: serde::Serializer>(m: &[u8; 6], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    ))
 }
 
 /// `rte_eth_stats` plus link status, as reported by the device.
