@@ -175,6 +175,15 @@ impl Classified {
         self.frag.is_some()
     }
 
+    /// Part of a fragmented datagram: more-fragments set or a non-zero
+    /// offset. Unlike [`is_fragment`](Self::is_fragment), an IPv6 "atomic
+    /// fragment" (fragment header with offset 0 and M clear, RFC 6946) is
+    /// not partial: it holds the whole datagram.
+    #[inline]
+    pub fn is_partial(&self) -> bool {
+        self.frag.is_some_and(|f| f.more_fragments || f.offset != 0)
+    }
+
     /// An ICMPv4 or ICMPv6 error message (quotes an invoking packet).
     #[inline]
     pub fn is_icmp_error(&self) -> bool {
@@ -392,7 +401,7 @@ fn classify_l4(
             let u = udp::Packet::new_unchecked(seg);
             let l = usize::from(u.len());
             // In a first fragment the length covers the whole datagram.
-            if l < udp::HEADER_LEN || (l > seg.len() && c.frag.is_none()) {
+            if l < udp::HEADER_LEN || (l > seg.len() && !c.is_partial()) {
                 return Err(ClassifyError::BadUdpLength);
             }
             (L4Kind::Udp, u.src_port(), u.dst_port())

@@ -58,6 +58,8 @@ mod frag_field {
 
 /// Length of the fixed IPv6 header.
 pub const HEADER_LEN: usize = field::DST_ADDR.end;
+/// Minimum length of an authentication header (RFC 4302 §2).
+pub const AUTH_MIN_LEN: usize = 12;
 /// Length of a fragment extension header.
 pub const FRAGMENT_HEADER_LEN: usize = frag_field::LEN;
 /// How many extension headers [`Packet::upper_layer`] and the classifier
@@ -308,7 +310,14 @@ impl<T: AsRef<[u8]>> ExtHeader<T> {
     #[inline]
     pub fn check_len(&self) -> Result<(), WireError> {
         let len = self.buffer.as_ref().len();
-        if len < ext_field::MIN_LEN || self.header_len() > len {
+        // An authentication header has a 12-byte fixed part (RFC 4302 §2):
+        // a length field of 0 (8 bytes) cannot hold it.
+        let min = if self.auth {
+            AUTH_MIN_LEN
+        } else {
+            ext_field::MIN_LEN
+        };
+        if len < min || self.header_len() < min || self.header_len() > len {
             return Err(WireError::Truncated {
                 layer: Layer::Ipv6Ext,
             });

@@ -443,7 +443,7 @@ pub fn verify_ipv4_header(frame: &[u8], cls: &Classified) -> Result<(), Checksum
 /// `None` when there is none to check in this frame (fragments — the
 /// checksum covers the reassembled datagram —, other protocols, ARP).
 fn l4_target(cls: &Classified) -> Option<(L4Kind, IpAddr, IpAddr)> {
-    if cls.frag.is_some() {
+    if cls.is_partial() {
         return None;
     }
     let t = cls.tuple?;
