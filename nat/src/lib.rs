@@ -21,11 +21,9 @@ pub mod config;
 pub mod frag;
 pub mod pkt;
 mod sync;
-pub mod table;
 pub mod tcp;
-mod time;
 
-pub use time::Timestamp;
+pub use flow_entry::{FlowTableConfig, ReleaseReason, Timestamp};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,12 +38,11 @@ pub use config::{
     ConfigError, ConfigProblem, FilteringBehavior, ForwardProtocol, Ipv4Prefix, MappingBehavior,
     NatConfig, PortForward, PortRange,
 };
+use flow_entry::{Direction, FlowKey, FlowTable, InsertError, Inserted};
 pub use frag::FragStats;
 use frag::{FragKey, FragTable, FragXlat};
 pub use pkt::Tuple;
 use sync::{AtomicU64, Mutex, Ordering, lock};
-pub use table::ReleaseReason;
-use table::{Inserted, SessionTable};
 use tcp::{Dir, TcpTrack, TimeoutClass};
 
 /// The side of the NAT a frame arrived on.
@@ -102,8 +99,10 @@ reasons! {
     QuotaExceeded,
     /// No free external port in the pool.
     PoolExhausted,
-    /// Session table refused the insert (key conflict).
+    /// Session table refused the insert: the reply key belongs to another session.
     TableConflict,
+    /// Session table full and nothing evictable.
+    TableFull,
     /// ICMP error whose embedded packet matches no session.
     IcmpErrorNoSession,
     /// Inbound port-forward traffic from a source the rule does not allow.
@@ -180,15 +179,11 @@ impl Pool {
     }
 }
 
-const N_REL: usize = 5;
-fn rel_index(r: ReleaseReason) -> usize {
-    match r {
-        ReleaseReason::Expired => 0,
-        ReleaseReason::LazyExpired => 1,
-        ReleaseReason::Evicted => 2,
-        ReleaseReason::Removed => 3,
-        ReleaseReason::Teardown => 4,
-    }
+const N_REL: usize = ReleaseReason::ALL.len();
+
+/// The flow-table key of a tuple (zone 0).
+fn key(t: &Tuple) -> FlowKey {
+    FlowKey::v4(t.src, t.dst, t.proto, t.sport, t.dport, 0)
 }
 
 struct Counters {
@@ -229,6 +224,8 @@ pub struct NatStats {
     pub race_lost: u64,
     pub expired: u64,
     pub lazily_expired: u64,
+    /// Shed by a shard draining above its high watermark.
+    pub drained: u64,
     pub evicted: u64,
     pub removed: u64,
     pub teardown: u64,
@@ -264,34 +261,13 @@ pub struct SessionInfo {
     pub expires_at_ns: u64,
 }
 
-/// Flow-table sizing for [`Nat::new`].
-///
-/// NOTE: stands in for `flow_entry::FlowTableConfig` until the shared
-/// table is integrated (see `table.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TableConfig {
-    pub shards: usize,
-    /// Maximum sessions; at capacity the session nearest to expiry is evicted.
-    pub capacity: usize,
-}
-
-impl Default for TableConfig {
-    fn default() -> Self {
-        Self {
-            shards: 64,
-            capacity: 1 << 20,
-        }
-    }
-}
-
 /// The NAT: shared via `Arc` by all workers.
 pub struct Nat {
     cfg: NatConfig,
-    table: SessionTable<Session>,
+    table: FlowTable<Session>,
     shared: Arc<Shared>,
     frags: Mutex<FragTable>,
     released: Mutex<Vec<Vec<u8>>>,
-    seed: u64,
 }
 
 fn v4(a: IpAddr) -> Option<Ipv4Addr> {
@@ -315,14 +291,10 @@ impl Nat {
     ///
     /// # Errors
     /// The configuration's first problem ([`NatConfig::validate`]).
-    pub fn new(cfg: NatConfig, table_cfg: TableConfig) -> Result<Nat, ConfigError> {
+    /// # Errors
+    /// Also a `table` error if `table_cfg` does not validate.
+    pub fn new(cfg: NatConfig, table_cfg: FlowTableConfig) -> Result<Nat, ConfigError> {
         cfg.validate()?;
-        if table_cfg.capacity == 0 {
-            return Err(ConfigError {
-                path: "table.capacity".into(),
-                problem: ConfigProblem::OutOfRange("0".into()),
-            });
-        }
         let shared = Arc::new(Shared {
             pool: Mutex::new(Pool {
                 alloc: Allocator::new(&cfg),
@@ -344,19 +316,20 @@ impl Nat {
         });
         let hook_shared = Arc::clone(&shared);
         let release = Box::new(move |s: &Session, why: ReleaseReason| {
-            bump(&hook_shared.counters.released[rel_index(why)]);
+            bump(&hook_shared.counters.released[why.index()]);
             if let Some(k) = &s.mapping {
                 let now = hook_shared.last_now.load(Ordering::Relaxed);
                 lock(&hook_shared.pool).unref(k, now);
             }
         });
-        let seed = cfg.seed;
         Ok(Nat {
             frags: Mutex::new(FragTable::new(&cfg.fragments)),
-            table: SessionTable::new(table_cfg.shards, table_cfg.capacity, seed, release),
+            table: FlowTable::new(table_cfg, release).map_err(|e| ConfigError {
+                path: "table".into(),
+                problem: ConfigProblem::Table(e.to_string()),
+            })?,
             shared,
             released: Mutex::new(Vec::new()),
-            seed,
             cfg,
         })
     }
@@ -375,19 +348,6 @@ impl Nat {
 
     fn note_now(&self, now: u64) {
         self.shared.last_now.fetch_max(now, Ordering::Relaxed);
-    }
-
-    /// Shard hint: the remote endpoint, which both keys of a session share
-    /// (source NAT leaves the remote untouched, port forwarding the client).
-    /// From inside the remote is the destination, from outside the source.
-    fn hint(&self, t: &Tuple, from: Side) -> u64 {
-        let (ip, port) = match from {
-            Side::Inside => (t.dst, t.dport),
-            Side::Outside => (t.src, t.sport),
-        };
-        let mut h = u64::from(u32::from(ip)) << 16 | u64::from(port);
-        h ^= u64::from(t.proto) << 48;
-        alloc::keyed_hash(self.seed, h)
     }
 
     fn timeout(&self, proto: u8, class: TimeoutClass) -> u64 {
@@ -583,27 +543,35 @@ impl Nat {
     fn fast(&self, t: &Tuple, ingress: Side, flags: u8, now: u64) -> Option<Step> {
         let udp_in_refresh = self.cfg.timeouts.udp_inbound_refresh;
         self.table
-            .lookup_with(self.hint(t, ingress), t, now, |hit| {
-                let reverse = hit.is_reverse();
-                let s = hit.value();
-                let (to, dir) = if reverse {
-                    (s.orig.reversed(), Dir::Reply)
-                } else {
-                    (s.xlat, Dir::Orig)
+            .lookup_with(&key(t), Timestamp::from_nanos(now), |hit| {
+                let reverse = hit.direction() == Direction::Reverse;
+                let (to, deadline) = {
+                    let s = hit.value_mut();
+                    let (to, dir) = if reverse {
+                        (s.orig.reversed(), Dir::Reply)
+                    } else {
+                        (s.xlat, Dir::Orig)
+                    };
+                    let from_outside = ingress == Side::Outside;
+                    let deadline = match s.orig.proto {
+                        pkt::TCP => {
+                            let class = s.tcp.on_packet(dir, flags);
+                            Some(now + self.timeout(pkt::TCP, class))
+                        }
+                        pkt::UDP if from_outside && !udp_in_refresh => None,
+                        p => Some(now + self.timeout(p, TimeoutClass::Established)),
+                    };
+                    (to, deadline)
                 };
-                let from_outside = ingress == Side::Outside;
-                let deadline = match s.orig.proto {
-                    pkt::TCP => {
-                        let class = s.tcp.on_packet(dir, flags);
-                        Some(now + self.timeout(pkt::TCP, class))
-                    }
-                    pkt::UDP if from_outside && !udp_in_refresh => None,
-                    p => Some(now + self.timeout(p, TimeoutClass::Established)),
-                };
+                // A reply confirms the session (unconfirmed ones are the
+                // table's first eviction candidates under pressure).
+                if reverse && !hit.is_confirmed() {
+                    hit.confirm();
+                }
                 if let Some(d) = deadline
-                    && d != hit.expires_at()
+                    && d != hit.expires_at().as_nanos()
                 {
-                    hit.set_expires_at(d);
+                    hit.set_expires_at(Timestamp::from_nanos(d));
                 }
                 Step::Xlat(to)
             })
@@ -703,13 +671,18 @@ impl Nat {
                 s.orig.reversed()
             },
         );
-        let hint = self.hint(&s.orig, s.orig_side);
-        match self.table.insert_pair(hint, fwd, rev, s, expires, now) {
-            Ok(Inserted::New) => {
+        match self.table.insert_pair(
+            key(&fwd),
+            key(&rev),
+            s,
+            Timestamp::from_nanos(expires),
+            Timestamp::from_nanos(now),
+        ) {
+            Ok(Inserted::New(_)) => {
                 bump(&self.shared.counters.created);
                 Step::Xlat(xlat_pkt)
             }
-            Ok(Inserted::Existing) => {
+            Ok(Inserted::Existing(..)) => {
                 // Lost a race: release our reference, use the winner's session.
                 bump(&self.shared.counters.race_lost);
                 if let Some(k) = mapping {
@@ -718,11 +691,14 @@ impl Nat {
                 self.fast(t, ingress, flags, now)
                     .unwrap_or(Step::Drop(DropReason::TableConflict))
             }
-            Err(_) => {
+            Err(e) => {
                 if let Some(k) = mapping {
                     lock(&self.shared.pool).unref(&k, now);
                 }
-                Step::Drop(DropReason::TableConflict)
+                Step::Drop(match e {
+                    InsertError::Full => DropReason::TableFull,
+                    InsertError::Conflict => DropReason::TableConflict,
+                })
             }
         }
     }
@@ -837,11 +813,11 @@ impl Nat {
         let Ok(emb) = pkt::parse_embedded(frame, l4, end) else {
             return self.other_traffic(src, dst, ingress, DropReason::Malformed);
         };
-        let key = emb.tuple.reversed();
+        let ek = emb.tuple.reversed();
         let found = self
             .table
-            .lookup_with(self.hint(&key, ingress), &key, now, |hit| {
-                let reverse = hit.is_reverse();
+            .lookup_with(&key(&ek), Timestamp::from_nanos(now), |hit| {
+                let reverse = hit.direction() == Direction::Reverse;
                 let s = hit.value();
                 if reverse { s.orig } else { s.xlat.reversed() }
             });
@@ -965,7 +941,7 @@ impl Nat {
     pub fn poll(&self, now: Timestamp, budget: usize) -> usize {
         let now = now.as_nanos();
         self.note_now(now);
-        let n = self.table.poll(now, budget);
+        let n = self.table.poll(Timestamp::from_nanos(now), budget);
         lock(&self.frags).expire(now);
         lock(&self.shared.pool).alloc.expire_holds(now);
         n
@@ -981,16 +957,17 @@ impl Nat {
             (p.alloc.stats(), p.by_in.len() as u64)
         };
         NatStats {
-            sessions_active: self.table.len(),
+            sessions_active: self.table.len() as u64,
             ports_in_use: alloc.in_use,
             mappings,
             created: ld(&c.created),
             race_lost: ld(&c.race_lost),
-            expired: ld(&c.released[0]),
-            lazily_expired: ld(&c.released[1]),
-            evicted: ld(&c.released[2]),
-            removed: ld(&c.released[3]),
-            teardown: ld(&c.released[4]),
+            expired: ld(&c.released[ReleaseReason::Expired.index()]),
+            lazily_expired: ld(&c.released[ReleaseReason::LazyExpired.index()]),
+            drained: ld(&c.released[ReleaseReason::Drained.index()]),
+            evicted: ld(&c.released[ReleaseReason::Evicted.index()]),
+            removed: ld(&c.released[ReleaseReason::Removed.index()]),
+            teardown: ld(&c.released[ReleaseReason::Teardown.index()]),
             translated: ld(&c.translated),
             hairpinned: ld(&c.hairpinned),
             icmp_errors_translated: ld(&c.icmp_errors),
@@ -1013,12 +990,16 @@ impl Nat {
         self.shared.counters.drops[i].load(Ordering::Relaxed)
     }
 
-    /// Sessions matching `filter`, at most `limit`. O(table): a scan that
-    /// locks each shard in turn; for control, never the packet path.
+    /// Sessions matching `filter`, at most `limit`. O(table) always (the
+    /// table's scan visits every entry): locks each shard in turn; for
+    /// control, never the packet path.
     #[must_use]
     pub fn sessions_scan(&self, filter: &SessionFilter, limit: usize) -> Vec<SessionInfo> {
         let mut out = Vec::new();
-        self.table.scan(|s, exp| {
+        self.table.scan(|_, _, s, exp| {
+            if out.len() >= limit {
+                return;
+            }
             let (inside, external, remote) = match s.kind {
                 SessionKind::PortForward => (
                     (s.xlat.dst, s.xlat.dport),
@@ -1040,10 +1021,9 @@ impl Nat {
                     inside,
                     external,
                     remote,
-                    expires_at_ns: exp,
+                    expires_at_ns: exp.as_nanos(),
                 });
             }
-            out.len() < limit
         });
         out
     }

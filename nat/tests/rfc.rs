@@ -685,9 +685,10 @@ fn exactly_once_release_on_eviction() {
     c.per_host_port_quota = 0;
     let n = nat::Nat::new(
         c,
-        nat::TableConfig {
+        nat::FlowTableConfig {
             shards: 1,
             capacity: 16,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -696,11 +697,13 @@ fn exactly_once_release_on_eviction() {
         assert_eq!(v, Verdict::Forward);
     }
     let st = n.stats();
-    assert_eq!(st.sessions_active, 16);
-    assert_eq!(st.evicted, 84);
+    // The table sheds (drains above its high watermark, evicts when full)
+    // unconfirmed sessions; each one shed returned its port.
+    assert!(st.sessions_active <= 16 && st.sessions_active > 0);
+    assert_eq!(st.evicted + st.drained, 100 - st.sessions_active);
     assert_eq!(
-        st.ports_in_use, 16,
-        "every evicted session returned its port"
+        st.ports_in_use, st.sessions_active,
+        "every shed session returned its port"
     );
     n.poll(secs(10_000), usize::MAX);
     let st = n.stats();

@@ -9,7 +9,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use nat::{MappingBehavior, PortRange, Side, TableConfig};
+use nat::{MappingBehavior, PortRange, Side};
 
 fn iterations() -> usize {
     std::env::var("SHUTTLE_ITERATIONS")
@@ -33,9 +33,10 @@ fn shuttle_sessions_ports_consistent_and_all_freed() {
             let n = Arc::new(
                 nat::Nat::new(
                     c,
-                    TableConfig {
+                    nat::FlowTableConfig {
                         shards: 2,
                         capacity: 64,
+                        ..Default::default()
                     },
                 )
                 .unwrap(),

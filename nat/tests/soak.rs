@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use nat::{Side, TableConfig, Verdict};
+use nat::{Side, Verdict};
 
 #[test]
 fn soak_sessions_created_and_expired_no_port_leak() {
@@ -16,9 +16,10 @@ fn soak_sessions_created_and_expired_no_port_leak() {
     c.per_host_port_quota = 0;
     let n = nat::Nat::new(
         c,
-        TableConfig {
+        nat::FlowTableConfig {
             shards: 64,
             capacity: 1 << 20,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -7,7 +7,7 @@ use core::net::{IpAddr, Ipv4Addr};
 
 use etherparse::{Icmpv4Type, NetHeaders, PacketBuilder, PacketHeaders, TransportHeader};
 use nat::pkt::checksum;
-use nat::{Nat, NatConfig, Side, TableConfig, Timestamp, Verdict};
+use nat::{Nat, NatConfig, Side, Timestamp, Verdict};
 use net::{Classified, FiveTuple, FragInfo, L3Kind, L4Kind};
 
 pub const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 1];
@@ -32,9 +32,10 @@ pub fn base_config() -> NatConfig {
 pub fn nat(cfg: NatConfig) -> Nat {
     Nat::new(
         cfg,
-        TableConfig {
+        nat::FlowTableConfig {
             shards: 8,
             capacity: 1 << 16,
+            ..Default::default()
         },
     )
     .unwrap()
