@@ -107,8 +107,14 @@ pub fn icmp_error(
     v
 }
 
-/// Minimal IPv4 classifier (Ethernet II, no VLAN) producing `net::Classified`.
+/// The real classifier (`net::classify`), as the dataplane uses it.
 pub fn classify(f: &[u8]) -> Classified {
+    net::classify(f).expect("net::classify accepts the test frame")
+}
+
+/// Minimal IPv4 classifier (Ethernet II, no VLAN) producing `net::Classified`
+/// (kept for cross-checking `net::classify` on NAT-relevant fields).
+pub fn mini_classify(f: &[u8]) -> Classified {
     assert!(f.len() >= 34);
     let et = u16::from_be_bytes([f[12], f[13]]);
     assert_eq!(et, 0x0800);
@@ -146,16 +152,19 @@ pub fn classify(f: &[u8]) -> Classified {
             }
             1 => {
                 icmp = Some((f[l4o], f[l4o + 1]));
-                if matches!(f[l4o], 0 | 8) {
-                    let idf = u16::from_be_bytes([f[l4o + 4], f[l4o + 5]]);
-                    tuple = Some(FiveTuple {
-                        src: IpAddr::V4(src),
-                        dst: IpAddr::V4(dst),
-                        proto,
-                        src_port: idf,
-                        dst_port: idf,
-                    });
-                }
+                // Echo: the identifier as both ports; other ICMP: ports 0.
+                let idf = if matches!(f[l4o], 0 | 8) {
+                    u16::from_be_bytes([f[l4o + 4], f[l4o + 5]])
+                } else {
+                    0
+                };
+                tuple = Some(FiveTuple {
+                    src: IpAddr::V4(src),
+                    dst: IpAddr::V4(dst),
+                    proto,
+                    src_port: idf,
+                    dst_port: idf,
+                });
                 L4Kind::Icmpv4
             }
             p => L4Kind::Other(p),
@@ -179,6 +188,12 @@ pub fn classify(f: &[u8]) -> Classified {
 /// Process a frame in place through `nat`.
 pub fn run(n: &Nat, f: &mut [u8], side: Side, now: Timestamp) -> Verdict {
     let c = classify(f);
+    let m = mini_classify(f);
+    assert_eq!(
+        (c.l3_offset, c.l4_offset, c.l3_end, c.l4, c.frag, c.tuple),
+        (m.l3_offset, m.l4_offset, m.l3_end, m.l4, m.frag, m.tuple),
+        "net::classify vs test classifier"
+    );
     n.process(f, &c, side, now)
 }
 
@@ -210,6 +225,11 @@ pub fn verify_checksums(f: &[u8]) {
     let ihl = usize::from(f[l3] & 0xf) * 4;
     let total = usize::from(u16::from_be_bytes([f[l3 + 2], f[l3 + 3]]));
     assert_eq!(checksum(&f[l3..l3 + ihl]), 0, "IPv4 header checksum");
+    assert_eq!(
+        net::checksum::checksum(&f[l3..l3 + ihl]),
+        0,
+        "net: IPv4 header checksum"
+    );
     let proto = f[l3 + 9];
     let l4 = &f[l3 + ihl..l3 + total];
     let pseudo = pseudo_sum(&f[l3 + 12..l3 + 16], &f[l3 + 16..l3 + 20], proto, l4.len());
@@ -219,6 +239,13 @@ pub fn verify_checksums(f: &[u8]) {
         6 => assert_eq!(checksum(&whole), 0, "TCP checksum"),
         17 if l4[6..8] != [0, 0] => assert_eq!(checksum(&whole), 0, "UDP checksum"),
         1 => assert_eq!(checksum(l4), 0, "ICMP checksum"),
+        _ => {}
+    }
+    // net's full checksum, independently of nat's own helper.
+    match proto {
+        6 => assert_eq!(net::checksum::checksum(&whole), 0, "net: TCP checksum"),
+        17 if l4[6..8] != [0, 0] => assert_eq!(net::checksum::checksum(&whole), 0, "net: UDP"),
+        1 => assert_eq!(net::checksum::checksum(l4), 0, "net: ICMP checksum"),
         _ => {}
     }
     // etherparse, independently.
