@@ -316,6 +316,12 @@ fn classify_ipv4(b: &[u8], off: usize, c: &mut Classified) -> Result<(), Classif
     } else {
         true
     };
+    if !first {
+        // The payload of a non-first fragment is data, not headers.
+        c.l4_offset = (off + l4) as u16;
+        c.l4 = L4Kind::Fragment;
+        return Ok(());
+    }
     if proto == ip_protocol::AH {
         let ah =
             ipv6::ExtHeader::new_checked(&b[l4..tl], true).map_err(|_| trunc(Layer::IpAuth))?;
@@ -323,10 +329,6 @@ fn classify_ipv4(b: &[u8], off: usize, c: &mut Classified) -> Result<(), Classif
         l4 += ah.header_len();
     }
     c.l4_offset = (off + l4) as u16;
-    if !first {
-        c.l4 = L4Kind::Fragment;
-        return Ok(());
-    }
     classify_l4(&b[l4..tl], proto, src, dst, c)
 }
 

@@ -17,6 +17,7 @@
 //! | D7 | ICMPv4 timestamp (13/14, code 0) not exactly 20 bytes | `Ok` | length error |
 //! | D8 | bytes after a non-first IPv6 fragment header | not parsed (payload) | parsed as further extension headers |
 //! | D9 | IGMP (protocol 2) | `L4Kind::Other(2)`, not parsed | parsed (and its length checked) |
+//! | D10 | non-first IPv4 fragment with protocol 51 (AH) | payload is data | parses an AH header from it |
 //!
 //! Also by design: for any fragment `classify` still reports the L4 kind
 //! and ports of a *first* fragment, where etherparse reports no transport.
@@ -94,6 +95,10 @@ fn ours_ok_theirs_err(
     if c.l3 == L3Kind::Ipv6 && c.l4 == L4Kind::Fragment {
         return Ok(());
     }
+    // D10: non-first IPv4 fragment of an AH packet.
+    if c.l3 == L3Kind::Ipv4 && c.l4 == L4Kind::Fragment && f[usize::from(c.l3_offset) + 9] == 51 {
+        return Ok(());
+    }
     // D9: IGMP.
     if c.l4 == L4Kind::Other(2) {
         return Ok(());
@@ -144,6 +149,9 @@ fn compare_ok(f: &[u8], c: &Classified, s: &SlicedPacket<'_>) -> Result<(), Stri
             let h = v.header();
             if offset_in(f, h.slice()) != usize::from(c.l3_offset) {
                 return fail("ipv4 offset");
+            }
+            if c.l4 == L4Kind::Fragment && h.protocol().0 == 51 {
+                return Ok(()); // D10
             }
             let p = v.payload();
             if offset_in(f, p.payload) + p.payload.len() != usize::from(c.l3_end) {

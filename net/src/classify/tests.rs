@@ -305,3 +305,25 @@ fn malformed_tcp_and_ipv6() {
     );
     assert_eq!(classify(&f), Err(ClassifyError::TooManyExtensionHeaders));
 }
+
+#[test]
+fn non_first_fragment_of_ah_packet_is_not_parsed() {
+    let mut ip = ipv4::Repr::new(v4("10.0.0.1"), v4("10.0.0.2"), 51, 0);
+    ip.frag_offset = 64;
+    ip.dont_frag = false;
+    // Bytes that would be an invalid AH (length field 0) if parsed.
+    let f = build::ipv4_frame(&L2::default(), ip, L4::Raw(&[6, 0, 0, 0, 0, 0, 0, 0]));
+    let c = classify(&f).unwrap();
+    assert_eq!((c.l4, c.l4_offset), (L4Kind::Fragment, 34));
+    // The first fragment's AH is skipped: (4 + 2) * 4 = 24 bytes, then TCP.
+    ip.frag_offset = 0;
+    let mut pl = vec![6u8, 4];
+    pl.resize(24, 0);
+    pl.extend_from_slice(&[
+        0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0,
+    ]);
+    let f = build::ipv4_frame(&L2::default(), ip, L4::Raw(&pl));
+    let c = classify(&f).unwrap();
+    assert_eq!((c.l4, c.l4_offset), (L4Kind::Tcp, 34 + 24));
+    assert_eq!(c.five_tuple().unwrap().dst_port, 2);
+}
