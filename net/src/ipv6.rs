@@ -66,6 +66,23 @@ pub const FRAGMENT_HEADER_LEN: usize = frag_field::LEN;
 /// skip before giving up with `TooManyExtensionHeaders`.
 pub const MAX_EXT_HEADERS: usize = 8;
 
+/// The solicited-node multicast address of `addr` (RFC 4291 §2.7.1):
+/// ff02::1:ffXX:XXXX with the low 24 bits of `addr`. Its Ethernet address
+/// is [`crate::MacAddr::ipv6_multicast`] of the result.
+pub fn solicited_node(addr: Ipv6Addr) -> Ipv6Addr {
+    let o = addr.octets();
+    Ipv6Addr::new(
+        0xff02,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0xff00 | u16::from(o[13]),
+        u16::from_be_bytes([o[14], o[15]]),
+    )
+}
+
 /// Is `nh` an extension header this crate skips?
 #[inline]
 pub const fn is_ext_header(nh: u8) -> bool {
@@ -629,6 +646,19 @@ mod tests {
         ah.resize(24, 0);
         let ul = walk_ext_headers(51, &ah).unwrap();
         assert_eq!((ul.protocol, ul.offset), (6, 24));
+    }
+
+    #[test]
+    fn solicited_node_address() {
+        let a: Ipv6Addr = "2001:db8::2aa:ff:fe28:9c5a".parse().unwrap();
+        assert_eq!(
+            solicited_node(a),
+            "ff02::1:ff28:9c5a".parse::<Ipv6Addr>().unwrap()
+        );
+        assert_eq!(
+            crate::MacAddr::ipv6_multicast(solicited_node(a)).to_string(),
+            "33:33:ff:28:9c:5a"
+        );
     }
 
     #[test]
