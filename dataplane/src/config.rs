@@ -6,7 +6,7 @@
 //! demo uses [`DEFAULT_CONFIG`], which is the same file as `docs/example.toml`.
 
 use core::fmt;
-use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use core::net::{IpAddr, Ipv6Addr};
 use core::str::FromStr;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -636,28 +636,6 @@ impl Config {
                 .map_err(|(f, r)| ConfigError::invalid(format!("nat.{f}"), r))?;
         }
         Ok(())
-    }
-
-    /// Every IPv4 address the dataplane answers ARP for on `port`: the port's
-    /// own addresses, and on outside ports the NAT pool addresses.
-    pub fn arp_addresses(&self, port: usize) -> Vec<Ipv4Addr> {
-        let p = &self.ports[port];
-        let mut v: Vec<Ipv4Addr> = p
-            .ipv4
-            .iter()
-            .filter_map(|c| match c.addr {
-                IpAddr::V4(a) => Some(a),
-                IpAddr::V6(_) => None,
-            })
-            .collect();
-        if p.role == Role::Outside
-            && let Some(n) = &self.nat
-        {
-            v.extend(crate::natglue::pool_addresses(n));
-        }
-        v.sort();
-        v.dedup();
-        v
     }
 
     /// The IPv6 addresses of `port`.

@@ -1,30 +1,46 @@
-//! Glue between the pipeline and the `nat` crate.
-//!
-//! WORKAROUND: while `nat::NatConfig`/`nat::Nat` are not exported yet, the
-//! `[nat]` table is kept as raw TOML and [`NatStage::process`] forwards
-//! every packet untranslated. This module is the only place that changes
-//! when the `nat` crate lands.
+//! Glue between the pipeline and the `nat` crate: configuration mapping,
+//! the NAT stage (side from the port role, verdict → disposition), released
+//! fragments, and the NAT figures for the summary.
 
-use core::net::Ipv4Addr;
+use core::net::{IpAddr, Ipv4Addr};
+use std::collections::BTreeMap;
 
 use net::Classified;
 use serde::Serialize;
 
 use crate::Timestamp;
 use crate::config::{Config, Role};
-use crate::pipeline::{BuildError, Disposition};
+use crate::pipeline::{BuildError, DropReason};
 
-/// The `[nat]` section.
-pub type NatConfig = toml::Table;
+/// The `[nat]` section: the `nat` crate's own configuration type.
+pub type NatConfig = nat::NatConfig;
 
 /// Validate the `[nat]` section: `Err((field path below nat, reason))`.
-pub fn validate(_cfg: &NatConfig) -> Result<(), (String, String)> {
-    Ok(())
+pub fn validate(cfg: &NatConfig) -> Result<(), (String, String)> {
+    cfg.validate()
+        .map_err(|e| (e.path.clone(), e.problem.to_string()))
 }
 
-/// Pool addresses (answered for ARP on outside ports).
-pub fn pool_addresses(_cfg: &NatConfig) -> Vec<Ipv4Addr> {
-    Vec::new()
+/// Whether `a` is a NAT address (a pool address or a port-forward external
+/// address). O(pool prefixes + rules).
+pub fn is_nat_address(cfg: &NatConfig, a: Ipv4Addr) -> bool {
+    cfg.pools
+        .iter()
+        .any(|p| p.addresses.iter().any(|pre| pre.contains(a)))
+        || cfg.port_forwards.iter().any(|r| r.external == a)
+}
+
+/// The flow-table configuration for NAT sessions from `[flow_table]`.
+pub fn table_config(config: &Config) -> flow_entry::FlowTableConfig {
+    let ft = &config.flow_table;
+    flow_entry::FlowTableConfig {
+        shards: ft.shards,
+        capacity: ft.capacity,
+        high_watermark: ft.high_watermark,
+        low_watermark: ft.low_watermark,
+        tick: core::time::Duration::from_millis(ft.tick_ms),
+        ..flow_entry::FlowTableConfig::default()
+    }
 }
 
 /// NAT figures for the summary.
@@ -35,54 +51,131 @@ pub struct NatSummary {
     pub created: u64,
     pub expired: u64,
     pub evicted: u64,
-    pub drops: std::collections::BTreeMap<String, u64>,
+    /// NAT drops by the NAT's reason name (non-zero only).
+    pub drops: BTreeMap<String, u64>,
 }
 
-/// The NAT stage of the pipeline.
+/// What the NAT stage decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NatOutcome {
+    /// Continue to L3 forwarding (frame possibly rewritten).
+    Forward,
+    /// Dropped, with the pipeline's reason.
+    Drop(DropReason),
+    /// Dropped for quota/pool exhaustion and the config asks for ICMP 3/13.
+    DropWithIcmp(DropReason),
+    /// NAT kept the frame (out-of-order fragment); not a loss.
+    Held,
+}
+
+/// The NAT stage of the pipeline (one per process, shared by workers).
 pub struct NatStage {
-    pools: Vec<Ipv4Addr>,
+    nat: nat::Nat,
+    inside: Vec<nat::Ipv4Prefix>,
+    icmp_on_quota: bool,
 }
 
 impl NatStage {
     /// # Errors
     /// [`BuildError::Nat`] when the NAT refuses the configuration.
-    pub fn new(cfg: &NatConfig, _config: &Config) -> Result<NatStage, BuildError> {
+    pub fn new(cfg: &NatConfig, config: &Config) -> Result<NatStage, BuildError> {
+        let inside = cfg.inside.clone();
+        let icmp_on_quota = cfg.icmp_on_quota_exceeded;
+        let nat = nat::Nat::new(cfg.clone(), table_config(config))
+            .map_err(|e| BuildError::Nat(e.to_string()))?;
         Ok(NatStage {
-            pools: pool_addresses(cfg),
+            nat,
+            inside,
+            icmp_on_quota,
         })
     }
 
-    /// Whether `a` is a pool address.
+    /// The NAT itself (stats, session scans).
+    pub fn nat(&self) -> &nat::Nat {
+        &self.nat
+    }
+
+    /// Whether `a` is a pool or port-forward address.
     pub fn is_pool(&self, a: Ipv4Addr) -> bool {
-        self.pools.contains(&a)
+        is_nat_address(self.nat.config(), a)
     }
 
     /// Whether an outside → inside packet to `dst` that NAT left untouched
-    /// may still be forwarded.
-    pub fn passes_untranslated(&self, _dst: Ipv4Addr) -> bool {
-        false
+    /// may still be forwarded: only if it is not for an inside prefix (the
+    /// NAT is also the stateful edge of the inside network).
+    pub fn passes_untranslated(&self, dst: Ipv4Addr) -> bool {
+        !self.inside.iter().any(|p| p.contains(dst))
     }
 
     /// Translate in place.
-    ///
-    /// # Errors
-    /// The disposition for a dropped packet.
     pub fn process(
         &self,
-        _frame: &mut [u8],
-        _cls: &Classified,
-        _ingress: Role,
-        _now: Timestamp,
-    ) -> Result<(), Disposition> {
-        Ok(())
+        frame: &mut [u8],
+        cls: &Classified,
+        ingress: Role,
+        now: Timestamp,
+    ) -> NatOutcome {
+        let side = match ingress {
+            Role::Inside => nat::Side::Inside,
+            Role::Outside => nat::Side::Outside,
+        };
+        match self.nat.process(frame, cls, side, now) {
+            nat::Verdict::Forward => NatOutcome::Forward,
+            nat::Verdict::Drop(r) => {
+                use nat::DropReason as N;
+                match r {
+                    N::FragmentHeld => NatOutcome::Held,
+                    N::NoSession
+                    | N::Filtered
+                    | N::TcpNotSyn
+                    | N::SourceNotAllowed
+                    | N::IcmpErrorNoSession => NatOutcome::Drop(DropReason::UnsolicitedInbound),
+                    N::QuotaExceeded | N::PoolExhausted if self.icmp_on_quota => {
+                        NatOutcome::DropWithIcmp(DropReason::NatExhausted)
+                    }
+                    N::QuotaExceeded | N::PoolExhausted => {
+                        NatOutcome::Drop(DropReason::NatExhausted)
+                    }
+                    N::TableFull => NatOutcome::Drop(DropReason::FlowTableFull),
+                    _ => NatOutcome::Drop(DropReason::Nat),
+                }
+            }
+        }
+    }
+
+    /// Fragments NAT released since the last call (already translated).
+    pub fn take_released(&self, out: &mut Vec<Vec<u8>>) {
+        self.nat.take_released(out);
     }
 
     /// Expire sessions, at most `budget`.
-    pub fn poll(&self, _now: Timestamp, _budget: usize) -> usize {
-        0
+    pub fn poll(&self, now: Timestamp, budget: usize) -> usize {
+        self.nat.poll(now, budget)
     }
 
+    /// Figures for the summary. O(reasons).
     pub fn summary(&self) -> NatSummary {
-        NatSummary::default()
+        let s = self.nat.stats();
+        NatSummary {
+            sessions_active: s.sessions_active,
+            ports_in_use: s.ports_in_use,
+            created: s.created,
+            expired: s.expired + s.lazily_expired,
+            evicted: s.evicted,
+            drops: s
+                .drops
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(k, n)| ((*k).to_string(), *n))
+                .collect(),
+        }
+    }
+}
+
+/// Whether `ip` is an IPv4 NAT address of `cfg` (helper for ARP).
+pub fn answers_arp(cfg: &NatConfig, ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => is_nat_address(cfg, a),
+        IpAddr::V6(_) => false,
     }
 }

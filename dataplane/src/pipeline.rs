@@ -38,6 +38,7 @@ use serde::Serialize;
 use crate::Timestamp;
 use crate::config::{Config, Role};
 use crate::metrics::{Counters, bump};
+use crate::natglue::NatOutcome;
 use crate::wire::{self, Mac};
 
 /// Index of a port in the configuration's `ports` list.
@@ -113,10 +114,12 @@ pub enum DropReason {
     Nat,
     /// The IPv6 flow table refused a new flow (full).
     FlowTableFull,
+    /// NAT: the inside host's port quota or the pool is exhausted.
+    NatExhausted,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 15;
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::Malformed,
         DropReason::UnsupportedEthertype,
@@ -132,6 +135,7 @@ impl DropReason {
         DropReason::Martian,
         DropReason::Nat,
         DropReason::FlowTableFull,
+        DropReason::NatExhausted,
     ];
 
     /// Stable snake_case name (counter label, JSON key).
@@ -151,6 +155,7 @@ impl DropReason {
             DropReason::Martian => "martian",
             DropReason::Nat => "nat",
             DropReason::FlowTableFull => "flow_table_full",
+            DropReason::NatExhausted => "nat_exhausted",
         }
     }
 }
@@ -194,8 +199,6 @@ pub struct PortInfo {
     pub role: Role,
     /// Own IPv4 addresses (interface addresses).
     pub v4: Vec<Ipv4Addr>,
-    /// Addresses answered for ARP (own + NAT pool on outside ports).
-    pub arp: Vec<Ipv4Addr>,
     /// Own IPv6 addresses including the EUI-64 link-local one.
     pub v6: Vec<Ipv6Addr>,
 }
@@ -380,7 +383,6 @@ impl Shared {
                         IpAddr::V6(_) => None,
                     })
                     .collect(),
-                arp: config.arp_addresses(i),
                 v6,
             });
             // Connected routes.
@@ -526,6 +528,15 @@ impl Pipeline {
             };
             self.account(d);
             out.dispositions.push(d);
+        }
+        if self.shared.nat.is_some() && !frames.is_empty() {
+            // Fragments released by this burst's first fragments.
+            let before = out.generated.len();
+            self.forward_released(now, out);
+            let last = (frames.len() - 1) as u32;
+            for _ in before..out.generated.len() {
+                out.generated_cause.push(Some(last));
+            }
         }
         let c = &self.shared.counters.workers[self.worker];
         for (p, _) in &out.generated {
@@ -855,7 +866,7 @@ impl Pipeline {
             return Disposition::Drop(DropReason::Malformed);
         };
         let port_mac = self.shared.ports[usize::from(ingress)].mac;
-        let for_us = self.shared.ports[usize::from(ingress)].arp.contains(&tip);
+        let for_us = self.answers_arp(ingress, tip);
         let onlink = self.shared.config.ports[usize::from(ingress)]
             .ipv4
             .iter()
@@ -993,6 +1004,40 @@ impl Pipeline {
         }
     }
 
+    /// Whether we answer ARP for `ip` on `port`: our own addresses there,
+    /// and on outside ports the NAT pool / port-forward addresses.
+    fn answers_arp(&self, port: PortId, ip: Ipv4Addr) -> bool {
+        let p = &self.shared.ports[usize::from(port)];
+        p.v4.contains(&ip)
+            || (p.role == Role::Outside && self.shared.nat.as_ref().is_some_and(|n| n.is_pool(ip)))
+    }
+
+    /// Route fragments the NAT released (already translated) and queue them
+    /// as generated frames.
+    fn forward_released(&mut self, now: Timestamp, out: &mut Output) {
+        let Some(nat) = &self.shared.nat else { return };
+        let mut rel = Vec::new();
+        nat.take_released(&mut rel);
+        for mut f in rel {
+            let Ok(cls) = wire::classify(&f) else {
+                self.drop_count(DropReason::Malformed, 1);
+                continue;
+            };
+            let l3 = usize::from(cls.l3_offset);
+            let dst = wire::ipv4_at(&f, l3 + 16).unwrap_or(Ipv4Addr::UNSPECIFIED);
+            let Some((egress, nh)) = self.shared.routes.lookup(IpAddr::V4(dst)) else {
+                self.drop_count(DropReason::NoRoute, 1);
+                continue;
+            };
+            wire::ipv4_dec_ttl(&mut f, l3);
+            match self.l2_out(egress, nh, &mut f, now, out) {
+                Disposition::Tx(p) => out.generated.push((p, f)),
+                Disposition::Drop(r) => self.drop_count(r, 1),
+                Disposition::Consumed => {}
+            }
+        }
+    }
+
     fn icmp_source_v4(&self, ingress: PortId) -> Option<Ipv4Addr> {
         self.shared.ports[usize::from(ingress)].v4.first().copied()
     }
@@ -1032,8 +1077,31 @@ impl Pipeline {
         let role = self.shared.ports[usize::from(ingress)].role;
         let dst_before = wire::ipv4_at(f, l3 + 16).unwrap_or(Ipv4Addr::UNSPECIFIED);
         if let Some(nat) = &self.shared.nat {
-            if let Err(d) = nat.process(f, cls, role, now) {
-                return d;
+            match nat.process(f, cls, role, now) {
+                NatOutcome::Forward => {}
+                NatOutcome::Held => return Disposition::Consumed,
+                NatOutcome::Drop(r) => return Disposition::Drop(r),
+                NatOutcome::DropWithIcmp(r) => {
+                    // RFC 5508 REQ-8: destination unreachable, code 13
+                    // (communication administratively prohibited).
+                    if let Some(src) = self.icmp_source_v4(ingress) {
+                        let mac = self.shared.ports[usize::from(ingress)].mac;
+                        let peer = wire::src_mac(f);
+                        if let Some(e) = wire::icmpv4_error(
+                            mac,
+                            peer,
+                            src,
+                            f,
+                            l3,
+                            usize::from(cls.l3_end),
+                            3,
+                            13,
+                        ) {
+                            out.generated.push((ingress, e));
+                        }
+                    }
+                    return Disposition::Drop(r);
+                }
             }
             let dst_after = wire::ipv4_at(f, l3 + 16).unwrap_or(Ipv4Addr::UNSPECIFIED);
             // Stateful edge: from outside only what NAT translated goes in.
