@@ -216,7 +216,11 @@ pub fn run_on(eal: &Eal, cfg: &Config, limits: &RunLimits) -> Result<RunReport, 
             rx_desc: cfg.dpdk.rx_desc,
             tx_desc: cfg.dpdk.tx_desc,
             promiscuous: true,
-            mac: Some(p.mac.0),
+            // The device MAC is set only on physical ports. A vdev's "MAC"
+            // is a kernel interface's (tap) or meaningless (pcap, ring): on a
+            // tap enslaved to a bridge, the bridge would take frames for that
+            // MAC as its own. Promiscuous mode receives the configured MAC.
+            mac: (!p.is_vdev()).then_some(p.mac.0),
         };
         let pool_refs: Vec<&Mempool> = pools.iter().map(|p| &**p).collect();
         let info = port.configure(&setup, &pool_refs)?;
