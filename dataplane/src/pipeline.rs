@@ -821,7 +821,9 @@ impl Pipeline {
     ) -> Disposition {
         let cls = match wire::classify(f) {
             Ok(c) => c,
-            Err(wire::ParseError::UnsupportedEthertype(_)) => {
+            Err(
+                net::ClassifyError::UnsupportedEthertype(_) | net::ClassifyError::TooManyVlanTags,
+            ) => {
                 return Disposition::Drop(DropReason::UnsupportedEthertype);
             }
             Err(_) => return Disposition::Drop(DropReason::Malformed),

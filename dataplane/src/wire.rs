@@ -1,22 +1,17 @@
-//! Local wire helpers: a one-pass classifier producing [`net::Classified`],
-//! checksums, and the few frames the dataplane itself emits or rewrites
-//! (ARP, ICMP echo reply / time exceeded, ICMPv6 echo reply / neighbour
-//! discovery).
-//!
-//! WORKAROUND: at the time this was written the `net` crate exposed only the
-//! `Classified` types, not `classify()`, the header views or the checksum
-//! helpers. This module fills that gap inside `dataplane` with the same
-//! output type, so the NAT stage receives exactly the `Classified` it expects.
+//! The frames the dataplane itself emits or rewrites in place (ARP
+//! replies/requests, ICMP echo replies, ICMP time exceeded, ICMPv6 echo reply
+//! and neighbour discovery), plus small bounds-checked field readers.
+//! Classification and checksums come from `net` (`net::classify`,
+//! `net::checksum`): one implementation for the whole workspace.
 //!
 //! CONTRACT: every function here takes arbitrary bytes and never panics: all
-//! indexing goes through bounds-checked accessors, and malformed input is a
-//! typed [`ParseError`].
+//! indexing goes through bounds-checked accessors or is guarded by an
+//! explicit length check.
 //!
-//! Cost: `classify` is O(header length) with no allocation; builders allocate
-//! one `Vec` of the emitted frame's size.
+//! Cost: in-place edits are O(header length); builders allocate one `Vec`
+//! of the emitted frame's size.
 
-use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use net::{Classified, FiveTuple, FragInfo, L3Kind, L4Kind};
+use core::net::{Ipv4Addr, Ipv6Addr};
 
 pub const ETH_HDR: usize = 14;
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
@@ -32,23 +27,6 @@ pub const PROTO_ICMPV6: u8 = 58;
 /// A MAC address.
 pub type Mac = [u8; 6];
 pub const BROADCAST: Mac = [0xff; 6];
-
-/// Why a frame could not be classified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ParseError {
-    #[error("frame shorter than its headers")]
-    Truncated,
-    #[error("unsupported ethertype {0:#06x}")]
-    UnsupportedEthertype(u16),
-    #[error("malformed IPv4 header")]
-    BadIpv4,
-    #[error("malformed IPv6 header")]
-    BadIpv6,
-    #[error("malformed ARP packet")]
-    BadArp,
-    #[error("malformed L4 header")]
-    BadL4,
-}
 
 #[inline]
 pub fn be16(b: &[u8], at: usize) -> Option<u16> {
@@ -79,280 +57,44 @@ fn put16(b: &mut [u8], at: usize, v: u16) {
     }
 }
 
-/// Classify a frame in one pass: L2 (up to two VLAN tags), L3 and L4 offsets,
-/// fragment info, the 5-tuple where there is one.
+/// Classify a frame (`net::classify`).
 ///
 /// # Errors
-/// [`ParseError`] when a header is truncated or malformed or the ethertype
-/// is neither IPv4, IPv6 nor ARP.
-pub fn classify(f: &[u8]) -> Result<Classified, ParseError> {
-    let mut ethertype = be16(f, 12).ok_or(ParseError::Truncated)?;
-    let mut off = ETH_HDR;
-    let mut vlans = [0u16; 2];
-    let mut vlan_count = 0u8;
-    while ethertype == ETHERTYPE_VLAN || ethertype == ETHERTYPE_QINQ {
-        if vlan_count == 2 {
-            return Err(ParseError::UnsupportedEthertype(ethertype));
-        }
-        let tci = be16(f, off).ok_or(ParseError::Truncated)?;
-        vlans[vlan_count as usize] = tci & 0x0fff;
-        vlan_count += 1;
-        ethertype = be16(f, off + 2).ok_or(ParseError::Truncated)?;
-        off += 4;
-    }
-    let mut c = Classified {
-        vlans,
-        vlan_count,
-        ethertype,
-        l3_offset: off as u16,
-        l3: L3Kind::Arp,
-        l4_offset: off as u16,
-        l4: L4Kind::None,
-        l3_end: off as u16,
-        frag: None,
-        tuple: None,
-        icmp_type_code: None,
-    };
-    match ethertype {
-        ETHERTYPE_ARP => {
-            if f.len() < off + 28 {
-                return Err(ParseError::Truncated);
-            }
-            // Ethernet/IPv4 ARP only.
-            if be16(f, off) != Some(1) || be16(f, off + 2) != Some(ETHERTYPE_IPV4) {
-                return Err(ParseError::BadArp);
-            }
-            c.l3_end = (off + 28) as u16;
-            Ok(c)
-        }
-        ETHERTYPE_IPV4 => classify_v4(f, off, c),
-        ETHERTYPE_IPV6 => classify_v6(f, off, c),
-        other => Err(ParseError::UnsupportedEthertype(other)),
-    }
-}
-
-fn classify_v4(f: &[u8], off: usize, mut c: Classified) -> Result<Classified, ParseError> {
-    c.l3 = L3Kind::Ipv4;
-    let vihl = *f.get(off).ok_or(ParseError::Truncated)?;
-    if vihl >> 4 != 4 {
-        return Err(ParseError::BadIpv4);
-    }
-    let ihl = usize::from(vihl & 0x0f) * 4;
-    if ihl < 20 {
-        return Err(ParseError::BadIpv4);
-    }
-    let total = usize::from(be16(f, off + 2).ok_or(ParseError::Truncated)?);
-    if total < ihl || f.len() < off + total {
-        return Err(ParseError::Truncated);
-    }
-    if off + total > usize::from(u16::MAX) {
-        return Err(ParseError::BadIpv4);
-    }
-    c.l3_end = (off + total) as u16;
-    let id = be16(f, off + 4).ok_or(ParseError::Truncated)?;
-    let fl = be16(f, off + 6).ok_or(ParseError::Truncated)?;
-    let mf = fl & 0x2000 != 0;
-    let frag_off = (fl & 0x1fff) * 8;
-    let proto = f[off + 9];
-    let src = ipv4_at(f, off + 12).ok_or(ParseError::Truncated)?;
-    let dst = ipv4_at(f, off + 16).ok_or(ParseError::Truncated)?;
-    let l4 = off + ihl;
-    c.l4_offset = l4 as u16;
-    if mf || frag_off != 0 {
-        c.frag = Some(FragInfo {
-            id: u32::from(id),
-            offset: frag_off,
-            more_fragments: mf,
-        });
-    }
-    let end = off + total;
-    classify_l4(
-        f,
-        &mut c,
-        l4,
-        end,
-        proto,
-        IpAddr::V4(src),
-        IpAddr::V4(dst),
-        frag_off != 0,
-    )?;
-    Ok(c)
-}
-
-fn classify_v6(f: &[u8], off: usize, mut c: Classified) -> Result<Classified, ParseError> {
-    c.l3 = L3Kind::Ipv6;
-    if f.len() < off + 40 || f[off] >> 4 != 6 {
-        return Err(if f.len() < off + 40 {
-            ParseError::Truncated
-        } else {
-            ParseError::BadIpv6
-        });
-    }
-    let plen = usize::from(be16(f, off + 4).ok_or(ParseError::Truncated)?);
-    let end = off + 40 + plen;
-    if f.len() < end || end > usize::from(u16::MAX) {
-        return Err(ParseError::Truncated);
-    }
-    c.l3_end = end as u16;
-    let src = ipv6_at(f, off + 8).ok_or(ParseError::Truncated)?;
-    let dst = ipv6_at(f, off + 24).ok_or(ParseError::Truncated)?;
-    let mut nh = f[off + 6];
-    let mut p = off + 40;
-    let mut non_first = false;
-    // Walk at most 8 extension headers (bounded work on hostile input).
-    for _ in 0..8 {
-        match nh {
-            0 | 43 | 60 => {
-                let next = *f.get(p).ok_or(ParseError::Truncated)?;
-                let len = (usize::from(*f.get(p + 1).ok_or(ParseError::Truncated)?) + 1) * 8;
-                if p + len > end {
-                    return Err(ParseError::Truncated);
-                }
-                nh = next;
-                p += len;
-            }
-            44 => {
-                if p + 8 > end {
-                    return Err(ParseError::Truncated);
-                }
-                let next = f[p];
-                let fo = be16(f, p + 2).ok_or(ParseError::Truncated)?;
-                let id = be32(f, p + 4).ok_or(ParseError::Truncated)?;
-                let offset = fo & 0xfff8;
-                c.frag = Some(FragInfo {
-                    id,
-                    offset,
-                    more_fragments: fo & 1 != 0,
-                });
-                non_first = offset != 0;
-                nh = next;
-                p += 8;
-            }
-            _ => break,
-        }
-    }
-    c.l4_offset = p as u16;
-    classify_l4(
-        f,
-        &mut c,
-        p,
-        end,
-        nh,
-        IpAddr::V6(src),
-        IpAddr::V6(dst),
-        non_first,
-    )?;
-    Ok(c)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn classify_l4(
-    f: &[u8],
-    c: &mut Classified,
-    l4: usize,
-    end: usize,
-    proto: u8,
-    src: IpAddr,
-    dst: IpAddr,
-    non_first_fragment: bool,
-) -> Result<(), ParseError> {
-    let mut t = FiveTuple {
-        src,
-        dst,
-        proto,
-        src_port: 0,
-        dst_port: 0,
-    };
-    if non_first_fragment {
-        c.l4 = L4Kind::Fragment;
-        c.tuple = None;
-        return Ok(());
-    }
-    let avail = end.saturating_sub(l4);
-    match proto {
-        PROTO_TCP | PROTO_UDP => {
-            let need = if proto == PROTO_TCP { 20 } else { 8 };
-            // A first fragment must carry at least the ports.
-            if avail < need && !(c.frag.is_some() && avail >= 4) {
-                return Err(ParseError::BadL4);
-            }
-            t.src_port = be16(f, l4).ok_or(ParseError::BadL4)?;
-            t.dst_port = be16(f, l4 + 2).ok_or(ParseError::BadL4)?;
-            c.l4 = if proto == PROTO_TCP {
-                L4Kind::Tcp
-            } else {
-                L4Kind::Udp
-            };
-        }
-        PROTO_ICMP | PROTO_ICMPV6 => {
-            if avail < 8 {
-                return Err(ParseError::BadL4);
-            }
-            let ty = f[l4];
-            let code = f[l4 + 1];
-            c.icmp_type_code = Some((ty, code));
-            let echo = if proto == PROTO_ICMP {
-                ty == 8 || ty == 0
-            } else {
-                ty == 128 || ty == 129
-            };
-            if echo {
-                let id = be16(f, l4 + 4).ok_or(ParseError::BadL4)?;
-                t.src_port = id;
-                t.dst_port = id;
-            }
-            c.l4 = if proto == PROTO_ICMP {
-                L4Kind::Icmpv4
-            } else {
-                L4Kind::Icmpv6
-            };
-        }
-        other => c.l4 = L4Kind::Other(other),
-    }
-    c.tuple = Some(t);
-    Ok(())
+/// [`net::ClassifyError`] for truncated or malformed headers.
+#[inline]
+pub fn classify(f: &[u8]) -> Result<net::Classified, net::ClassifyError> {
+    net::classify(f)
 }
 
 // ---------------------------------------------------------------- checksums
 
-/// One's-complement sum of `data` (big-endian 16-bit words), unfolded.
+/// One's-complement sum of `data` (folded, not complemented; `net::checksum::sum`).
+/// Partial sums may be added in a `u32` and folded with [`fold`].
+#[inline]
 pub fn sum16(data: &[u8]) -> u32 {
-    let mut s: u32 = 0;
-    let mut chunks = data.chunks_exact(2);
-    for w in &mut chunks {
-        s = s.wrapping_add(u32::from(u16::from_be_bytes([w[0], w[1]])));
-    }
-    if let [last] = chunks.remainder() {
-        s = s.wrapping_add(u32::from(*last) << 8);
-    }
-    s
+    u32::from(net::checksum::sum(data))
 }
 
 /// Fold a 32-bit one's-complement sum and complement it.
-pub fn fold(mut s: u32) -> u16 {
-    while s >> 16 != 0 {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
+#[inline]
+pub fn fold(s: u32) -> u16 {
+    !net::checksum::fold(u64::from(s))
 }
 
-/// The internet checksum of `data` (RFC 1071).
+/// The internet checksum of `data` (RFC 1071, `net::checksum::checksum`).
+#[inline]
 pub fn checksum(data: &[u8]) -> u16 {
-    fold(sum16(data))
+    net::checksum::checksum(data)
 }
 
 fn pseudo_v6(src: &Ipv6Addr, dst: &Ipv6Addr, len: u32, proto: u8) -> u32 {
-    sum16(&src.octets())
-        .wrapping_add(sum16(&dst.octets()))
-        .wrapping_add(len >> 16)
-        .wrapping_add(len & 0xffff)
-        .wrapping_add(u32::from(proto))
+    u32::from(net::checksum::pseudo_header_v6(*src, *dst, proto, len))
 }
 
-/// RFC 1624 eqn. 3 incremental update: `HC' = ~(~HC + ~m + m')`.
+/// RFC 1624 eqn. 3 incremental update (`net::checksum::update_u16`).
+#[inline]
 pub fn csum_update16(hc: u16, old: u16, new: u16) -> u16 {
-    let s = u32::from(!hc) + u32::from(!old) + u32::from(new);
-    fold(s)
+    net::checksum::update_u16(hc, old, new)
 }
 
 // ------------------------------------------------------------- in-place edits
@@ -695,14 +437,14 @@ mod tests {
 
     #[test]
     fn classify_rejects_short_and_garbage() {
-        assert_eq!(classify(&[]), Err(ParseError::Truncated));
+        assert!(classify(&[]).is_err());
         let mut f = vec![0u8; 14];
         f[12] = 0x08;
-        assert_eq!(classify(&f), Err(ParseError::Truncated));
+        assert!(classify(&f).is_err());
         f[12] = 0x12;
         assert!(matches!(
             classify(&f),
-            Err(ParseError::UnsupportedEthertype(0x1200))
+            Err(net::ClassifyError::UnsupportedEthertype(0x1200))
         ));
     }
 
