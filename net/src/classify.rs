@@ -210,6 +210,12 @@ impl Classified {
         frame.get(usize::from(self.l3_offset)..usize::from(self.l3_end))
     }
 
+    /// Mutable [`l3_bytes`](Self::l3_bytes).
+    #[inline]
+    pub fn l3_bytes_mut<'a>(&self, frame: &'a mut [u8]) -> Option<&'a mut [u8]> {
+        frame.get_mut(usize::from(self.l3_offset)..usize::from(self.l3_end))
+    }
+
     /// The L4 segment (`l4_offset..l3_end`) of `frame`, if in range.
     #[inline]
     pub fn l4_bytes<'a>(&self, frame: &'a [u8]) -> Option<&'a [u8]> {

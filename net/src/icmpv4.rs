@@ -14,6 +14,28 @@
 //! source quench, redirect) the data is the invoking packet's IP header and
 //! at least its first 8 bytes. [`Packet::check_len`] validates the 8-byte
 //! header; once it passed no accessor panics.
+//!
+//! Emitting a time-exceeded error into a fixed buffer, without allocating
+//! (what the dataplane does when a TTL runs out):
+//!
+//! ```
+//! use net::{ethernet, icmpv4, ipv4, ip_protocol, MacAddr};
+//! # let expired = net::build::udp4("10.0.0.5:4000".parse().unwrap(), "8.8.8.8:53".parse().unwrap(), b"query");
+//! let cls = net::classify(&expired).unwrap();
+//! let invoking = cls.l3_bytes(&expired).unwrap();
+//! let icmp = icmpv4::Repr::TimeExceeded { code: icmpv4::time_exceeded::TTL, data: icmpv4::quote(invoking) };
+//! let ip = ipv4::Repr::new("192.0.2.1".parse().unwrap(), "10.0.0.5".parse().unwrap(),
+//!                          ip_protocol::ICMP, icmp.buffer_len() as u16);
+//! let eth = ethernet::Repr { src_addr: MacAddr([2, 0, 0, 0, 0, 9]), dst_addr: MacAddr([2, 0, 0, 0, 0, 1]),
+//!                            ethertype: ethernet::ethertype::IPV4 };
+//! let mut buf = [0u8; 128];
+//! let len = eth.buffer_len() + ip.buffer_len() + icmp.buffer_len();
+//! eth.emit(&mut buf).unwrap();
+//! ip.emit(&mut buf[eth.buffer_len()..]).unwrap();
+//! icmp.emit(&mut buf[eth.buffer_len() + ip.buffer_len()..]).unwrap();
+//! assert_eq!(len, 14 + 20 + 8 + 28);
+//! assert!(net::checksum::verify_frame(&buf[..len]).is_ok());
+//! ```
 
 use crate::bytes::{read_array, read_u16, read_u32, write_array, write_u16, write_u32};
 use crate::checksum;
