@@ -19,7 +19,7 @@
 //!
 //! # Frame-level helpers
 //! For the NAT and for tests, these work on a whole Ethernet frame and the
-//! [`Classified`] that [`crate::classify`] returned for it:
+//! [`Classified`] that [`crate::classify()`] returned for it:
 //! - [`rewrite_ipv4_src`] / [`rewrite_ipv4_dst`]: new address and port (or
 //!   ICMP echo identifier), fixing the IPv4 header checksum and the
 //!   TCP/UDP/ICMP checksum incrementally. [`rewrite_ipv4_src_addr`] /

@@ -178,7 +178,7 @@ fn rewrite_outer(
 /// to `new_port`, updating the IPv4 header checksum and the TCP/UDP/ICMP
 /// checksum incrementally (RFC 1624). A UDP checksum of 0 stays 0.
 ///
-/// `cls` must be what [`crate::classify`] returned for this frame; it is not
+/// `cls` must be what [`crate::classify()`] returned for this frame; it is not
 /// updated (its tuple keeps the old values).
 ///
 /// # Errors
