@@ -171,32 +171,39 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn set_operation(&mut self, v: u16) {
         write_u16(&mut self.buffer.as_mut()[field::OPER], v);
     }
-    /// Copies `a` into the sender hardware address (`a` must be hlen long).
+    /// Copies `a` into the sender hardware address. The address setters copy
+    /// as many bytes as both the field (hlen/plen) and `a` have: they never
+    /// panic on a length mismatch.
     #[inline]
     pub fn set_source_hardware_addr(&mut self, a: &[u8]) {
         let (h, p) = self.lens();
-        self.buffer.as_mut()[field::sha(h, p)].copy_from_slice(a);
+        copy_prefix(&mut self.buffer.as_mut()[field::sha(h, p)], a);
     }
     #[inline]
     pub fn set_source_protocol_addr(&mut self, a: &[u8]) {
         let (h, p) = self.lens();
-        self.buffer.as_mut()[field::spa(h, p)].copy_from_slice(a);
+        copy_prefix(&mut self.buffer.as_mut()[field::spa(h, p)], a);
     }
     #[inline]
     pub fn set_target_hardware_addr(&mut self, a: &[u8]) {
         let (h, p) = self.lens();
-        self.buffer.as_mut()[field::tha(h, p)].copy_from_slice(a);
+        copy_prefix(&mut self.buffer.as_mut()[field::tha(h, p)], a);
     }
     #[inline]
     pub fn set_target_protocol_addr(&mut self, a: &[u8]) {
         let (h, p) = self.lens();
-        self.buffer.as_mut()[field::tpa(h, p)].copy_from_slice(a);
+        copy_prefix(&mut self.buffer.as_mut()[field::tpa(h, p)], a);
     }
     #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let l = self.packet_len();
         &mut self.buffer.as_mut()[l..]
     }
+}
+
+fn copy_prefix(dst: &mut [u8], src: &[u8]) {
+    let n = dst.len().min(src.len());
+    dst[..n].copy_from_slice(&src[..n]);
 }
 
 /// An Ethernet/IPv4 ARP packet.
