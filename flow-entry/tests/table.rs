@@ -301,3 +301,36 @@ fn bad_config_is_a_typed_error() {
     );
     assert!(matches!(r, Err(flow_entry::ConfigError::Shards(6))));
 }
+
+#[test]
+fn batch_lookup_matches_single_lookups() {
+    for shards in [1, 8, 64] {
+        let (t, log) = table(cfg(shards, 4096));
+        for i in 0..500 {
+            t.insert_pair(fwd(i), rev(i), i, ts(10 + u64::from(i % 2) * 100), ts(0))
+                .unwrap();
+        }
+        // Hits (both directions), misses, and expired entries (even i at 50).
+        let keys: Vec<_> = (0..700)
+            .flat_map(|i| [fwd(i), rev(i), fwd(i).reversed()])
+            .collect();
+        let mut got = vec![None; keys.len()];
+        let mut calls = 0;
+        t.lookup_batch(&keys, ts(50), |i, e| {
+            calls += 1;
+            got[i] = e.map(|e| (*e.value(), e.direction(), e.handle()));
+        });
+        assert_eq!(calls, keys.len());
+        for (i, k) in keys.iter().enumerate() {
+            let want = t.lookup_with(k, ts(50), |e| (*e.value(), e.direction(), e.handle()));
+            assert_eq!(got[i], want, "key {i}");
+        }
+        assert_eq!(t.len(), 250);
+        assert_eq!(released(&log).len(), 250);
+        assert!(
+            released(&log)
+                .iter()
+                .all(|(v, r)| v % 2 == 0 && *r == ReleaseReason::LazyExpired)
+        );
+    }
+}
