@@ -1,7 +1,7 @@
 //! Property harness (proptest; case count from `PROPTEST_CASES`, default
 //! 256):
 //! - no panic on any byte string: `classify`, every view's `new_checked`
-//!   and all its accessors, every `Repr::parse`, the checksum helpers and
+//!   and all its accessors and setters, every `Repr::parse`, the checksum helpers and
 //!   the rewrite helpers (with matching and mismatching classifications);
 //! - generated frames classify as their spec says;
 //! - parse → emit → parse round trips for every `Repr`;
@@ -221,6 +221,121 @@ fn touch_views(b: &[u8]) {
     }
 }
 
+/// Calls every setter of every view that accepts `b` (on a copy), then the
+/// getters again; none may panic.
+fn touch_setters(b: &[u8], v: u32) {
+    let (v8, v16) = (v as u8, v as u16);
+    let a4 = Ipv4Addr::from(v);
+    let a6 = Ipv6Addr::from(u128::from(v));
+    let mut m = b.to_vec();
+    if let Ok(mut f) = ethernet::Frame::new_checked(&mut m[..]) {
+        f.set_dst_addr(net::MacAddr([v8; 6]));
+        f.set_src_addr(net::MacAddr([v8; 6]));
+        f.set_ethertype(v16);
+        f.payload_mut().fill(v8);
+    }
+    let mut m = b.to_vec();
+    if let Ok(mut t) = vlan::Tag::new_checked(&mut m[..]) {
+        t.set_pcp(v8);
+        t.set_dei(v & 1 == 1);
+        t.set_vid(v16);
+        t.set_ethertype(v16);
+        t.payload_mut().fill(v8);
+    }
+    let mut m = b.to_vec();
+    if let Ok(mut p) = arp::Packet::new_checked(&mut m[..]) {
+        p.set_operation(v16);
+        p.set_source_hardware_addr(&[v8; 6]);
+        p.set_source_protocol_addr(&[v8; 4]);
+        p.set_target_hardware_addr(&[v8; 3]);
+        p.set_target_protocol_addr(&[v8; 9]);
+        let _ = p.payload_mut();
+    }
+    let mut m = b.to_vec();
+    if let Ok(mut p) = ipv4::Packet::new_checked(&mut m[..]) {
+        p.set_dscp(v8);
+        p.set_ecn(v8);
+        p.set_ident(v16);
+        p.set_dont_frag(v & 1 == 1);
+        p.set_more_frags(v & 2 == 2);
+        p.set_frag_offset(v16);
+        p.set_ttl(v8);
+        p.set_protocol(v8);
+        p.set_src_addr(a4);
+        p.set_dst_addr(a4);
+        p.options_mut().fill(1);
+        p.payload_mut().fill(v8);
+        let _ = p.decrement_ttl();
+        p.fill_checksum();
+        assert!(p.verify_checksum());
+        // Total length and IHL may break the checked invariants: set last.
+        p.set_total_len(v16);
+        p.set_header_len(usize::from(v8));
+        let _ = p.payload().len();
+        let _ = p.payload_mut().len();
+    }
+    let mut m = b.to_vec();
+    if let Ok(mut p) = ipv6::Packet::new_checked(&mut m[..]) {
+        p.set_traffic_class(v8);
+        p.set_flow_label(v);
+        p.set_next_header(v8);
+        p.set_hop_limit(v8);
+        p.set_src_addr(a6);
+        p.set_dst_addr(a6);
+        p.payload_mut().fill(v8);
+        p.set_version(6);
+    }
+    let mut m = b.to_vec();
+    if let Ok(mut p) = tcp::Packet::new_checked(&mut m[..]) {
+        p.set_src_port(v16);
+        p.set_dst_port(v16);
+        p.set_seq_number(v);
+        p.set_ack_number(v);
+        p.set_flags(v16);
+        p.set_window_len(v16);
+        p.set_urgent_at(v16);
+        p.options_mut().fill(1);
+        p.payload_mut().fill(v8);
+        p.fill_checksum(&a4.into(), &a4.into());
+        assert!(p.verify_checksum(&a4.into(), &a4.into()));
+    }
+    let mut m = b.to_vec();
+    if let Ok(mut p) = udp::Packet::new_checked(&mut m[..]) {
+        p.set_src_port(v16);
+        p.set_dst_port(v16);
+        p.payload_mut().fill(v8);
+        p.fill_checksum(&a6.into(), &a6.into());
+        assert!(p.verify_checksum(&a6.into(), &a6.into()));
+        assert_ne!(p.checksum(), 0);
+    }
+    let mut m = b.to_vec();
+    if let Ok(mut p) = icmpv4::Packet::new_checked(&mut m[..]) {
+        p.set_echo_ident(v16);
+        p.set_echo_seq_no(v16);
+        p.set_next_hop_mtu(v16);
+        p.set_pointer(v8);
+        p.set_gateway(a4);
+        p.data_mut().fill(v8);
+        p.fill_checksum();
+        assert!(p.verify_checksum());
+        p.set_msg_type(v8);
+        p.set_msg_code(v8);
+    }
+    let mut m = b.to_vec();
+    if let Ok(mut p) = icmpv6::Packet::new_checked(&mut m[..]) {
+        p.set_echo_ident(v16);
+        p.set_echo_seq_no(v16);
+        p.set_mtu(v);
+        p.set_nd_flags(v8);
+        p.set_target_addr(a6);
+        p.data_mut().fill(v8);
+        p.fill_checksum(&a6.into(), &a6.into());
+        assert!(p.verify_checksum(&a6.into(), &a6.into()));
+        p.set_msg_type(v8);
+        let _ = (p.target_addr(), p.nd_options(), p.nd_lladdr(1));
+    }
+}
+
 /// Classifies and runs every frame-level helper; none may panic.
 fn touch_frame(b: &[u8]) {
     let r = classify(b);
@@ -308,13 +423,19 @@ proptest! {
     }
 
     #[test]
-    fn no_panic_on_mutated_frames(f in mutated()) {
+    fn no_panic_on_mutated_frames(f in mutated(), v in any::<u32>()) {
         touch_frame(&f);
         for off in [14usize, 18, 22, 34, 38, 54] {
             if let Some(rest) = f.get(off..) {
                 touch_views(rest);
+                touch_setters(rest, v);
             }
         }
+    }
+
+    #[test]
+    fn no_panic_in_setters_on_any_bytes(b in proptest::collection::vec(any::<u8>(), 0..96), v in any::<u32>()) {
+        touch_setters(&b, v);
     }
 
     #[test]
