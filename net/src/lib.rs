@@ -21,7 +21,7 @@
 //! | [`icmpv4`] | echo, destination unreachable (incl. frag-needed MTU), time exceeded, parameter problem, embedded packet |
 //! | [`icmpv6`] | echo, destination unreachable, packet too big, time exceeded, parameter problem, neighbour solicitation/advertisement |
 //! | [`classify()`] | the one-pass classifier: offsets, kinds, 5-tuple |
-//! | [`checksum`] | RFC 1071 sums, pseudo-headers, RFC 1624 updates, NAT rewrite and verify/fill helpers |
+//! | [`checksum`] | RFC 1071 sums, pseudo-headers, RFC 1624 updates, NAT rewrite and verify/fill helpers (also as [`rewrite`]) |
 //! | [`build`] | whole-frame builders for tests and for emitting replies |
 //!
 //! # Errors
@@ -37,7 +37,6 @@
 #![warn(missing_debug_implementations)]
 
 mod bytes;
-mod rewrite;
 
 pub mod arp;
 pub mod build;
@@ -49,6 +48,7 @@ pub mod icmpv4;
 pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
+pub mod rewrite;
 pub mod tcp;
 pub mod udp;
 pub mod vlan;

@@ -1,5 +1,6 @@
-//! Frame-level checksum verification/filling and the NAT rewrite helpers
-//! (re-exported from [`crate::checksum`], documented there).
+//! Frame-level checksum verification/filling and the NAT rewrite helpers.
+//! Also reachable as `net::checksum::*`, where the module docs describe them
+//! (see [`crate::checksum`]).
 
 use core::net::{IpAddr, Ipv4Addr};
 
