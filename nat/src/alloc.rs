@@ -689,4 +689,88 @@ mod tests {
         let (e2, p2, _) = a.allocate(6, h, 3000, 11_000_000_000).unwrap();
         assert_eq!((e2, p2), (e, p));
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::HashMap;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Alloc { host: u8, sport: u16, proto: usize },
+            Release(usize),
+            Advance,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                3 => (0u8..6, prop_oneof![0u16..1100, 2000u16..2100], 0usize..3)
+                    .prop_map(|(host, sport, proto)| Op::Alloc { host, sport, proto }),
+                2 => any::<usize>().prop_map(Op::Release),
+                1 => Just(Op::Advance),
+            ]
+        }
+
+        proptest! {
+            /// Differential test against a plain model: no (proto, address,
+            /// port) is handed out twice, counters match, 0–1023 stays apart,
+            /// quota holds, hold-down delays reuse.
+            #[test]
+            fn allocator_matches_model(ops in proptest::collection::vec(op(), 1..300), hold in proptest::option::of(1u64..3)) {
+                let mut c = cfg("203.0.113.0/31");
+                c.pools[0].ports = PortRange::new(2000, 2040);
+                c.pools[0].low_ports = Some(PortRange::new(1000, 1010));
+                c.per_host_port_quota = 12;
+                c.port_reuse_hold_down = hold;
+                let mut a = Allocator::new(&c);
+                let mut live: Vec<(u8, Ipv4Addr, Ipv4Addr, u16)> = Vec::new();
+                let mut held: Vec<(u64, u8, Ipv4Addr, u16)> = Vec::new();
+                let mut now = 0u64;
+                for o in ops {
+                    match o {
+                        Op::Alloc { host, sport, proto } => {
+                            let h = Ipv4Addr::new(10, 0, 0, host);
+                            let p = PROTOS[proto];
+                            let held_by_h = live.iter().filter(|l| l.1 == h).count() as u32;
+                            match a.allocate(p, h, sport, now) {
+                                Ok((e, port, _)) => {
+                                    prop_assert!(held_by_h < 12, "quota");
+                                    prop_assert!(!live.iter().any(|l| l.0 == p && l.2 == e && l.3 == port), "port handed out twice");
+                                    prop_assert!(!held.iter().any(|x| x.1 == p && x.2 == e && x.3 == port && x.0 > now), "reused during hold-down");
+                                    if sport < 1024 { prop_assert!((1000..=1010).contains(&port)); } else { prop_assert!((2000..=2040).contains(&port)); }
+                                    live.push((p, h, e, port));
+                                }
+                                Err(AllocError::QuotaExceeded) => prop_assert_eq!(held_by_h, 12),
+                                Err(e) => {
+                                    prop_assert_eq!(e, AllocError::Exhausted);
+                                    // Exhausted only when every port of the range on both
+                                    // addresses is allocated or held down.
+                                    let r = if sport < 1024 { 1000..=1010 } else { 2000..=2040 };
+                                    let used = live.iter().filter(|l| l.0 == p && r.contains(&l.3)).count()
+                                        + held.iter().filter(|x| x.1 == p && r.contains(&x.3) && x.0 > now).count();
+                                    prop_assert_eq!(used, 2 * r.count());
+                                }
+                            }
+                        }
+                        Op::Release(i) if !live.is_empty() => {
+                            let (p, h, e, port) = live.swap_remove(i % live.len());
+                            a.release(p, h, e, port, now);
+                            if let Some(d) = hold { held.push((now + d * 1_000_000_000, p, e, port)); }
+                        }
+                        Op::Release(_) => {}
+                        Op::Advance => now += 1_000_000_000,
+                    }
+                    let st = a.stats();
+                    prop_assert_eq!(st.in_use, live.len() as u64);
+                    prop_assert_eq!(st.double_free, 0);
+                    let mut per: HashMap<Ipv4Addr, u32> = HashMap::new();
+                    for l in &live { *per.entry(l.1).or_default() += 1; }
+                    for host in 0..6u8 {
+                        let h = Ipv4Addr::new(10, 0, 0, host);
+                        prop_assert_eq!(a.host_ports(h), per.get(&h).copied().unwrap_or(0));
+                    }
+                }
+            }
+        }
+    }
 }

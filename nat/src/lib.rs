@@ -109,6 +109,9 @@ reasons! {
     SourceNotAllowed,
     /// Inside packet to a NAT address while hairpinning is off.
     HairpinDisabled,
+    /// The packet matched a session key from the wrong side (e.g. an inside
+    /// source address arriving from outside): not translated.
+    WrongSide,
     /// Non-first fragment held until its first fragment arrives (not lost).
     FragmentHeld,
     /// Non-first fragment dropped: the held-fragment budget is full.
@@ -191,7 +194,6 @@ struct Counters {
     released: [AtomicU64; N_REL],
     created: AtomicU64,
     race_lost: AtomicU64,
-    translated: AtomicU64,
     hairpinned: AtomicU64,
     icmp_errors: AtomicU64,
     fragments: AtomicU64,
@@ -202,7 +204,11 @@ struct Counters {
 struct Shared {
     pool: Mutex<Pool>,
     counters: Counters,
-    /// Highest `now` seen (ns), for hold-down timing inside the release hook.
+    /// Highest `now` seen by `poll` and session creation (ns), for hold-down
+    /// timing inside the release hook (not updated on the fast path: a
+    /// shared atomic there would bounce between workers' caches; a lazily
+    /// expired session's hold-down may therefore start up to one poll
+    /// interval early).
     last_now: AtomicU64,
 }
 
@@ -229,7 +235,6 @@ pub struct NatStats {
     pub evicted: u64,
     pub removed: u64,
     pub teardown: u64,
-    pub translated: u64,
     pub hairpinned: u64,
     pub icmp_errors_translated: u64,
     pub fragments_translated: u64,
@@ -265,6 +270,8 @@ pub struct SessionInfo {
 pub struct Nat {
     cfg: NatConfig,
     table: FlowTable<Session>,
+    /// The table's tick (deadline granularity), ns.
+    tick_ns: u64,
     shared: Arc<Shared>,
     frags: Mutex<FragTable>,
     released: Mutex<Vec<Vec<u8>>>,
@@ -306,7 +313,6 @@ impl Nat {
                 released: Default::default(),
                 created: AtomicU64::new(0),
                 race_lost: AtomicU64::new(0),
-                translated: AtomicU64::new(0),
                 hairpinned: AtomicU64::new(0),
                 icmp_errors: AtomicU64::new(0),
                 fragments: AtomicU64::new(0),
@@ -322,7 +328,9 @@ impl Nat {
                 lock(&hook_shared.pool).unref(k, now);
             }
         });
+        let tick_ns = u64::try_from(table_cfg.tick.as_nanos()).unwrap_or(u64::MAX);
         Ok(Nat {
+            tick_ns,
             frags: Mutex::new(FragTable::new(&cfg.fragments)),
             table: FlowTable::new(table_cfg, release).map_err(|e| ConfigError {
                 path: "table".into(),
@@ -387,7 +395,6 @@ impl Nat {
         now: Timestamp,
     ) -> Verdict {
         let now = now.as_nanos();
-        self.note_now(now);
         if cls.l3 != L3Kind::Ipv4 {
             return Verdict::Forward;
         }
@@ -493,7 +500,6 @@ impl Nat {
                 if pkt::rewrite(frame, l3, Some(l4), &tuple, &to).is_err() {
                     return self.drop_(DropReason::Malformed);
                 }
-                bump(&self.shared.counters.translated);
                 if hairpin {
                     bump(&self.shared.counters.hairpinned);
                 }
@@ -542,9 +548,21 @@ impl Nat {
     /// Established path: lookup, TCP state, refresh, translation target.
     fn fast(&self, t: &Tuple, ingress: Side, flags: u8, now: u64) -> Option<Step> {
         let udp_in_refresh = self.cfg.timeouts.udp_inbound_refresh;
+        let tick = self.tick_ns;
         self.table
             .lookup_with(&key(t), Timestamp::from_nanos(now), |hit| {
                 let reverse = hit.direction() == Direction::Reverse;
+                // The forward key is only valid from the side the session was
+                // opened on, the reply key only from the other side: a packet
+                // from outside with an inside source (spoofed) is not translated.
+                let expected = match (hit.value().orig_side, reverse) {
+                    (side, false) => side,
+                    (Side::Inside, true) => Side::Outside,
+                    (Side::Outside, true) => Side::Inside,
+                };
+                if expected != ingress {
+                    return Step::Drop(DropReason::WrongSide);
+                }
                 let (to, deadline) = {
                     let s = hit.value_mut();
                     let (to, dir) = if reverse {
@@ -568,8 +586,11 @@ impl Nat {
                 if reverse && !hit.is_confirmed() {
                     hit.confirm();
                 }
+                // Store a new deadline only when it moves by a table tick or
+                // more (refresh: once per tick; shortening: at once).
+                let cur = hit.expires_at().as_nanos();
                 if let Some(d) = deadline
-                    && d != hit.expires_at().as_nanos()
+                    && (d > cur.saturating_add(tick) || d.saturating_add(tick) < cur)
                 {
                     hit.set_expires_at(Timestamp::from_nanos(d));
                 }
@@ -578,6 +599,7 @@ impl Nat {
     }
 
     fn create_outbound(&self, t: &Tuple, flags: u8, icmp_type: Option<u8>, now: u64) -> Step {
+        self.note_now(now);
         if !self.cfg.is_inside(t.src) || self.cfg.is_inside(t.dst) {
             // Not masqueraded traffic (or inside-to-inside).
             return Step::Untouched;
@@ -704,6 +726,7 @@ impl Nat {
     }
 
     fn create_inbound(&self, t: &Tuple, flags: u8, now: u64) -> Step {
+        self.note_now(now);
         let syn_only =
             flags & (tcp::flags::SYN | tcp::flags::ACK | tcp::flags::RST) == tcp::flags::SYN;
         // Port forwarding (DNAT) first.
@@ -968,7 +991,6 @@ impl Nat {
             evicted: ld(&c.released[ReleaseReason::Evicted.index()]),
             removed: ld(&c.released[ReleaseReason::Removed.index()]),
             teardown: ld(&c.released[ReleaseReason::Teardown.index()]),
-            translated: ld(&c.translated),
             hairpinned: ld(&c.hairpinned),
             icmp_errors_translated: ld(&c.icmp_errors),
             fragments_translated: ld(&c.fragments),

@@ -1,3 +1,9 @@
+// TEAM NOTE FROM THE LEAD (17:10 UTC): `net` now provides all of this (commit 16124fc):
+// net::classify / Classified::five_tuple, net::checksum (Delta incremental updates),
+// net::rewrite (rewrite_ipv4_src/dst[_addr], rewrite_icmpv4_embedded_src/dst, verify_*/fill_*),
+// net::build (ethernet/ipv4/ipv6/arp frames, udp4/tcp4/icmp4_echo/icmp4_error, v6 builders) and the
+// header views + Reprs. Please switch to them and delete this local copy (one implementation,
+// tested once), unless a measured gap remains — then say so in your report. Remove this note.
 //! Local IPv4 rewrite and checksum helpers.
 //!
 //! NOTE: the `net` crate is meant to provide these (`net::checksum` NAT

@@ -782,3 +782,20 @@ fn garbage_never_panics() {
         let _ = n.process(&mut f, &cls, side, secs(i / 100));
     }
 }
+
+#[test]
+fn spoofed_inside_source_from_outside_not_translated() {
+    let n = nat(base_config());
+    out_udp(&n, "10.0.0.1", 5000, "192.0.2.1", 53, 0);
+    // Same tuple as the inside flow, but arriving on the outside port.
+    let mut f = udp("10.0.0.1", 5000, "192.0.2.1", 53, b"spoof");
+    assert_eq!(
+        run(&n, &mut f, Side::Outside, secs(1)),
+        Verdict::Drop(DropReason::WrongSide)
+    );
+    assert_eq!(
+        f,
+        udp("10.0.0.1", 5000, "192.0.2.1", 53, b"spoof"),
+        "untouched"
+    );
+}
