@@ -1323,6 +1323,13 @@ impl<V> FlowTable<V> {
                     ready_sorted,
                     ..
                 } = &mut *fi;
+                if ready.is_empty() && ready.capacity() > 1024 {
+                    // Give back what a past burst of expiries left behind.
+                    ready.shrink_to(1024);
+                }
+                // The wheel never goes back: a `now` older than this shard
+                // has seen (another worker's clock) advances nothing; what
+                // is released is still judged against the caller's `now`.
                 let t = now_t.max(wheel.elapsed());
                 let mut ws = Ws { slots, keys };
                 while let Some(i) = wheel.next_due(&mut ws, t) {

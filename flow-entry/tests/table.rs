@@ -334,3 +334,26 @@ fn batch_lookup_matches_single_lookups() {
         );
     }
 }
+
+#[test]
+fn an_older_now_from_another_worker_is_tolerated() {
+    let (t, log) = table(cfg(4, 64));
+    t.insert_pair(fwd(1), rev(1), 1, ts(10), ts(0)).unwrap();
+    assert_eq!(t.poll(ts(20), 10), 1);
+    // A worker whose clock lags: no panic, deadlines in its past are due.
+    t.insert_pair(fwd(2), rev(2), 2, ts(15), ts(12)).unwrap();
+    assert!(
+        t.lookup(&fwd(2), ts(12)).is_some(),
+        "not due at the worker's now"
+    );
+    // The wheel is already at 20; the entry is not released before its own
+    // deadline by the lagging clock, and is once a clock reaches it.
+    assert_eq!(t.poll(ts(12), 10), 0);
+    assert_eq!(t.poll(ts(5), 10), 0);
+    assert_eq!(t.len(), 1);
+    assert_eq!(t.poll(ts(15), 10), 1);
+    assert_eq!(
+        released(&log),
+        vec![(1, ReleaseReason::Expired), (2, ReleaseReason::Expired)]
+    );
+}
