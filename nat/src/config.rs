@@ -483,6 +483,11 @@ impl NatConfig {
                 }
             }
         }
+        if self.filtering == FilteringBehavior::EndpointIndependent
+            && self.mapping == MappingBehavior::AddressAndPortDependent
+        {
+            return err("filtering".into(), ConfigProblem::FilteringNeedsEim);
+        }
         let t = &self.timeouts;
         if !t.allow_below_rfc_minimum {
             for (name, v, min) in [
@@ -633,6 +638,10 @@ pub enum ConfigProblem {
     RangeLengthMismatch { external: u32, inside: u32 },
     #[error("{0} is not in an inside prefix")]
     NotInside(String),
+    #[error(
+        "endpoint_independent filtering needs endpoint_independent mapping (an address-and-port-dependent mapping admits only its own remote)"
+    )]
+    FilteringNeedsEim,
     #[error("flow table: {0}")]
     Table(String),
 }

@@ -129,7 +129,10 @@ pub struct Session {
     pub orig_side: Side,
     pub kind: SessionKind,
     tcp: TcpTrack,
-    mapping: Option<MapKey>,
+    /// Holds a mapping reference (masquerade and inbound-EIF sessions); the
+    /// mapping key is derived from `orig` (kept out of the session to keep
+    /// the table's value small: 32 bytes).
+    mapped: bool,
 }
 
 /// How a session was created.
@@ -321,9 +324,10 @@ impl Nat {
             last_now: AtomicU64::new(0),
         });
         let hook_shared = Arc::clone(&shared);
+        let apdm = cfg.mapping == MappingBehavior::AddressAndPortDependent;
         let release = Box::new(move |s: &Session, why: ReleaseReason| {
             bump(&hook_shared.counters.released[why.index()]);
-            if let Some(k) = &s.mapping {
+            if let Some(k) = &map_key(s, apdm) {
                 let now = hook_shared.last_now.load(Ordering::Relaxed);
                 lock(&hook_shared.pool).unref(k, now);
             }
@@ -665,7 +669,7 @@ impl Nat {
             orig_side: Side::Inside,
             kind: SessionKind::Masquerade,
             tcp,
-            mapping: Some(key),
+            mapped: true,
         };
         self.insert(session, t, Side::Inside, tcp.class(), flags, now)
     }
@@ -684,7 +688,10 @@ impl Nat {
         let (fwd, rev, mapping, xlat_pkt) = (
             s.orig,
             s.xlat.reversed(),
-            s.mapping,
+            map_key(
+                &s,
+                self.cfg.mapping == MappingBehavior::AddressAndPortDependent,
+            ),
             // The packet that creates the session: forward → xlat; an
             // inbound-created masquerade session is entered by its reverse key.
             if s.orig == *t {
@@ -752,7 +759,7 @@ impl Nat {
                 orig_side: Side::Outside,
                 kind: SessionKind::PortForward,
                 tcp: TcpTrack::opened(),
-                mapping: None,
+                mapped: false,
             };
             return self.insert(s, t, Side::Outside, TimeoutClass::Transitory, flags, now);
         }
@@ -811,7 +818,7 @@ impl Nat {
                     orig_side: Side::Inside,
                     kind: SessionKind::InboundFiltered,
                     tcp,
-                    mapping: Some(k),
+                    mapped: true,
                 };
                 self.insert(s, t, Side::Outside, class, flags, now)
             }
@@ -1051,6 +1058,19 @@ impl Nat {
     }
 }
 
+/// The mapping a session references: derived from its original tuple
+/// (inside endpoint; plus the remote under address-and-port-dependent
+/// mapping). Endpoint-independent filtering requires endpoint-independent
+/// mapping (validated), so inbound-created sessions derive it the same way.
+fn map_key(s: &Session, apdm: bool) -> Option<MapKey> {
+    s.mapped.then(|| MapKey {
+        proto: s.orig.proto,
+        in_ip: s.orig.src,
+        in_port: s.orig.sport,
+        remote: apdm.then_some((s.orig.dst, s.orig.dport)),
+    })
+}
+
 fn frag_tuple(k: &FragKey) -> Tuple {
     Tuple {
         src: k.src,
@@ -1058,5 +1078,17 @@ fn frag_tuple(k: &FragKey) -> Tuple {
         proto: k.proto,
         sport: 0,
         dport: 0,
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn session_is_compact() {
+        assert!(
+            core::mem::size_of::<super::Session>() <= 32,
+            "{}",
+            core::mem::size_of::<super::Session>()
+        );
     }
 }
