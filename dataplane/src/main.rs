@@ -52,7 +52,7 @@ enum Cmd {
         /// Socket path (default: the config's `control.socket` default).
         #[arg(long, default_value = "/tmp/dataplane.sock")]
         socket: PathBuf,
-        /// counters | flows [FILTER] | sessions [FILTER] | neighbors | metrics
+        /// counters | nat | occupancy | sessions [inside=IP] [proto=N] [limit=N] | neighbors | metrics
         #[arg(required = true)]
         command: Vec<String>,
     },
@@ -95,9 +95,21 @@ fn main() -> ExitCode {
             out_dir,
             json,
         } => replay(&config, &inputs, &out_dir, json),
-        Cmd::Ctl { .. } => {
-            eprintln!("dataplane ctl: not implemented in this build");
-            ExitCode::from(2)
+        Cmd::Ctl { socket, command } => {
+            match dataplane::control::ctl(&socket, &command.join(" ")) {
+                Ok(answer) => {
+                    print!("{answer}");
+                    if answer.starts_with("error:") {
+                        ExitCode::from(2)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => {
+                    eprintln!("dataplane ctl: {}: {e}", socket.display());
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

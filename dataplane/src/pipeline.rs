@@ -462,6 +462,11 @@ pub struct Pipeline {
     /// by [`Pipeline::take_generated`].
     pending: Vec<(PortId, Vec<u8>)>,
     last_poll: Option<Timestamp>,
+    last_nat_poll: Option<Timestamp>,
+    nat_backlog: bool,
+    /// Baseline mode for benchmarks: every frame goes out of the next port
+    /// untouched (no parsing, no state).
+    passthrough: bool,
 }
 
 enum Step {
@@ -480,7 +485,18 @@ impl Pipeline {
             nh_gen: u64::MAX,
             pending: Vec::new(),
             last_poll: None,
+            last_nat_poll: None,
+            nat_backlog: false,
+            passthrough: false,
         }
+    }
+
+    /// A pass-through pipeline (the benchmark baseline): each frame is sent
+    /// unmodified on port `(ingress + 1) % ports`, counted like any other.
+    pub fn passthrough(shared: Arc<Shared>, worker: usize) -> Pipeline {
+        let mut p = Pipeline::new(shared, worker);
+        p.passthrough = true;
+        p
     }
 
     pub fn shared(&self) -> &Arc<Shared> {
@@ -513,6 +529,21 @@ impl Pipeline {
         } else {
             None
         };
+        if self.passthrough {
+            let n = self.shared.ports.len() as PortId;
+            for _ in frames.iter() {
+                let d = match ingress {
+                    Some(p) => {
+                        bump(&self.shared.counters.workers[self.worker].rx[usize::from(p)]);
+                        Disposition::Tx((p + 1) % n)
+                    }
+                    None => Disposition::Drop(DropReason::Malformed),
+                };
+                self.account(d);
+                out.dispositions.push(d);
+            }
+            return;
+        }
         for (i, f) in frames.iter_mut().enumerate() {
             let d = match ingress {
                 Some(p) => {
@@ -582,15 +613,44 @@ impl Pipeline {
     /// (entries expired + frames dropped + requests sent). Frames it produces
     /// come out of the next `process` call (or `take_generated`).
     pub fn poll_timers(&mut self, now: Timestamp) -> usize {
+        self.poll_inner(now, false)
+    }
+
+    /// [`Pipeline::poll_timers`] without the per-tick rate limit on NAT
+    /// expiry (drivers call it once at the end of a run or capture).
+    pub fn flush_timers(&mut self, now: Timestamp) -> usize {
+        self.poll_inner(now, true)
+    }
+
+    fn poll_inner(&mut self, now: Timestamp, force: bool) -> usize {
+        if self.passthrough {
+            return 0;
+        }
         let mut work = 0;
         if let Some(nat) = &self.shared.nat {
-            work += nat.poll(now, POLL_BUDGET);
+            // The NAT's wheel cannot fire finer than its tick, so polling it
+            // more often only costs shard locks. Lookups still treat an
+            // entry past its deadline as gone, so expiry stays exact for
+            // packets; a backlog (budget exhausted) is polled at once.
+            let tick = Duration::from_millis(self.shared.config.flow_table.tick_ms);
+            let due = force
+                || self.nat_backlog
+                || self
+                    .last_nat_poll
+                    .is_none_or(|t| now.saturating_duration_since(t) >= tick);
+            if due {
+                self.last_nat_poll = Some(now);
+                let n = nat.poll(now, POLL_BUDGET);
+                self.nat_backlog = n >= POLL_BUDGET;
+                work += n;
+            }
         }
         work += self.shared.v6flows.poll(now, POLL_BUDGET);
         // Neighbour maintenance at most every 10 ms of virtual time.
-        let due = self
-            .last_poll
-            .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_millis(10));
+        let due = force
+            || self
+                .last_poll
+                .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_millis(10));
         if due {
             self.last_poll = Some(now);
             work += self.neighbor_timers(now);

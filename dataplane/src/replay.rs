@@ -748,7 +748,7 @@ pub fn drive(
         }
     }
     if let Some(n) = now {
-        pipeline.poll_timers(n);
+        pipeline.flush_timers(n);
         let mut rest = Vec::new();
         pipeline.take_generated(&mut rest);
         for (p, f) in rest {

@@ -1,0 +1,274 @@
+//! Replay throughput: the full pipeline (classify, local delivery, NAT,
+//! routing, neighbour lookup, MAC rewrite) beside a pass-through pipeline
+//! (frames forwarded untouched) over the same generated capture, in the same
+//! run, through the same replay driver (merge, clock, sink).
+//!
+//! ```sh
+//! cargo run --release -p dataplane --example replaybench            # 1.2M packets, 120k flows
+//! BENCH_FLOWS=200000 BENCH_ROUNDS=3 cargo run --release -p dataplane --example replaybench
+//! ```
+//!
+//! The capture: `BENCH_FLOWS` flows (UDP and TCP, 64 inside hosts → 4096
+//! remote endpoints), each `BENCH_PKTS_PER_DIR` (5) packets out and as many
+//! replies in, replies addressed to the endpoint the NAT chose (found by a
+//! first replay, as a real capture would show). Two I/O variants, each with
+//! both pipelines: `files` is what `dataplane replay` does (pcap files read,
+//! per-port pcap files written); `memory` keeps frames in memory and counts
+//! output, so it isolates the pipeline. Prints one JSON line; per-round
+//! figures on stderr. Best of `BENCH_ROUNDS` (2).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use core::net::{IpAddr, Ipv4Addr};
+use dataplane::config::Config;
+use dataplane::pipeline::{Pipeline, PortId, Shared};
+use dataplane::replay::{
+    self, CountSink, FileSource, MemSink, Merge, Packet, PacketSource, PcapDirSink, VecSource,
+};
+use dataplane::traffic::{self, tcp};
+use dataplane::wire::{self, PROTO_TCP, PROTO_UDP};
+use pcap_file::pcap::{PcapPacket, PcapWriter};
+
+const LAN: PortId = 0;
+const WAN: PortId = 1;
+const LAN_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x01, 0x01];
+const WAN_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x02, 0x01];
+const ROUTER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x02, 0xfe];
+const GW: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn bench_config(flows: u64) -> Config {
+    let text = dataplane::config::DEFAULT_CONFIG
+        .replace(
+            "addresses = [\"203.0.113.10\", \"203.0.113.11\"]",
+            "addresses = [\"203.0.113.16/28\"]",
+        )
+        .replace("per_host_port_quota = 4096", "per_host_port_quota = 0")
+        .replace(
+            "capacity = 262144",
+            &format!("capacity = {}", (flows * 2).next_power_of_two()),
+        );
+    Config::from_toml_str(&text).expect("bench config")
+}
+
+fn host(i: u64) -> (Ipv4Addr, [u8; 6]) {
+    let ip = Ipv4Addr::new(192, 168, 1, 10 + (i % 64) as u8);
+    (ip, [0x02, 0, 0, 0, 0x10, ip.octets()[3]])
+}
+
+/// Outbound packets: per flow `pkts` packets, the first one opening it.
+fn outbound(flows: u64, pkts: u64) -> Vec<Packet> {
+    let mut v = Vec::with_capacity((flows * pkts + 64) as usize);
+    for h in 0..64 {
+        let (ip, mac) = host(h);
+        v.push(Packet {
+            ts_ns: h * 1000,
+            data: wire::arp_request(mac, ip, GW),
+        });
+    }
+    let span = 10_000_000_000u64;
+    for k in 0..pkts {
+        for f in 0..flows {
+            let (ip, mac) = host(f);
+            let dst = Ipv4Addr::new(198, 51, (f / 4096 % 200) as u8 + 1, (f % 250) as u8 + 1);
+            let sport = 10_000 + (f / 64 % 50_000) as u16;
+            let dport = 1000 + (f % 4096) as u16;
+            let ts = 1_000_000_000 + k * span + f * (span / flows.max(1));
+            let data = if f % 2 == 0 {
+                traffic::ipv4(
+                    mac,
+                    LAN_MAC,
+                    ip,
+                    dst,
+                    64,
+                    k as u16,
+                    PROTO_UDP,
+                    &traffic::udp_dgram(sport, dport, &[0u8; 18]),
+                )
+            } else {
+                let flags = if k == 0 {
+                    tcp::SYN
+                } else {
+                    tcp::ACK | tcp::PSH
+                };
+                traffic::ipv4(
+                    mac,
+                    LAN_MAC,
+                    ip,
+                    dst,
+                    64,
+                    k as u16,
+                    PROTO_TCP,
+                    &traffic::tcp_seg(sport, dport, k as u32, 1, flags, &[0u8; 6]),
+                )
+            };
+            v.push(Packet { ts_ns: ts, data });
+        }
+    }
+    v
+}
+
+/// Replies to every translated outbound frame, 1 ms later.
+fn replies(translated: &[Packet]) -> Vec<Packet> {
+    let mut v = Vec::with_capacity(translated.len());
+    for p in translated {
+        let Ok(c) = wire::classify(&p.data) else {
+            continue;
+        };
+        let Some(t) = c.tuple else { continue };
+        let (IpAddr::V4(s), IpAddr::V4(d)) = (t.src, t.dst) else {
+            continue;
+        };
+        let l4 = if t.proto == PROTO_UDP {
+            traffic::udp_dgram(t.dst_port, t.src_port, &[0u8; 18])
+        } else {
+            let flags = if c.l4_offset > 0
+                && p.data.get(usize::from(c.l4_offset) + 13) == Some(&tcp::SYN)
+            {
+                tcp::SYN | tcp::ACK
+            } else {
+                tcp::ACK
+            };
+            traffic::tcp_seg(t.dst_port, t.src_port, 1, 2, flags, &[0u8; 6])
+        };
+        v.push(Packet {
+            ts_ns: p.ts_ns + 1_000_000,
+            data: traffic::ipv4(ROUTER_MAC, WAN_MAC, d, s, 60, 1, t.proto, &l4),
+        });
+    }
+    v.sort_by_key(|p| p.ts_ns);
+    v
+}
+
+/// Where the capture comes from and where output goes.
+enum Io<'a> {
+    /// Frames in memory, output counted.
+    Memory(&'a [Packet], &'a [Packet]),
+    /// pcap files in, pcap files out (what `dataplane replay` does).
+    Files(&'a Path, &'a Path),
+}
+
+fn run(cfg: Config, io: &Io<'_>, passthrough: bool) -> (f64, u64, Arc<Shared>) {
+    let shared = Shared::new(cfg, 1).expect("shared");
+    let mut p = if passthrough {
+        Pipeline::passthrough(Arc::clone(&shared), 0)
+    } else {
+        Pipeline::new(Arc::clone(&shared), 0)
+    };
+    match io {
+        Io::Memory(lan, wan) => {
+            let srcs: Vec<(PortId, Box<dyn PacketSource>)> = vec![
+                (LAN, Box::new(VecSource::new(lan.to_vec()))),
+                (WAN, Box::new(VecSource::new(wan.to_vec()))),
+            ];
+            let mut feed = Merge::new(srcs);
+            let mut sink = CountSink::default();
+            let t0 = Instant::now();
+            replay::drive(&mut p, &mut feed, &mut sink, |_| {}).expect("replay");
+            (t0.elapsed().as_secs_f64(), sink.packets, shared)
+        }
+        Io::Files(dir, out) => {
+            let t0 = Instant::now();
+            let srcs: Vec<(PortId, Box<dyn PacketSource>)> = vec![
+                (
+                    LAN,
+                    Box::new(FileSource::open(&dir.join("lan.pcap")).expect("open")),
+                ),
+                (
+                    WAN,
+                    Box::new(FileSource::open(&dir.join("wan.pcap")).expect("open")),
+                ),
+            ];
+            let mut feed = Merge::new(srcs);
+            let mut sink = PcapDirSink::create(out, &shared.port_names()).expect("out dir");
+            replay::drive(&mut p, &mut feed, &mut sink, |_| {}).expect("replay");
+            let n = shared
+                .counters
+                .snapshot(&shared.port_names())
+                .tx
+                .values()
+                .sum();
+            (t0.elapsed().as_secs_f64(), n, shared)
+        }
+    }
+}
+
+fn write_pcap(path: &Path, pkts: &[Packet]) {
+    let f = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
+    let mut w = PcapWriter::with_header(f, replay::out_header()).expect("header");
+    for p in pkts {
+        let ts = core::time::Duration::from_nanos(p.ts_ns);
+        w.write_packet(&PcapPacket::new(ts, p.data.len() as u32, &p.data))
+            .expect("write");
+    }
+}
+
+fn main() {
+    let flows = env("BENCH_FLOWS", 120_000);
+    let pkts = env("BENCH_PKTS_PER_DIR", 5);
+    let rounds = env("BENCH_ROUNDS", 2).max(1);
+    let cfg = bench_config(flows);
+    eprintln!("generating {flows} flows x {pkts} packets each way ...");
+    let lan = outbound(flows, pkts);
+    let mut mem = MemSink::default();
+    replay::replay_packets(cfg.clone(), vec![(LAN, lan.clone())], &mut mem).expect("phase 1");
+    let wan = replies(mem.ports.get(&WAN).map_or(&[][..], |v| &v[..]));
+    drop(mem);
+    let total = (lan.len() + wan.len()) as u64;
+    eprintln!(
+        "capture: {total} packets ({} out, {} in)",
+        lan.len(),
+        wan.len()
+    );
+    let dir = std::env::temp_dir().join(format!("replaybench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    write_pcap(&dir.join("lan.pcap"), &lan);
+    write_pcap(&dir.join("wan.pcap"), &wan);
+    let out_dir = dir.join("out");
+    let mut best: BTreeMap<String, f64> = BTreeMap::new();
+    let mut full_out = 0;
+    let mut stats = None;
+    for r in 0..rounds {
+        for (io_name, io) in [
+            ("memory", Io::Memory(&lan, &wan)),
+            ("files", Io::Files(&dir, &out_dir)),
+        ] {
+            for (name, pt) in [("passthrough", true), ("full", false)] {
+                let (secs, out, shared) = run(cfg.clone(), &io, pt);
+                let pps = total as f64 / secs;
+                eprintln!(
+                    "round {r}: {io_name:<6} {name:<12} {secs:.3} s  {pps:>12.0} packets/s  ({out} out)"
+                );
+                let e = best.entry(format!("{io_name}_{name}")).or_insert(0.0);
+                *e = e.max(pps);
+                if !pt {
+                    full_out = out;
+                    let sum = replay::Summary::collect(&shared, BTreeMap::new(), 0, secs);
+                    stats = Some((
+                        sum.flows_created,
+                        sum.nat_sessions_active,
+                        sum.drops.values().sum::<u64>(),
+                    ));
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let (created, active, drops) = stats.unwrap_or_default();
+    let (mf, mp) = (best["memory_full"], best["memory_passthrough"]);
+    let (ff, fp) = (best["files_full"], best["files_passthrough"]);
+    println!(
+        "{{\"packets\":{total},\"flows\":{flows},\"nat_sessions_created\":{created},\"nat_sessions_active\":{active},\"full_packets_out\":{full_out},\"full_drops\":{drops},\"files_full_pps\":{ff:.0},\"files_passthrough_pps\":{fp:.0},\"files_ratio\":{:.3},\"memory_full_pps\":{mf:.0},\"memory_passthrough_pps\":{mp:.0},\"memory_ratio\":{:.3}}}",
+        ff / fp,
+        mf / mp
+    );
+}
