@@ -47,6 +47,12 @@ const F_CONFIRMED: u8 = 1;
 const F_HAS_REV: u8 = 2;
 const F_READY: u8 = 4;
 
+/// No candidate (a tag is at most `2^32 - 3`: slots per shard are capped
+/// below `2^slot_bits - 1` by `FlowTableConfig::validate`).
+const NO_TAG: u32 = u32::MAX;
+/// More candidates than the batch keeps: use the plain probe.
+const OVERFLOW_TAG: u32 = u32::MAX - 1;
+
 /// Most entries examined per eviction search.
 const MAX_SCAN: usize = 64;
 
@@ -1145,10 +1151,49 @@ impl<V> FlowTable<V> {
                 // loads of their slots overlap instead of serialising.
                 let mut local = [(0u32, 0u32, 0u32, Direction::Forward); B];
                 let mut nl = 0;
+                // The probe chain (control bytes -> tag -> key cell) is
+                // split into passes over the group, so the cache misses of
+                // different keys overlap instead of queueing behind each
+                // other. Pass 1: candidate tags (at most 2 per key, else the
+                // plain probe).
+                let g0 = at;
                 while at < order.len() && order[at].0 as usize == s {
-                    let i = order[at].1 as usize;
                     at += 1;
-                    match self.probe(l.get(s), hashes[i], &chunk[i]) {
+                }
+                let group = &order[g0..at];
+                let mut cands = [[NO_TAG; 2]; B];
+                {
+                    let fi = l.get(s);
+                    for (j, &(_, i)) in group.iter().enumerate() {
+                        let mut it = fi.index.iter_hash(hashes[i as usize]);
+                        let c = &mut cands[j];
+                        c[0] = it.next().copied().unwrap_or(NO_TAG);
+                        if c[0] != NO_TAG {
+                            c[1] = it.next().copied().unwrap_or(NO_TAG);
+                            if c[1] != NO_TAG && it.next().is_some() {
+                                c[0] = OVERFLOW_TAG;
+                            }
+                        }
+                    }
+                }
+                // Pass 2: compare keys through the key cells.
+                for (j, &(_, i)) in group.iter().enumerate() {
+                    let i = i as usize;
+                    let c = cands[j];
+                    let probe = if c[0] == OVERFLOW_TAG {
+                        self.probe(l.get(s), hashes[i], &chunk[i])
+                    } else {
+                        let mut p = Probe::Miss;
+                        for &tag in c.iter().take_while(|t| **t != NO_TAG) {
+                            let (es, slot, dir) = self.untag(tag);
+                            if self.cell(es, slot).matches(dir, &chunk[i]) {
+                                p = Probe::Hit(es, slot, dir);
+                                break;
+                            }
+                        }
+                        p
+                    };
+                    match probe {
                         Probe::Miss => f(base + i, None),
                         Probe::Hit(es, slot, dir) => {
                             let cell = self.cell(es, slot);
@@ -1186,6 +1231,10 @@ impl<V> FlowTable<V> {
             while at < foreign.len() {
                 let es = foreign[at].0 as usize;
                 let mut l = self.lock1(es);
+                // Touch the group's slots first (their misses overlap).
+                for &(_, _, slot, _) in foreign[at..].iter().take_while(|x| x.0 as usize == es) {
+                    core::hint::black_box(l.get(es).slots[slot as usize].link.user);
+                }
                 while at < foreign.len() && foreign[at].0 as usize == es {
                     let (_, i, slot, g) = foreign[at];
                     at += 1;
