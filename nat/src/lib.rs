@@ -484,7 +484,7 @@ impl Nat {
         if let Step::Xlat(to) = step
             && ingress == Side::Inside
             && self.cfg.hairpinning
-            && self.is_pool_address(to.dst)
+            && self.is_nat_address(to.dst)
         {
             // Hairpin: the translated packet re-enters as if from outside.
             hairpin = true;

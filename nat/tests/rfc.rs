@@ -799,3 +799,34 @@ fn spoofed_inside_source_from_outside_not_translated() {
         "untouched"
     );
 }
+
+#[test]
+fn rfc5382_req8_hairpinning_to_a_port_forward() {
+    let mut c = base_config();
+    let mut r = forward_rule();
+    r.external = ip("198.51.100.10"); // not a pool address
+    c.port_forwards.push(r);
+    let n = nat(c);
+    let mut f = tcp("10.0.0.1", 40000, "198.51.100.10", 8080, SYN);
+    assert_eq!(run(&n, &mut f, Side::Inside, secs(0)), Verdict::Forward);
+    let (a_ext, a_port, d, dp) = addrs(&f);
+    assert_eq!(
+        (d, dp),
+        (ip("10.0.0.80"), 80),
+        "reaches the forwarded server"
+    );
+    assert!(
+        a_ext.octets()[..3] == [203, 0, 113],
+        "with the client's external address"
+    );
+    verify_checksums(&f);
+    let mut r = tcp("10.0.0.80", 80, &a_ext.to_string(), a_port, SYN | ACK);
+    assert_eq!(run(&n, &mut r, Side::Inside, secs(0)), Verdict::Forward);
+    assert_eq!(
+        addrs(&r),
+        (ip("198.51.100.10"), 8080, ip("10.0.0.1"), 40000),
+        "reply looks like it came from the forward"
+    );
+    verify_checksums(&r);
+    assert_eq!(n.stats().hairpinned, 2);
+}

@@ -11,6 +11,9 @@ use std::sync::Arc;
 use common::*;
 use nat::{MappingBehavior, PortRange, Side};
 
+/// Races lost over all explored schedules (the loser-releases path ran).
+static RACES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn iterations() -> usize {
     std::env::var("SHUTTLE_ITERATIONS")
         .ok()
@@ -70,6 +73,7 @@ fn shuttle_sessions_ports_consistent_and_all_freed() {
             );
             assert_eq!(st.mappings, st.sessions_active);
             assert_eq!(st.alloc.double_free, 0);
+            RACES.fetch_add(st.race_lost, std::sync::atomic::Ordering::Relaxed);
             while n.poll(secs(100_000), 8) > 0 {}
             let st = n.stats();
             assert_eq!(
@@ -83,4 +87,10 @@ fn shuttle_sessions_ports_consistent_and_all_freed() {
         },
         iterations(),
     );
+    if iterations() >= 50 {
+        assert!(
+            RACES.load(std::sync::atomic::Ordering::Relaxed) > 0,
+            "no schedule exercised a lost creation race"
+        );
+    }
 }
