@@ -507,6 +507,14 @@ impl<V> fmt::Debug for FlowTable<V> {
     }
 }
 
+/// Removes the index entry holding exactly `tag` (no key comparison).
+#[inline]
+fn unindex(index: &mut HashTable<u32>, h: u64, tag: u32) {
+    if let Ok(e) = index.find_entry(h, |&t| t == tag) {
+        e.remove();
+    }
+}
+
 enum Probe {
     Miss,
     /// (entry shard, slot, which key)
@@ -684,13 +692,13 @@ impl<V> FlowTable<V> {
         slot: u32,
         reason: ReleaseReason,
     ) {
-        let keys = &self.shards[f].keys;
-        let cell = keys.cell(slot);
+        let cell = self.cell(f, slot);
         let fwd = cell.key(Direction::Forward);
-        let ftag = self.tag(f, slot, Direction::Forward);
-        if let Ok(e) = fi.index.find_entry(self.hash(&fwd), |&t| t == ftag) {
-            e.remove();
-        }
+        unindex(
+            &mut fi.index,
+            self.hash(&fwd),
+            self.tag(f, slot, Direction::Forward),
+        );
         if let Some(rev) = cell.rev() {
             let h = self.hash(&rev);
             let r = self.shard_of(h);
@@ -702,10 +710,16 @@ impl<V> FlowTable<V> {
                     .expect("flow-entry bug: reverse shard not locked on release")
                     .index
             };
-            if let Ok(e) = index.find_entry(h, |&t| t == rtag) {
-                e.remove();
-            }
+            unindex(index, h, rtag);
         }
+        self.finish_release(f, fi, slot, reason);
+    }
+
+    /// The part of a release after both index entries are gone: wheel
+    /// links, the hook (once), generation, free list, counters.
+    fn finish_release(&self, f: usize, fi: &mut Inner<V>, slot: u32, reason: ReleaseReason) {
+        let keys = &self.shards[f].keys;
+        let cell = keys.cell(slot);
         {
             let Inner { wheel, slots, .. } = &mut *fi;
             wheel.cancel(&mut Ws { slots, keys }, slot);
@@ -1422,7 +1436,9 @@ impl<V> FlowTable<V> {
                 break;
             }
             let stop = done.saturating_add(CHUNK_RELEASES).min(budget);
-            while done < stop {
+            // Select the chunk in (deadline, key) order.
+            let mut batch: Vec<(usize, u32)> = Vec::with_capacity(stop - done);
+            while done + batch.len() < stop {
                 let Some(Reverse((_, _, s))) = heap.pop() else {
                     break;
                 };
@@ -1438,21 +1454,49 @@ impl<V> FlowTable<V> {
                     self.shards[s].pending.store(fi.pending, Ordering::Relaxed);
                     self.unpop_due(s, fi, slot);
                 } else {
-                    let r = self.rev_shard(s, slot);
-                    if r == s {
-                        self.release(s, fi, None, slot, ReleaseReason::Expired);
-                    } else {
-                        let Ok([fi, ri]) = guards.get_disjoint_mut([s, r]) else {
-                            unreachable!("distinct shard indices in range");
-                        };
-                        self.release(s, fi, Some(ri), slot, ReleaseReason::Expired);
-                    }
-                    done += 1;
+                    batch.push((s, slot));
                 }
                 if let Some(h) = self.ready_head(s, &mut guards[s]) {
                     heap.push(Reverse((h.0, h.1, s)));
                 }
             }
+            // Release it in passes (key hashes, forward index entries,
+            // reverse index entries, the rest in order): the cache misses of
+            // different entries overlap instead of queueing.
+            let work: Vec<(u64, u64, usize)> = batch
+                .iter()
+                .map(|&(s, slot)| {
+                    let c = self.cell(s, slot);
+                    let hf = self.hash(&c.key(Direction::Forward));
+                    match c.rev() {
+                        Some(r) => {
+                            let hr = self.hash(&r);
+                            (hf, hr, self.shard_of(hr))
+                        }
+                        None => (hf, 0, usize::MAX),
+                    }
+                })
+                .collect();
+            for (&(s, slot), &(hf, _, _)) in batch.iter().zip(&work) {
+                unindex(
+                    &mut guards[s].index,
+                    hf,
+                    self.tag(s, slot, Direction::Forward),
+                );
+            }
+            for (&(s, slot), &(_, hr, r)) in batch.iter().zip(&work) {
+                if r != usize::MAX {
+                    unindex(
+                        &mut guards[r].index,
+                        hr,
+                        self.tag(s, slot, Direction::Reverse),
+                    );
+                }
+            }
+            for &(s, slot) in &batch {
+                self.finish_release(s, &mut guards[s], slot, ReleaseReason::Expired);
+            }
+            done += batch.len();
             if heap.is_empty() {
                 break;
             }
