@@ -127,6 +127,7 @@ fn print_summary(s: &dataplane::replay::Summary, json: bool) {
 
 fn demo(json: bool) -> ExitCode {
     let params = dataplane::demo::DemoParams::default();
+    tracing::info!(?params, "demo starting");
     if !json {
         println!("{}", dataplane::demo::banner(&params));
     }

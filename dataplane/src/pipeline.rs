@@ -720,6 +720,7 @@ impl Pipeline {
                 .fetch_add(1, Ordering::Release);
         }
         if dropped > 0 {
+            tracing::debug!(dropped, "held frames dropped: next hop unresolved");
             self.drop_count(DropReason::NeighborUnresolved, dropped);
         }
         for (port, ip) in requests {
@@ -798,6 +799,7 @@ impl Pipeline {
                 }
             }
         }
+        tracing::debug!(port, %ip, "neighbour learned");
         bump(&self.shared.counters.workers[self.worker].neighbors_learned);
         if let Some(q) = released {
             let src = self.shared.ports[usize::from(port)].mac;

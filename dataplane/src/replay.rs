@@ -804,6 +804,7 @@ pub fn replay_files(
     for (port, path) in inputs {
         srcs.push((*port, Box::new(FileSource::open(path)?)));
     }
+    tracing::info!(inputs = inputs.len(), bytes = total_bytes, out = %out_dir.display(), "replay starting");
     let shared = Shared::new(cfg, 1)?;
     let mut sink = PcapDirSink::create(out_dir, &shared.port_names())?;
     let mut pipeline = Pipeline::new(Arc::clone(&shared), 0);
@@ -826,7 +827,12 @@ pub fn replay_files(
         b.finish_and_clear();
     }
     let wall = t0.elapsed().as_secs_f64();
-    tracing::info!(packets = skipped.len(), wall, "replay finished");
+    tracing::info!(
+        wall_seconds = wall,
+        capture_ns = span,
+        skipped = skipped.values().sum::<u64>(),
+        "replay finished"
+    );
     Ok(Summary::collect(&shared, skipped, span, wall))
 }
 

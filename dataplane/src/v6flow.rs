@@ -1,53 +1,47 @@
 //! IPv6 stateful forwarding: flows opened from an inside port are tracked
-//! (both directions), no translation; outside → inside packets must match a
-//! tracked flow unless `ipv6.allow_inbound`.
+//! (both directions, no translation) in a `flow_entry::FlowTable`; outside →
+//! inside packets must match a tracked flow unless `ipv6.allow_inbound`.
 //!
-//! WORKAROUND: `flow_entry::FlowTable` was not available when this was
-//! written; this is a small local tracker (one mutex, ordered map keyed by the
-//! canonical inside→outside tuple, deadline per entry, bounded expiry per
-//! poll). Capacity comes from `flow_table.capacity`; a full table is a counted
-//! drop (`flow_table_full`), never a silent loss.
+//! Each flow is one table entry with two keys: the inside → outside 5-tuple
+//! (forward) and its reverse. Every packet either way refreshes the deadline
+//! (`ipv6.flow_timeout_secs` after it); a reply confirms the flow (so
+//! unanswered ones are the first evicted when the table drains). Lookups
+//! treat a flow past its deadline as gone, so expiry is exact at packet
+//! times; `poll` releases due entries in bounded batches. A full table is a
+//! counted drop (`flow_table_full`).
 //!
-//! Cost: O(log n) per packet under one lock; `poll` is O(expired + budget).
+//! Cost: one flow-table lookup (one shard lock) per packet; an insert (1–2
+//! shard locks) per new flow.
 
-use core::net::IpAddr;
 use core::time::Duration;
-use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use flow_entry::{Direction, FlowKey, FlowTable, InsertError, ReleaseReason};
 use net::{Classified, L4Kind};
-use parking_lot::Mutex;
 
 use crate::Timestamp;
 use crate::config::{Config, Role};
 use crate::pipeline::{BuildError, DropReason};
 
-type Key = (IpAddr, IpAddr, u8, u16, u16);
-
-#[derive(Default)]
-struct Inner {
-    flows: BTreeMap<Key, Timestamp>,
-    /// (deadline at insertion or last re-arm, key): deadlines move later on
-    /// refresh without touching this index; poll re-arms.
-    due: BTreeSet<(Timestamp, Key)>,
-    created: u64,
-    expired: u64,
-}
-
 /// The IPv6 flow tracker.
 pub struct V6Flows {
-    inner: Mutex<Inner>,
+    table: FlowTable<()>,
     timeout: Duration,
-    capacity: usize,
+    created: AtomicU64,
 }
 
 impl V6Flows {
+    /// A tracker sized like the NAT's table (`[flow_table]`).
+    ///
     /// # Errors
-    /// Never today; the signature matches the flow-table-backed version.
+    /// [`BuildError::FlowTable`] if the flow table refuses the sizing.
     pub fn new(cfg: &Config) -> Result<V6Flows, BuildError> {
+        let table = FlowTable::new(crate::natglue::table_config(cfg), |_: &(), _| {})
+            .map_err(|e| BuildError::FlowTable(e.to_string()))?;
         Ok(V6Flows {
-            inner: Mutex::new(Inner::default()),
+            table,
             timeout: Duration::from_secs(cfg.ipv6.flow_timeout_secs),
-            capacity: cfg.flow_table.capacity,
+            created: AtomicU64::new(0),
         })
     }
 
@@ -70,67 +64,45 @@ impl V6Flows {
                 Err(DropReason::UnsolicitedInbound)
             };
         };
-        let (key, from_inside) = match ingress {
-            Role::Inside => ((t.src, t.dst, t.proto, t.src_port, t.dst_port), true),
-            Role::Outside => ((t.dst, t.src, t.proto, t.dst_port, t.src_port), false),
-        };
+        let key = FlowKey::from_tuple(&t, 0);
         let deadline = now + self.timeout;
-        let mut g = self.inner.lock();
-        if let Some(e) = g.flows.get_mut(&key) {
-            if *e > now {
-                *e = deadline;
-                return Ok(false);
+        let hit = self.table.lookup_with(&key, now, |e| {
+            if e.direction() == Direction::Reverse {
+                e.confirm();
             }
-            // Lazily expired: remove under the same lock.
-            let old = *e;
-            g.flows.remove(&key);
-            g.due.remove(&(old, key));
-            g.expired += 1;
+            e.set_expires_at(deadline);
+        });
+        if hit.is_some() {
+            return Ok(false);
         }
-        if !from_inside && !allow_inbound {
-            return Err(DropReason::UnsolicitedInbound);
+        let fwd = match ingress {
+            Role::Inside => key,
+            Role::Outside if allow_inbound => key.reversed(),
+            Role::Outside => return Err(DropReason::UnsolicitedInbound),
+        };
+        match self
+            .table
+            .insert_pair(fwd, fwd.reversed(), (), deadline, now)
+        {
+            Ok(flow_entry::Inserted::New(_)) => {
+                self.created.fetch_add(1, Ordering::Relaxed);
+                Ok(true)
+            }
+            Ok(flow_entry::Inserted::Existing(..)) => Ok(false),
+            Err(InsertError::Full | InsertError::Conflict) => Err(DropReason::FlowTableFull),
         }
-        if g.flows.len() >= self.capacity {
-            return Err(DropReason::FlowTableFull);
-        }
-        g.flows.insert(key, deadline);
-        g.due.insert((deadline, key));
-        g.created += 1;
-        Ok(true)
     }
 
-    /// Expire flows whose deadline passed, at most `budget`. Returns how many.
+    /// Release flows whose deadline passed, at most `budget`. Returns how many.
     pub fn poll(&self, now: Timestamp, budget: usize) -> usize {
-        let mut g = self.inner.lock();
-        let mut n = 0;
-        let mut work = 0;
-        while work < budget {
-            let Some(&(t, key)) = g.due.first() else {
-                break;
-            };
-            if t > now {
-                break;
-            }
-            work += 1;
-            g.due.pop_first();
-            match g.flows.get(&key).copied() {
-                Some(d) if d > now => {
-                    g.due.insert((d, key));
-                }
-                Some(_) => {
-                    g.flows.remove(&key);
-                    g.expired += 1;
-                    n += 1;
-                }
-                None => {}
-            }
-        }
-        n
+        self.table.poll(now, budget)
     }
 
-    /// (active, created, expired). O(1).
+    /// (active, created, expired). O(shards).
     pub fn stats(&self) -> (usize, u64, u64) {
-        let g = self.inner.lock();
-        (g.flows.len(), g.created, g.expired)
+        let s = self.table.stats();
+        let expired = s.released[ReleaseReason::Expired.index()]
+            + s.released[ReleaseReason::LazyExpired.index()];
+        (s.active_len, self.created.load(Ordering::Relaxed), expired)
     }
 }
