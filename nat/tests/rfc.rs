@@ -830,3 +830,63 @@ fn rfc5382_req8_hairpinning_to_a_port_forward() {
     verify_checksums(&r);
     assert_eq!(n.stats().hairpinned, 2);
 }
+
+#[test]
+fn rfc5508_icmp_error_from_inside_about_masqueraded_flow() {
+    let n = nat(base_config());
+    let (_, out) = out_udp(&n, "10.0.0.1", 5000, "192.0.2.1", 53, 0);
+    let (ext, eport, ..) = addrs(&out);
+    let (v, inb) = in_udp(&n, "192.0.2.1", 53, ext, eport, 1);
+    assert_eq!(v, Verdict::Forward);
+    // The inside host's port is closed: it answers with port unreachable.
+    let mut e = icmp_error(
+        "10.0.0.1",
+        "192.0.2.1",
+        Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::Port),
+        &inb,
+        1000,
+    );
+    assert_eq!(run(&n, &mut e, Side::Inside, secs(2)), Verdict::Forward);
+    verify_checksums(&e);
+    let emb = verify_embedded(&e);
+    assert_eq!(
+        e[26..30],
+        ext.octets(),
+        "outer source is the external address"
+    );
+    assert_eq!(e[30..34], [192, 0, 2, 1]);
+    assert_eq!(
+        emb[16..20],
+        ext.octets(),
+        "embedded destination is the mapping"
+    );
+    assert_eq!(u16::from_be_bytes([emb[22], emb[23]]), eport);
+}
+
+#[test]
+fn rfc5382_endpoint_independent_filtering_tcp_needs_syn() {
+    let mut c = base_config();
+    c.filtering = FilteringBehavior::EndpointIndependent;
+    let n = nat(c);
+    let mut f = tcp("10.0.0.1", 40000, "192.0.2.1", 80, SYN);
+    run(&n, &mut f, Side::Inside, secs(0));
+    let (ext, eport, ..) = addrs(&f);
+    let mut g = tcp("198.51.100.5", 7000, &ext.to_string(), eport, ACK);
+    assert_eq!(
+        run(&n, &mut g, Side::Outside, secs(1)),
+        Verdict::Drop(DropReason::TcpNotSyn)
+    );
+    let mut g = tcp("198.51.100.5", 7000, &ext.to_string(), eport, SYN);
+    assert_eq!(run(&n, &mut g, Side::Outside, secs(1)), Verdict::Forward);
+    assert_eq!(addrs(&g), (ip("198.51.100.5"), 7000, ip("10.0.0.1"), 40000));
+    verify_checksums(&g);
+    // The inside host's SYN-ACK goes out through the same mapping.
+    let mut h = tcp("10.0.0.1", 40000, "198.51.100.5", 7000, SYN | ACK);
+    assert_eq!(run(&n, &mut h, Side::Inside, secs(1)), Verdict::Forward);
+    assert_eq!((addrs(&h).0, addrs(&h).1), (ext, eport));
+    // EIF with address-and-port-dependent mapping is rejected by validate().
+    let mut c = base_config();
+    c.filtering = FilteringBehavior::EndpointIndependent;
+    c.mapping = MappingBehavior::AddressAndPortDependent;
+    assert_eq!(c.validate().unwrap_err().path, "filtering");
+}
