@@ -41,7 +41,6 @@ use crate::time::Timestamp;
 use crate::wheel::{self, Link, Wheel};
 
 const CHUNK_BITS: u32 = 10;
-const CHUNK: usize = 1 << CHUNK_BITS;
 
 const F_CONFIRMED: u8 = 1;
 const F_HAS_REV: u8 = 2;
@@ -250,23 +249,33 @@ impl KeyCell {
 }
 
 /// Chunks of key cells, allocated on demand (under the shard lock) and never
-/// moved, so other shards can read them without that lock.
+/// moved, so other shards can read them without that lock. Chunks hold
+/// 1024 cells (90 KB), fewer for small shards (down to 64) so a small
+/// table does not pay for a large chunk per shard.
 struct KeyStore {
     chunks: Box<[OnceLock<Box<[KeyCell]>>]>,
+    bits: u32,
 }
 
 impl KeyStore {
     fn new(capacity: usize) -> Self {
+        // About an eighth of the shard per chunk, between 64 and 1024 cells.
+        let bits = (capacity / 8)
+            .max(1)
+            .next_power_of_two()
+            .trailing_zeros()
+            .clamp(6, CHUNK_BITS);
         Self {
-            chunks: (0..capacity.div_ceil(CHUNK))
+            chunks: (0..capacity.div_ceil(1 << bits))
                 .map(|_| OnceLock::new())
                 .collect(),
+            bits,
         }
     }
     #[inline]
     fn try_cell(&self, slot: u32) -> Option<&KeyCell> {
-        let c = self.chunks.get((slot >> CHUNK_BITS) as usize)?.get()?;
-        c.get(slot as usize & (CHUNK - 1))
+        let c = self.chunks.get((slot >> self.bits) as usize)?.get()?;
+        c.get(slot as usize & ((1 << self.bits) - 1))
     }
     /// # Panics
     /// If `slot`'s chunk was never allocated: a slot index only reaches here
@@ -277,13 +286,13 @@ impl KeyStore {
             .expect("flow-entry bug: key cell of an unallocated slot")
     }
     fn ensure(&self, slot: u32) {
-        if let Some(c) = self.chunks.get((slot >> CHUNK_BITS) as usize) {
-            c.get_or_init(|| (0..CHUNK).map(|_| KeyCell::new()).collect());
+        if let Some(c) = self.chunks.get((slot >> self.bits) as usize) {
+            c.get_or_init(|| (0..1usize << self.bits).map(|_| KeyCell::new()).collect());
         }
     }
     fn allocated_bytes(&self) -> usize {
         self.chunks.iter().filter(|c| c.get().is_some()).count()
-            * CHUNK
+            * (1 << self.bits)
             * core::mem::size_of::<KeyCell>()
     }
 }
@@ -794,8 +803,8 @@ impl<V> FlowTable<V> {
             return None;
         }
         if n == fi.slots.capacity() {
-            // Grow by a chunk (or 1/8): memory follows the high-water mark.
-            let add = (n / 8).max(CHUNK).min(self.shard_cap - n);
+            // Grow by 1/8 (at least 64): memory follows the high-water mark.
+            let add = (n / 8).max(64).min(self.shard_cap - n);
             fi.slots.reserve_exact(add);
         }
         let slot = n as u32;
