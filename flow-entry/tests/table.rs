@@ -357,3 +357,27 @@ fn an_older_now_from_another_worker_is_tolerated() {
         vec![(1, ReleaseReason::Expired), (2, ReleaseReason::Expired)]
     );
 }
+
+#[test]
+fn deadlines_beyond_the_wheel_range_are_clamped_and_rearmed() {
+    // 1 s tick, 30 s range: one level (64 ticks); a 1000 s deadline is far
+    // beyond it and must fire neither early nor late.
+    let (t, log) = table(FlowTableConfig {
+        range: std::time::Duration::from_secs(30),
+        ..cfg(2, 64)
+    });
+    t.insert_pair(fwd(1), rev(1), 1, ts(1000), ts(0)).unwrap();
+    t.insert_pair(fwd(2), rev(2), 2, ts(70), ts(0)).unwrap();
+    let mut now = 0;
+    while now < 999 {
+        now += 7;
+        let n = t.poll(ts(now.min(999)), 10);
+        assert_eq!(n, usize::from(now >= 70 && now < 77), "at {now}");
+    }
+    assert_eq!(t.len(), 1);
+    assert_eq!(t.poll(ts(1000), 10), 1);
+    assert_eq!(
+        released(&log),
+        vec![(2, ReleaseReason::Expired), (1, ReleaseReason::Expired)]
+    );
+}
