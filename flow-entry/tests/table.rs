@@ -372,7 +372,7 @@ fn deadlines_beyond_the_wheel_range_are_clamped_and_rearmed() {
     while now < 999 {
         now += 7;
         let n = t.poll(ts(now.min(999)), 10);
-        assert_eq!(n, usize::from(now >= 70 && now < 77), "at {now}");
+        assert_eq!(n, usize::from((70..77).contains(&now)), "at {now}");
     }
     assert_eq!(t.len(), 1);
     assert_eq!(t.poll(ts(1000), 10), 1);
