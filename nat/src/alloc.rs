@@ -26,7 +26,9 @@
 //! The allocator is a plain (non-thread-safe) structure; `Nat` keeps it behind
 //! a mutex together with the mapping table (slow path only).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::FastMap as HashMap;
 
 use core::net::Ipv4Addr;
 
@@ -335,7 +337,11 @@ impl Allocator {
                 }
             }
         }
-        let index = addrs.iter().enumerate().map(|(i, a)| (*a, i)).collect();
+        let index = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (*a, i))
+            .collect::<HashMap<_, _>>();
         let sets = (0..addrs.len()).map(|_| [None, None, None]).collect();
         let mut a = Self {
             addrs,
@@ -343,7 +349,7 @@ impl Allocator {
             sets,
             ranges,
             reserved: Vec::new(),
-            hosts: HashMap::new(),
+            hosts: HashMap::default(),
             quota: cfg.per_host_port_quota,
             seed: cfg.seed,
             rng: cfg.seed ^ 0x5eed,

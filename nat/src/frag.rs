@@ -19,7 +19,9 @@
 //! Cost: a hash lookup per fragment; expiry O(expired) (a FIFO of creation
 //! times, since every entry has the same lifetime).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::FastMap as HashMap;
 
 use core::net::Ipv4Addr;
 
@@ -103,7 +105,7 @@ impl FragTable {
     #[must_use]
     pub fn new(cfg: &FragmentConfig) -> Self {
         Self {
-            map: HashMap::new(),
+            map: HashMap::default(),
             order: VecDeque::new(),
             held_bytes: 0,
             timeout_ns: cfg.timeout_ms.saturating_mul(1_000_000),

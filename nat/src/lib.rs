@@ -25,7 +25,8 @@ pub mod tcp;
 
 pub use flow_entry::{FlowTableConfig, ReleaseReason, Timestamp};
 
-use std::collections::HashMap;
+/// Hash map with a fast keyed hasher (foldhash, per-process random seed).
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::Arc;
 
 use core::net::{IpAddr, Ipv4Addr};
@@ -165,8 +166,8 @@ struct Mapping {
 /// Allocator plus the mapping records, one lock (slow path only).
 struct Pool {
     alloc: Allocator,
-    by_in: HashMap<MapKey, Mapping>,
-    by_ext: HashMap<(u8, Ipv4Addr, u16), MapKey>,
+    by_in: FastMap<MapKey, Mapping>,
+    by_ext: FastMap<(u8, Ipv4Addr, u16), MapKey>,
 }
 
 impl Pool {
@@ -308,8 +309,8 @@ impl Nat {
         let shared = Arc::new(Shared {
             pool: Mutex::new(Pool {
                 alloc: Allocator::new(&cfg),
-                by_in: HashMap::new(),
-                by_ext: HashMap::new(),
+                by_in: FastMap::default(),
+                by_ext: FastMap::default(),
             }),
             counters: Counters {
                 drops: DropReason::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
