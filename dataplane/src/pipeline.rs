@@ -462,8 +462,8 @@ pub struct Pipeline {
     /// by [`Pipeline::take_generated`].
     pending: Vec<(PortId, Vec<u8>)>,
     last_poll: Option<Timestamp>,
-    last_nat_poll: Option<Timestamp>,
-    nat_backlog: bool,
+    last_flow_poll: Option<Timestamp>,
+    flow_backlog: bool,
     /// Baseline mode for benchmarks: every frame goes out of the next port
     /// untouched (no parsing, no state).
     passthrough: bool,
@@ -485,8 +485,8 @@ impl Pipeline {
             nh_gen: u64::MAX,
             pending: Vec::new(),
             last_poll: None,
-            last_nat_poll: None,
-            nat_backlog: false,
+            last_flow_poll: None,
+            flow_backlog: false,
             passthrough: false,
         }
     }
@@ -627,25 +627,26 @@ impl Pipeline {
             return 0;
         }
         let mut work = 0;
-        if let Some(nat) = &self.shared.nat {
-            // The NAT's wheel cannot fire finer than its tick, so polling it
-            // more often only costs shard locks. Lookups still treat an
-            // entry past its deadline as gone, so expiry stays exact for
-            // packets; a backlog (budget exhausted) is polled at once.
-            let tick = Duration::from_millis(self.shared.config.flow_table.tick_ms);
-            let due = force
-                || self.nat_backlog
-                || self
-                    .last_nat_poll
-                    .is_none_or(|t| now.saturating_duration_since(t) >= tick);
-            if due {
-                self.last_nat_poll = Some(now);
-                let n = nat.poll(now, POLL_BUDGET);
-                self.nat_backlog = n >= POLL_BUDGET;
-                work += n;
+        // The flow tables' wheels cannot fire finer than their tick, so
+        // polling more often only costs shard locks. Lookups still treat an
+        // entry past its deadline as gone, so expiry stays exact for
+        // packets; a backlog (budget exhausted) is polled at once.
+        let tick = Duration::from_millis(self.shared.config.flow_table.tick_ms);
+        let due = force
+            || self.flow_backlog
+            || self
+                .last_flow_poll
+                .is_none_or(|t| now.saturating_duration_since(t) >= tick);
+        if due {
+            self.last_flow_poll = Some(now);
+            let mut n = 0;
+            if let Some(nat) = &self.shared.nat {
+                n = nat.poll(now, POLL_BUDGET);
             }
+            let m = self.shared.v6flows.poll(now, POLL_BUDGET);
+            self.flow_backlog = n >= POLL_BUDGET || m >= POLL_BUDGET;
+            work += n + m;
         }
-        work += self.shared.v6flows.poll(now, POLL_BUDGET);
         // Neighbour maintenance at most every 10 ms of virtual time.
         let due = force
             || self

@@ -584,3 +584,123 @@ fn sessions_expire_at_exact_capture_times() {
     assert_eq!(summary.drops["unsolicited_inbound"], 2);
     assert!(summary.flows_expired >= 2, "{summary:?}");
 }
+
+/// An IPv4 UDP datagram split into two fragments (8-byte-aligned split).
+fn udp_fragments(id: u16, sport: u16, payload_len: usize) -> (Vec<u8>, Vec<u8>) {
+    let payload: Vec<u8> = (0..payload_len).map(|i| i as u8).collect();
+    let whole = traffic::ipv4(
+        HOST_MAC,
+        LAN_MAC,
+        HOST,
+        REMOTE,
+        64,
+        id,
+        PROTO_UDP,
+        &traffic::udp_dgram(sport, 53, &payload),
+    );
+    let l4 = &whole[34..];
+    let split = 8 + 64; // UDP header + 64 bytes in the first fragment
+    let mk = |off: usize, data: &[u8], more: bool| {
+        let mut h = wire::ipv4_header(HOST, REMOTE, PROTO_UDP, data.len(), 64, id);
+        let fl = ((off / 8) as u16) | if more { 0x2000 } else { 0 };
+        h[6..8].copy_from_slice(&fl.to_be_bytes());
+        h[10] = 0;
+        h[11] = 0;
+        let c = wire::checksum(&h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        let mut f = whole[..14].to_vec();
+        f.extend_from_slice(&h);
+        f.extend_from_slice(data);
+        f
+    };
+    (mk(0, &l4[..split], true), mk(split, &l4[split..], false))
+}
+
+#[test]
+fn fragments_are_translated_in_and_out_of_order() {
+    for out_of_order in [false, true] {
+        let (first, second) = udp_fragments(0x4242, 41500, 200);
+        let mut lan = arp_preamble();
+        if out_of_order {
+            lan.push(pkt(1.0, second.clone()));
+            lan.push(pkt(1.001, first.clone()));
+        } else {
+            lan.push(pkt(1.0, first.clone()));
+            lan.push(pkt(1.001, second.clone()));
+        }
+        let (sink, summary) = replay(nat_config(), lan, vec![]);
+        let w: Vec<_> = out(&sink, WAN).into_iter().map(|p| p.data).collect();
+        assert_eq!(
+            w.len(),
+            2,
+            "both fragments leave (out of order: {out_of_order}): {summary:?}"
+        );
+        let mut src = None;
+        for f in &w {
+            assert!(wire::ipv4_header_ok(f, 14));
+            let s = wire::ipv4_at(f, 26).unwrap();
+            assert!(is_pool(IpAddr::V4(s)), "fragment source translated");
+            assert_eq!(wire::be16(f, 18), Some(0x4242), "IP id kept");
+            assert_eq!(f[22], 63, "TTL decremented");
+            assert_eq!(&f[0..6], &ROUTER_MAC);
+            src.get_or_insert(s);
+            assert_eq!(src, Some(s), "same translation for every fragment");
+        }
+        assert_eq!(
+            summary.drops.values().sum::<u64>(),
+            0,
+            "{:?}",
+            summary.drops
+        );
+    }
+}
+
+#[test]
+fn quota_exhaustion_is_counted_and_answered_with_icmp_3_13() {
+    let text = dataplane::config::DEFAULT_CONFIG.replace(
+        "per_host_port_quota = 4096",
+        "per_host_port_quota = 1\nicmp_on_quota_exceeded = true",
+    );
+    let cfg = Config::from_toml_str(&text).unwrap();
+    let mut lan = arp_preamble();
+    lan.push(pkt(
+        1.0,
+        traffic::ipv4(
+            HOST_MAC,
+            LAN_MAC,
+            HOST,
+            REMOTE,
+            64,
+            1,
+            PROTO_UDP,
+            &traffic::udp_dgram(42000, 53, b"a"),
+        ),
+    ));
+    lan.push(pkt(
+        2.0,
+        traffic::ipv4(
+            HOST_MAC,
+            LAN_MAC,
+            HOST,
+            REMOTE,
+            64,
+            2,
+            PROTO_UDP,
+            &traffic::udp_dgram(42001, 53, b"b"),
+        ),
+    ));
+    let (sink, summary) = replay(cfg, lan, vec![]);
+    assert_eq!(
+        ip_out(&sink, WAN).len(),
+        1,
+        "only the first flow gets a port"
+    );
+    assert_eq!(summary.drops["nat_exhausted"], 1, "{summary:?}");
+    let l = ip_out(&sink, LAN);
+    assert_eq!(l.len(), 1);
+    let (ts, v, f) = &l[0];
+    assert_eq!(*ts, 2 * S, "answer carries the dropped packet's timestamp");
+    assert_eq!(v.icmp, Some((3, 13)));
+    assert_eq!((v.src, v.dst), (IpAddr::V4(GW), IpAddr::V4(HOST)));
+    assert!(traffic::checksums_ok(f));
+}
