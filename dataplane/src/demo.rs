@@ -274,12 +274,16 @@ impl SimNet {
             }
             PROTO_ICMP if c.icmp_type_code == Some((8, 0)) => {
                 let mut m = body.to_vec();
-                m[0] = 0;
+                if let Some(t) = m.first_mut() {
+                    *t = 0;
+                }
                 reply(PROTO_ICMP, &m)
             }
             PROTO_ICMPV6 if c.icmp_type_code == Some((128, 0)) => {
                 let mut m = body.to_vec();
-                m[0] = 129;
+                if let Some(t) = m.first_mut() {
+                    *t = 129;
+                }
                 reply(PROTO_ICMPV6, &m)
             }
             _ => None,
