@@ -36,6 +36,11 @@ use crate::pipeline::{BuildError, Disposition, Output, Pipeline, PortId, Shared}
 /// Snap length written in output headers.
 pub const OUT_SNAPLEN: u32 = 262_144;
 
+/// Latest accepted capture timestamp (2^62 ns, year 2116): later ones are
+/// treated as corruption, so `now + timeout` arithmetic downstream can never
+/// overflow.
+pub const MAX_CAPTURE_NS: u64 = 1 << 62;
+
 /// Replay failures (input or output), each naming the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -320,6 +325,15 @@ impl PacketSource for FileSource {
                         }
                     }
                     let ts_ns = ts.map_or(*last_ts, |raw| pcapng_ns(raw, tsresol, offset));
+                    if ts_ns > MAX_CAPTURE_NS {
+                        let path = self.path.clone();
+                        let reason = format!("timestamp {ts_ns} ns is out of range");
+                        return Err(ReplayError::Corrupt {
+                            path,
+                            index: self.index,
+                            reason,
+                        });
+                    }
                     *last_ts = ts_ns;
                     return Ok(Some(Packet { ts_ns, data }));
                 }
