@@ -1,11 +1,13 @@
 //! NAT benchmarks (criterion), each beside its baseline in the same run.
 //!
-//! `fast_path/*`: established-session translation (lookup, state, rewrite,
+//! `fast_path/*` (4096 sessions, cache-resident) and `fast_path_196k/*`
+//! (196 608 sessions): established-session translation (lookup, state, rewrite,
 //! incremental checksums) of N frames, beside a plain copy of the same
 //! frames and beside the flow-table lookup alone (same keys, same table
 //! configuration). The NAT figure includes the copy (the frame must be
 //! restored before each translation), so compare
-//! `nat_copy_and_translate - copy` with `flow_table_lookup_only`.
+//! `nat_copy_and_translate - copy` (and the burst form,
+//! `nat_burst32_copy_and_translate - copy`) with `flow_table_lookup_only`.
 //!
 //! `create/udp_sessions`: sessions created per second (slow path: mapping,
 //! allocation, two-key insert). `alloc/fill_percent/*`: allocate + release
@@ -20,8 +22,6 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use etherparse::PacketBuilder;
 use flow_entry::{FlowKey, FlowTable, FlowTableConfig, Timestamp};
 use nat::{Allocator, Nat, NatConfig, PortRange, Side, Verdict};
-
-const N: usize = 4096;
 
 fn udp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> Vec<u8> {
     let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
@@ -50,13 +50,18 @@ fn table_cfg(capacity: usize) -> FlowTableConfig {
 }
 
 fn fast_path(c: &mut Criterion) {
-    let nat = Nat::new(config(), table_cfg(1 << 16)).unwrap();
+    fast_path_n(c, "fast_path", 4096);
+    fast_path_n(c, "fast_path_196k", 3 * 65536);
+}
+
+fn fast_path_n(c: &mut Criterion, group: &str, n: usize) {
+    let nat = Nat::new(config(), table_cfg((2 * n).next_power_of_two())).unwrap();
     let now = Timestamp::from_secs(1);
-    let frames: Vec<Vec<u8>> = (0..N)
+    let frames: Vec<Vec<u8>> = (0..n)
         .map(|i| {
             udp(
                 Ipv4Addr::from(0x0a00_0000 + i as u32),
-                1024 + i as u16,
+                1024 + (i % 60000) as u16,
                 Ipv4Addr::new(192, 0, 2, (i % 250) as u8),
                 53,
             )
@@ -68,16 +73,17 @@ fn fast_path(c: &mut Criterion) {
         let mut g = f.clone();
         assert_eq!(nat.process(&mut g, cl, Side::Inside, now), Verdict::Forward);
     }
-    // The lookup-alone baseline: the same keys in a table of the same shape.
-    let table: FlowTable<u64> = FlowTable::new(table_cfg(1 << 16), |_, _| {}).unwrap();
+    // The lookup-alone baseline: the same forward keys in a table of the same shape.
+    let table: FlowTable<u64> =
+        FlowTable::new(table_cfg((2 * n).next_power_of_two()), |_, _| {}).unwrap();
     for (i, cl) in cls.iter().enumerate() {
         let k = FlowKey::from_tuple(&cl.tuple.unwrap(), 0);
         let r = FlowKey::v4(
             Ipv4Addr::new(192, 0, 2, (i % 250) as u8),
-            Ipv4Addr::new(203, 0, 113, 1),
+            Ipv4Addr::new(203, 0, 113, (i / 65536) as u8),
             17,
             53,
-            1024 + i as u16,
+            (i % 65536) as u16,
             0,
         );
         table
@@ -85,11 +91,13 @@ fn fast_path(c: &mut Criterion) {
             .unwrap();
     }
     let mut buf = vec![0u8; frames[0].len()];
-    let mut g = c.benchmark_group("fast_path");
-    g.throughput(Throughput::Elements(N as u64));
+    let mut bufs = frames.clone();
+    let mut verdicts = vec![Verdict::Forward; 32];
+    let mut g = c.benchmark_group(group);
+    g.throughput(Throughput::Elements(n as u64));
     g.warm_up_time(Duration::from_millis(500));
     g.measurement_time(Duration::from_secs(2));
-    g.sample_size(20);
+    g.sample_size(10);
     g.bench_function("copy", |b| {
         b.iter(|| {
             for f in &frames {
@@ -114,6 +122,21 @@ fn fast_path(c: &mut Criterion) {
                 buf.copy_from_slice(f);
                 let v = nat.process(&mut buf, cl, Side::Inside, now);
                 black_box((&buf, v));
+            }
+        });
+    });
+    g.bench_function("nat_burst32_copy_and_translate", |b| {
+        b.iter(|| {
+            for (fs, (bs, cl)) in frames
+                .chunks(32)
+                .zip(bufs.chunks_mut(32).zip(cls.chunks(32)))
+            {
+                for (b, f) in bs.iter_mut().zip(fs) {
+                    b.copy_from_slice(f);
+                }
+                let mut refs: Vec<&mut [u8]> = bs.iter_mut().map(Vec::as_mut_slice).collect();
+                nat.process_burst(&mut refs, cl, Side::Inside, now, &mut verdicts);
+                black_box(&verdicts);
             }
         });
     });

@@ -39,7 +39,7 @@ pub use config::{
     ConfigError, ConfigProblem, FilteringBehavior, ForwardProtocol, Ipv4Prefix, MappingBehavior,
     NatConfig, PortForward, PortRange,
 };
-use flow_entry::{Direction, FlowKey, FlowTable, InsertError, Inserted};
+use flow_entry::{Direction, EntryMut, FlowKey, FlowTable, InsertError, Inserted};
 pub use frag::FragStats;
 use frag::{FragKey, FragTable, FragXlat};
 pub use pkt::Tuple;
@@ -288,7 +288,26 @@ fn v4(a: IpAddr) -> Option<Ipv4Addr> {
     }
 }
 
+/// A packet parsed up to its session lookup.
+#[derive(Clone, Copy)]
+struct Prep {
+    tuple: Tuple,
+    flags: u8,
+    icmp_type: Option<u8>,
+    l3: usize,
+    l4: usize,
+}
+
+/// Outcome of [`Nat::prepare`].
+enum Pre {
+    /// Decided without a session lookup.
+    Done(Verdict),
+    /// Needs the session lookup.
+    Go(Prep),
+}
+
 /// Result of a stage on one packet.
+#[derive(Clone, Copy)]
 enum Step {
     /// Translated from → to (rewrite needed).
     Xlat(Tuple),
@@ -392,6 +411,8 @@ impl Nat {
     ///
     /// `cls` must describe `frame` (from `net::classify`). IPv6 and non-IP
     /// frames are left untouched (`Forward`). Never panics on any input.
+    /// Cost: one flow-table lookup for an established session (two when
+    /// hairpinned); see [`Nat::process_burst`] for the batched form.
     pub fn process(
         &self,
         frame: &mut [u8],
@@ -400,14 +421,78 @@ impl Nat {
         now: Timestamp,
     ) -> Verdict {
         let now = now.as_nanos();
+        match self.prepare(frame, cls, ingress, now) {
+            Pre::Done(v) => v,
+            Pre::Go(p) => self.finish(frame, cls, &p, None, ingress, now),
+        }
+    }
+
+    /// Translate a burst of frames arriving on one side: the same result as
+    /// calling [`Nat::process`] on each in order, except that the session
+    /// lookups of the burst go through `FlowTable::lookup_batch` (one lock
+    /// per shard per 64 frames, cache misses overlapped). Frames of the
+    /// burst that create sessions take the per-packet slow path; two frames
+    /// of one new flow in the same burst both see "no session" in the batch
+    /// and the second then finds the first's session. `verdicts[i]` is set
+    /// for `frames[i]`; extra entries of the longer slices are ignored.
+    pub fn process_burst(
+        &self,
+        frames: &mut [&mut [u8]],
+        cls: &[Classified],
+        ingress: Side,
+        now: Timestamp,
+        verdicts: &mut [Verdict],
+    ) {
+        const B: usize = 64;
+        let now_ns = now.as_nanos();
+        let n = frames.len().min(cls.len()).min(verdicts.len());
+        let mut keys: Vec<FlowKey> = Vec::with_capacity(B);
+        let mut start = 0;
+        while start < n {
+            let end = (start + B).min(n);
+            let mut preps: [Option<Prep>; B] = [None; B];
+            let mut owner = [0u8; B];
+            let mut kflags = [0u8; B];
+            let mut steps: [Option<Step>; B] = [None; B];
+            keys.clear();
+            for i in start..end {
+                match self.prepare(frames[i], &cls[i], ingress, now_ns) {
+                    Pre::Done(v) => verdicts[i] = v,
+                    Pre::Go(p) => {
+                        owner[keys.len()] = (i - start) as u8;
+                        kflags[keys.len()] = p.flags;
+                        keys.push(key(&p.tuple));
+                        preps[i - start] = Some(p);
+                    }
+                }
+            }
+            self.table.lookup_batch(&keys, now, |k, hit| {
+                if let Some(h) = hit {
+                    steps[usize::from(owner[k])] = Some(self.on_hit(h, ingress, kflags[k], now_ns));
+                }
+            });
+            for i in start..end {
+                if let Some(p) = &preps[i - start] {
+                    verdicts[i] =
+                        self.finish(frames[i], &cls[i], p, steps[i - start], ingress, now_ns);
+                }
+            }
+            start = end;
+        }
+    }
+
+    /// Everything before the session lookup: parse, classify NAT-wise, and
+    /// handle what needs no lookup by tuple (fragments, ICMP errors, other
+    /// protocols).
+    fn prepare(&self, frame: &mut [u8], cls: &Classified, ingress: Side, now: u64) -> Pre {
         if cls.l3 != L3Kind::Ipv4 {
-            return Verdict::Forward;
+            return Pre::Done(Verdict::Forward);
         }
         let l3 = usize::from(cls.l3_offset);
         let l4 = usize::from(cls.l4_offset);
         let end = usize::from(cls.l3_end).min(frame.len());
         if frame.len() < l3 + 20 || end < l4 {
-            return self.drop_(DropReason::Malformed);
+            return Pre::Done(self.drop_(DropReason::Malformed));
         }
         let ip_src = Ipv4Addr::new(
             frame[l3 + 12],
@@ -424,12 +509,14 @@ impl Nat {
         let proto = frame[l3 + 9];
 
         if cls.l4 == L4Kind::Fragment {
-            return self.non_first_fragment(frame, cls, l3, ip_src, ip_dst, proto, ingress, now);
+            return Pre::Done(
+                self.non_first_fragment(frame, cls, l3, ip_src, ip_dst, proto, ingress, now),
+            );
         }
         let tuple = match (cls.l4, cls.tuple) {
             (L4Kind::Tcp | L4Kind::Udp, Some(t)) => {
                 let (Some(src), Some(dst)) = (v4(t.src), v4(t.dst)) else {
-                    return Verdict::Forward;
+                    return Pre::Done(Verdict::Forward);
                 };
                 Tuple {
                     src,
@@ -441,18 +528,20 @@ impl Nat {
             }
             (L4Kind::Icmpv4, _) => {
                 let Some((ty, _code)) = cls.icmp_type_code else {
-                    return self.drop_(DropReason::Malformed);
+                    return Pre::Done(self.drop_(DropReason::Malformed));
                 };
                 if pkt::is_icmp_error(ty) {
-                    return self.icmp_error(frame, l3, l4, end, ip_src, ip_dst, ingress, now);
+                    return Pre::Done(
+                        self.icmp_error(frame, l3, l4, end, ip_src, ip_dst, ingress, now),
+                    );
                 }
                 if !matches!(ty, 0 | 8) || end < l4 + 8 {
-                    return self.other_traffic(
+                    return Pre::Done(self.other_traffic(
                         ip_src,
                         ip_dst,
                         ingress,
                         DropReason::UnsupportedIcmp,
-                    );
+                    ));
                 }
                 let id = u16::from_be_bytes([frame[l4 + 4], frame[l4 + 5]]);
                 Tuple {
@@ -463,14 +552,16 @@ impl Nat {
                     dport: id,
                 }
             }
-            (L4Kind::Tcp | L4Kind::Udp, None) => return self.drop_(DropReason::Malformed),
+            (L4Kind::Tcp | L4Kind::Udp, None) => {
+                return Pre::Done(self.drop_(DropReason::Malformed));
+            }
             _ => {
-                return self.other_traffic(
+                return Pre::Done(self.other_traffic(
                     ip_src,
                     ip_dst,
                     ingress,
                     DropReason::UnsupportedProtocol,
-                );
+                ));
             }
         };
         let flags = if tuple.proto == pkt::TCP {
@@ -478,9 +569,38 @@ impl Nat {
         } else {
             0
         };
-        let icmp_type = cls.icmp_type_code.map(|(t, _)| t);
+        Pre::Go(Prep {
+            tuple,
+            flags,
+            icmp_type: cls.icmp_type_code.map(|(t, _)| t),
+            l3,
+            l4,
+        })
+    }
 
-        let mut step = self.stage(&tuple, ingress, flags, icmp_type, now);
+    /// Everything after the lookup: creation on a miss (`looked_up` is the
+    /// batch lookup's result, `None` = not looked up or missed), hairpin,
+    /// rewrite, fragment record.
+    fn finish(
+        &self,
+        frame: &mut [u8],
+        cls: &Classified,
+        p: &Prep,
+        looked_up: Option<Step>,
+        ingress: Side,
+        now: u64,
+    ) -> Verdict {
+        let Prep {
+            tuple,
+            flags,
+            icmp_type,
+            l3,
+            l4,
+        } = *p;
+        let mut step = match looked_up {
+            Some(s) => s,
+            None => self.stage(&tuple, ingress, flags, icmp_type, now),
+        };
         let mut hairpin = false;
         if let Step::Xlat(to) = step
             && ingress == Side::Inside
@@ -552,55 +672,61 @@ impl Nat {
 
     /// Established path: lookup, TCP state, refresh, translation target.
     fn fast(&self, t: &Tuple, ingress: Side, flags: u8, now: u64) -> Option<Step> {
-        let udp_in_refresh = self.cfg.timeouts.udp_inbound_refresh;
-        let tick = self.tick_ns;
         self.table
             .lookup_with(&key(t), Timestamp::from_nanos(now), |hit| {
-                let reverse = hit.direction() == Direction::Reverse;
-                // The forward key is only valid from the side the session was
-                // opened on, the reply key only from the other side: a packet
-                // from outside with an inside source (spoofed) is not translated.
-                let expected = match (hit.value().orig_side, reverse) {
-                    (side, false) => side,
-                    (Side::Inside, true) => Side::Outside,
-                    (Side::Outside, true) => Side::Inside,
-                };
-                if expected != ingress {
-                    return Step::Drop(DropReason::WrongSide);
-                }
-                let (to, deadline) = {
-                    let s = hit.value_mut();
-                    let (to, dir) = if reverse {
-                        (s.orig.reversed(), Dir::Reply)
-                    } else {
-                        (s.xlat, Dir::Orig)
-                    };
-                    let from_outside = ingress == Side::Outside;
-                    let deadline = match s.orig.proto {
-                        pkt::TCP => {
-                            let class = s.tcp.on_packet(dir, flags);
-                            Some(now + self.timeout(pkt::TCP, class))
-                        }
-                        pkt::UDP if from_outside && !udp_in_refresh => None,
-                        p => Some(now + self.timeout(p, TimeoutClass::Established)),
-                    };
-                    (to, deadline)
-                };
-                // A reply confirms the session (unconfirmed ones are the
-                // table's first eviction candidates under pressure).
-                if reverse && !hit.is_confirmed() {
-                    hit.confirm();
-                }
-                // Store a new deadline only when it moves by a table tick or
-                // more (refresh: once per tick; shortening: at once).
-                let cur = hit.expires_at().as_nanos();
-                if let Some(d) = deadline
-                    && (d > cur.saturating_add(tick) || d.saturating_add(tick) < cur)
-                {
-                    hit.set_expires_at(Timestamp::from_nanos(d));
-                }
-                Step::Xlat(to)
+                self.on_hit(hit, ingress, flags, now)
             })
+    }
+
+    /// A session hit (under the shard lock): side check, TCP state, refresh,
+    /// translation target. O(1).
+    fn on_hit(&self, hit: &mut EntryMut<'_, Session>, ingress: Side, flags: u8, now: u64) -> Step {
+        let udp_in_refresh = self.cfg.timeouts.udp_inbound_refresh;
+        let tick = self.tick_ns;
+        let reverse = hit.direction() == Direction::Reverse;
+        // The forward key is only valid from the side the session was
+        // opened on, the reply key only from the other side: a packet
+        // from outside with an inside source (spoofed) is not translated.
+        let expected = match (hit.value().orig_side, reverse) {
+            (side, false) => side,
+            (Side::Inside, true) => Side::Outside,
+            (Side::Outside, true) => Side::Inside,
+        };
+        if expected != ingress {
+            return Step::Drop(DropReason::WrongSide);
+        }
+        let (to, deadline) = {
+            let s = hit.value_mut();
+            let (to, dir) = if reverse {
+                (s.orig.reversed(), Dir::Reply)
+            } else {
+                (s.xlat, Dir::Orig)
+            };
+            let from_outside = ingress == Side::Outside;
+            let deadline = match s.orig.proto {
+                pkt::TCP => {
+                    let class = s.tcp.on_packet(dir, flags);
+                    Some(now + self.timeout(pkt::TCP, class))
+                }
+                pkt::UDP if from_outside && !udp_in_refresh => None,
+                p => Some(now + self.timeout(p, TimeoutClass::Established)),
+            };
+            (to, deadline)
+        };
+        // A reply confirms the session (unconfirmed ones are the
+        // table's first eviction candidates under pressure).
+        if reverse && !hit.is_confirmed() {
+            hit.confirm();
+        }
+        // Store a new deadline only when it moves by a table tick or
+        // more (refresh: once per tick; shortening: at once).
+        let cur = hit.expires_at().as_nanos();
+        if let Some(d) = deadline
+            && (d > cur.saturating_add(tick) || d.saturating_add(tick) < cur)
+        {
+            hit.set_expires_at(Timestamp::from_nanos(d));
+        }
+        Step::Xlat(to)
     }
 
     fn create_outbound(&self, t: &Tuple, flags: u8, icmp_type: Option<u8>, now: u64) -> Step {
