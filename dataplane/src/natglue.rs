@@ -161,7 +161,7 @@ impl NatStage {
             ports_in_use: s.ports_in_use,
             created: s.created,
             expired: s.expired + s.lazily_expired,
-            evicted: s.evicted,
+            evicted: s.evicted + s.drained,
             drops: s
                 .drops
                 .iter()

@@ -704,3 +704,42 @@ fn quota_exhaustion_is_counted_and_answered_with_icmp_3_13() {
     assert_eq!((v.src, v.dst), (IpAddr::V4(GW), IpAddr::V4(HOST)));
     assert!(traffic::checksums_ok(f));
 }
+
+#[test]
+fn demo_scenario_exercises_every_path() {
+    let params = dataplane::demo::DemoParams::default();
+    let (s, shared) = dataplane::demo::run(Config::default_demo(), &params).unwrap();
+    let nat = shared.nat.as_ref().unwrap().nat().stats();
+    // Every outbound flow got a session; port-forwarded connections too.
+    let expected = u64::from(
+        params.tcp_flows
+            + params.udp_flows
+            + params.icmp_flows
+            + params.forwarded
+            + params.late_flows,
+    );
+    assert!(
+        nat.created >= expected,
+        "created {} < {expected}",
+        nat.created
+    );
+    // Traceroute probes with TTL 2 come back as ICMP errors, translated.
+    assert!(
+        nat.icmp_errors_translated >= u64::from(params.ttl_probes / 2),
+        "{nat:?}"
+    );
+    assert_eq!(s.drops["ttl_exceeded"], u64::from(params.ttl_probes / 2));
+    assert_eq!(
+        s.drops["unsolicited_inbound"],
+        u64::from(params.unsolicited)
+    );
+    // Idle flows expired when the clock passed their timeouts.
+    assert!(
+        s.flows_expired >= u64::from(params.udp_flows + params.icmp_flows),
+        "{s:?}"
+    );
+    assert!(s.nat_sessions_active > 0 && s.nat_sessions_active < nat.created);
+    // IPv6: flows tracked and answered.
+    assert_eq!(shared.v6flows.stats().1, u64::from(params.v6_flows));
+    assert!(s.ports["lan"].packets_out > 9000);
+}
