@@ -42,8 +42,9 @@ use crate::wheel::{self, Link, Wheel};
 
 const CHUNK_BITS: u32 = 10;
 
+/// `EntryMut::confirm` was called (not embryonic).
 const F_CONFIRMED: u8 = 1;
-const F_HAS_REV: u8 = 2;
+/// In the shard's ready list (found due by `poll`, not released yet).
 const F_READY: u8 = 4;
 
 /// No candidate (a tag is at most `2^32 - 3`: slots per shard are capped
@@ -1033,7 +1034,7 @@ impl<V> FlowTable<V> {
             {
                 let s = &mut fi.slots[slot as usize];
                 s.value = Some(value);
-                *s.flags_mut() = if rev.is_some() { F_HAS_REV } else { 0 };
+                *s.flags_mut() = 0;
             }
             let hasher = |t: &u32| self.hash(&self.tag_key(*t));
             fi.index
