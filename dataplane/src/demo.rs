@@ -294,7 +294,11 @@ impl SimNet {
     }
 }
 
-struct SimFeed<'a>(&'a RefCell<SimNet>);
+struct SimFeed<'a> {
+    net: &'a RefCell<SimNet>,
+    /// Every packet fed, per port, when recording.
+    record: Option<BTreeMap<PortId, Vec<Packet>>>,
+}
 struct SimSink<'a> {
     net: &'a RefCell<SimNet>,
     out: BTreeMap<PortId, u64>,
@@ -305,12 +309,16 @@ impl Feed for SimFeed<'_> {
         &mut self,
         _: &mut BTreeMap<SkipReason, u64>,
     ) -> Result<Option<(PortId, Packet)>, ReplayError> {
-        Ok(self
-            .0
+        let next = self
+            .net
             .borrow_mut()
             .events
             .pop()
-            .map(|Reverse((ts_ns, _, port, data))| (port, Packet { ts_ns, data })))
+            .map(|Reverse((ts_ns, _, port, data))| (port, Packet { ts_ns, data }));
+        if let (Some(rec), Some((port, p))) = (&mut self.record, &next) {
+            rec.entry(*port).or_default().push(p.clone());
+        }
+        Ok(next)
     }
 }
 
@@ -526,6 +534,30 @@ fn script(p: &DemoParams, net: &mut SimNet) {
 /// # Errors
 /// Only if the embedded configuration were refused by the NAT.
 pub fn run(cfg: Config, params: &DemoParams) -> Result<(Summary, Arc<Shared>), ReplayError> {
+    run_inner(cfg, params, false).map(|(s, sh, _)| (s, sh))
+}
+
+/// Per-port input captures of a demo run (what the simulated network sent
+/// into each port, with its timestamps).
+pub type Recording = BTreeMap<PortId, Vec<Packet>>;
+
+/// Run the demo and also return every packet it fed in, per port: replaying
+/// those captures with `dataplane replay` reproduces the run.
+///
+/// # Errors
+/// As [`run`].
+pub fn run_recording(
+    cfg: Config,
+    params: &DemoParams,
+) -> Result<(Summary, Arc<Shared>, Recording), ReplayError> {
+    run_inner(cfg, params, true)
+}
+
+fn run_inner(
+    cfg: Config,
+    params: &DemoParams,
+    record: bool,
+) -> Result<(Summary, Arc<Shared>, Recording), ReplayError> {
     let lan_mac = cfg.ports[usize::from(LAN)].mac.0;
     let wan_mac = cfg.ports[usize::from(WAN)].mac.0;
     let shared = Shared::new(cfg, 1)?;
@@ -538,7 +570,10 @@ pub fn run(cfg: Config, params: &DemoParams) -> Result<(Summary, Arc<Shared>), R
         reactions: 0,
     });
     script(params, &mut net.borrow_mut());
-    let mut feed = SimFeed(&net);
+    let mut feed = SimFeed {
+        net: &net,
+        record: record.then(BTreeMap::new),
+    };
     let mut sink = SimSink {
         net: &net,
         out: BTreeMap::new(),
@@ -546,7 +581,46 @@ pub fn run(cfg: Config, params: &DemoParams) -> Result<(Summary, Arc<Shared>), R
     let t0 = Instant::now();
     let (skipped, span) = replay::drive(&mut pipeline, &mut feed, &mut sink, |_| {})?;
     let wall = t0.elapsed().as_secs_f64();
-    Ok((Summary::collect(&shared, skipped, span, wall), shared))
+    let rec = feed.record.take().unwrap_or_default();
+    Ok((Summary::collect(&shared, skipped, span, wall), shared, rec))
+}
+
+/// Write a recording as `DIR/PORT-in.pcap` (port names from `cfg`).
+///
+/// # Errors
+/// I/O errors.
+pub fn write_recording(
+    cfg: &Config,
+    rec: &Recording,
+    dir: &std::path::Path,
+) -> Result<Vec<std::path::PathBuf>, ReplayError> {
+    use pcap_file::pcap::{PcapPacket, PcapWriter};
+    std::fs::create_dir_all(dir).map_err(|source| ReplayError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let mut paths = Vec::new();
+    for (port, pkts) in rec {
+        let Some(pc) = cfg.ports.get(usize::from(*port)) else {
+            continue;
+        };
+        let path = dir.join(format!("{}-in.pcap", pc.name));
+        let io = |e: String| ReplayError::Io {
+            path: path.display().to_string(),
+            source: std::io::Error::other(e),
+        };
+        let f = std::fs::File::create(&path).map_err(|e| io(e.to_string()))?;
+        let mut w = PcapWriter::with_header(std::io::BufWriter::new(f), replay::out_header())
+            .map_err(|e| io(e.to_string()))?;
+        for p in pkts {
+            let ts = core::time::Duration::from_nanos(p.ts_ns);
+            w.write_packet(&PcapPacket::new(ts, p.data.len() as u32, &p.data))
+                .map_err(|e| io(e.to_string()))?;
+        }
+        std::io::Write::flush(&mut w.into_writer()).map_err(|e| io(e.to_string()))?;
+        paths.push(path);
+    }
+    Ok(paths)
 }
 
 /// The demo's banner (what was simulated).

@@ -25,6 +25,10 @@ enum Cmd {
         /// Print the summary as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Also write what the simulated network sent into each port as
+        /// DIR/PORT-in.pcap (replaying them reproduces the run).
+        #[arg(long, value_name = "DIR")]
+        write_captures: Option<PathBuf>,
     },
     /// Replay pcap/pcapng captures through the pipeline, one per input port.
     Replay {
@@ -70,7 +74,10 @@ fn init_logging() {
 fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();
-    match cli.cmd.unwrap_or(Cmd::Demo { json: false }) {
+    match cli.cmd.unwrap_or(Cmd::Demo {
+        json: false,
+        write_captures: None,
+    }) {
         Cmd::CheckConfig { file } => match Config::load(&file) {
             Ok(cfg) => {
                 println!(
@@ -88,7 +95,10 @@ fn main() -> ExitCode {
             }
         },
         Cmd::Run { config } => run(&config),
-        Cmd::Demo { json } => demo(json),
+        Cmd::Demo {
+            json,
+            write_captures,
+        } => demo(json, write_captures.as_deref()),
         Cmd::Replay {
             config,
             inputs,
@@ -125,15 +135,29 @@ fn print_summary(s: &dataplane::replay::Summary, json: bool) {
     }
 }
 
-fn demo(json: bool) -> ExitCode {
+fn demo(json: bool, write_captures: Option<&std::path::Path>) -> ExitCode {
     let params = dataplane::demo::DemoParams::default();
     tracing::info!(?params, "demo starting");
     if !json {
         println!("{}", dataplane::demo::banner(&params));
     }
-    match dataplane::demo::run(Config::default_demo(), &params) {
-        Ok((s, _)) => {
+    let cfg = Config::default_demo();
+    match dataplane::demo::run_recording(cfg.clone(), &params) {
+        Ok((s, _, rec)) => {
             print_summary(&s, json);
+            if let Some(dir) = write_captures {
+                match dataplane::demo::write_recording(&cfg, &rec, dir) {
+                    Ok(paths) => {
+                        for p in paths {
+                            eprintln!("wrote {}", p.display());
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("demo: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
