@@ -426,3 +426,51 @@ fn plain_router_forwards_tcp_both_ways() {
     assert_eq!(d, Disposition::Tx(LAN));
     assert_eq!(view(&o).dst_mac, HOST_MAC);
 }
+
+#[test]
+fn ipv6_unresolved_next_hop_is_solicited_and_released_by_the_advert() {
+    let mut p = single(router_config()).unwrap();
+    one(&mut p, LAN, ns_for(GW6, HOST6, HOST_MAC), ts(0.5));
+    let f = traffic::ipv6(
+        HOST_MAC,
+        LAN_MAC,
+        HOST6,
+        REMOTE6,
+        64,
+        PROTO_UDP,
+        &traffic::udp_dgram(7, 53, b"q"),
+    );
+    let (d, _, gen_) = one(&mut p, LAN, f, ts(1.0));
+    assert_eq!(d, Disposition::Consumed, "held until the router resolves");
+    assert_eq!(gen_.len(), 1);
+    let (port, ns) = &gen_[0];
+    assert_eq!(*port, WAN);
+    let v = view(ns);
+    assert_eq!(v.icmp, Some((135, 0)));
+    assert_eq!(v.dst, IpAddr::V6(wire::solicited_node(ROUTER6)));
+    assert_eq!(
+        wire::ipv6_at(ns, 62),
+        Some(ROUTER6),
+        "target = the next hop"
+    );
+    assert!(traffic::checksums_ok(ns));
+    let mut na = vec![136, 0, 0, 0, 0x60, 0, 0, 0];
+    na.extend_from_slice(&ROUTER6.octets());
+    na.extend_from_slice(&[2, 1]);
+    na.extend_from_slice(&ROUTER_MAC);
+    let na = traffic::ipv6(
+        ROUTER_MAC,
+        WAN_MAC,
+        ROUTER6,
+        "2001:db8:2::2".parse().unwrap(),
+        255,
+        PROTO_ICMPV6,
+        &na,
+    );
+    let (d, _, gen_) = one(&mut p, WAN, na, ts(1.02));
+    assert_eq!(d, Disposition::Consumed);
+    assert_eq!(gen_.len(), 1, "the held frame is released");
+    let v = view(&gen_[0].1);
+    assert_eq!((v.src_mac, v.dst_mac, v.ttl), (WAN_MAC, ROUTER_MAC, 63));
+    assert_eq!(v.dst, IpAddr::V6(REMOTE6));
+}
