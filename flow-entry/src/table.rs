@@ -1383,6 +1383,7 @@ impl<V> FlowTable<V> {
     pub fn poll(&self, now: Timestamp, budget: usize) -> usize {
         let now_t = self.time.now_tick(now);
         // Phase A: wheel -> ready lists, sorted.
+        let mut any_ready = false;
         for s in 0..self.shards.len() {
             let mut l = self.lock1(s);
             let fi = l.get(s);
@@ -1426,6 +1427,10 @@ impl<V> FlowTable<V> {
                 fi.ready_sorted = true;
             }
             self.shards[s].pending.store(fi.pending, Ordering::Relaxed);
+            any_ready |= !fi.ready.is_empty();
+        }
+        if !any_ready {
+            return 0;
         }
         // Phase B: merge across shards, in chunks. Each chunk locks every
         // shard in ascending order (deadlock-free), so a release needs no
