@@ -107,7 +107,35 @@ impl NatStage {
         !self.inside.iter().any(|p| p.contains(dst))
     }
 
-    /// Translate in place.
+    fn outcome(&self, v: nat::Verdict) -> NatOutcome {
+        use nat::DropReason as N;
+        match v {
+            nat::Verdict::Forward => NatOutcome::Forward,
+            nat::Verdict::Drop(r) => match r {
+                N::FragmentHeld => NatOutcome::Held,
+                N::NoSession
+                | N::Filtered
+                | N::TcpNotSyn
+                | N::SourceNotAllowed
+                | N::IcmpErrorNoSession => NatOutcome::Drop(DropReason::UnsolicitedInbound),
+                N::QuotaExceeded | N::PoolExhausted if self.icmp_on_quota => {
+                    NatOutcome::DropWithIcmp(DropReason::NatExhausted)
+                }
+                N::QuotaExceeded | N::PoolExhausted => NatOutcome::Drop(DropReason::NatExhausted),
+                N::TableFull => NatOutcome::Drop(DropReason::FlowTableFull),
+                _ => NatOutcome::Drop(DropReason::Nat),
+            },
+        }
+    }
+
+    fn side(ingress: Role) -> nat::Side {
+        match ingress {
+            Role::Inside => nat::Side::Inside,
+            Role::Outside => nat::Side::Outside,
+        }
+    }
+
+    /// Translate one frame in place.
     pub fn process(
         &self,
         frame: &mut [u8],
@@ -115,32 +143,25 @@ impl NatStage {
         ingress: Role,
         now: Timestamp,
     ) -> NatOutcome {
-        let side = match ingress {
-            Role::Inside => nat::Side::Inside,
-            Role::Outside => nat::Side::Outside,
-        };
-        match self.nat.process(frame, cls, side, now) {
-            nat::Verdict::Forward => NatOutcome::Forward,
-            nat::Verdict::Drop(r) => {
-                use nat::DropReason as N;
-                match r {
-                    N::FragmentHeld => NatOutcome::Held,
-                    N::NoSession
-                    | N::Filtered
-                    | N::TcpNotSyn
-                    | N::SourceNotAllowed
-                    | N::IcmpErrorNoSession => NatOutcome::Drop(DropReason::UnsolicitedInbound),
-                    N::QuotaExceeded | N::PoolExhausted if self.icmp_on_quota => {
-                        NatOutcome::DropWithIcmp(DropReason::NatExhausted)
-                    }
-                    N::QuotaExceeded | N::PoolExhausted => {
-                        NatOutcome::Drop(DropReason::NatExhausted)
-                    }
-                    N::TableFull => NatOutcome::Drop(DropReason::FlowTableFull),
-                    _ => NatOutcome::Drop(DropReason::Nat),
-                }
-            }
-        }
+        self.outcome(self.nat.process(frame, cls, Self::side(ingress), now))
+    }
+
+    /// Translate a burst arriving on one side (`nat::Nat::process_burst`:
+    /// session lookups batched per shard). `out` is cleared and gets one
+    /// outcome per frame.
+    pub fn process_burst(
+        &self,
+        frames: &mut [&mut [u8]],
+        cls: &[Classified],
+        ingress: Role,
+        now: Timestamp,
+        out: &mut Vec<NatOutcome>,
+    ) {
+        let mut verdicts = vec![nat::Verdict::Forward; frames.len()];
+        self.nat
+            .process_burst(frames, cls, Self::side(ingress), now, &mut verdicts);
+        out.clear();
+        out.extend(verdicts.into_iter().map(|v| self.outcome(v)));
     }
 
     /// Fragments NAT released since the last call (already translated).

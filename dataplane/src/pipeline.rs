@@ -464,6 +464,11 @@ pub struct Pipeline {
     last_poll: Option<Timestamp>,
     last_flow_poll: Option<Timestamp>,
     flow_backlog: bool,
+    /// Burst buffers for the NAT stage (reused across calls).
+    nat_idx: Vec<usize>,
+    nat_cls: Vec<Classified>,
+    nat_dst: Vec<Ipv4Addr>,
+    nat_outcomes: Vec<NatOutcome>,
     /// Baseline mode for benchmarks: every frame goes out of the next port
     /// untouched (no parsing, no state).
     passthrough: bool,
@@ -472,6 +477,13 @@ pub struct Pipeline {
 enum Step {
     Done(Disposition),
     Continue,
+}
+
+/// A frame after the stages before NAT.
+enum Pre {
+    Done(Disposition),
+    /// IPv4 to translate: its classification and destination before NAT.
+    Nat(Classified, Ipv4Addr),
 }
 
 impl Pipeline {
@@ -487,6 +499,10 @@ impl Pipeline {
             last_poll: None,
             last_flow_poll: None,
             flow_backlog: false,
+            nat_idx: Vec::new(),
+            nat_cls: Vec::new(),
+            nat_dst: Vec::new(),
+            nat_outcomes: Vec::new(),
             passthrough: false,
         }
     }
@@ -544,22 +560,83 @@ impl Pipeline {
             }
             return;
         }
+        // Pass 1: every stage before NAT, frame by frame. IPv4 frames for the
+        // NAT are collected so the NAT sees the whole burst at once.
+        let mut nat_idx = core::mem::take(&mut self.nat_idx);
+        let mut nat_cls = core::mem::take(&mut self.nat_cls);
+        let mut nat_dst = core::mem::take(&mut self.nat_dst);
+        let mut outcomes = core::mem::take(&mut self.nat_outcomes);
+        nat_idx.clear();
+        nat_cls.clear();
+        nat_dst.clear();
         for (i, f) in frames.iter_mut().enumerate() {
             let d = match ingress {
                 Some(p) => {
                     bump(&self.shared.counters.workers[self.worker].rx[usize::from(p)]);
                     let before = out.generated.len();
-                    let d = self.one(p, f.data_mut(), now, out);
+                    let pre = self.one(p, f.data_mut(), now, out);
                     for _ in before..out.generated.len() {
                         out.generated_cause.push(Some(i as u32));
                     }
-                    d
+                    match pre {
+                        Pre::Done(d) => d,
+                        Pre::Nat(c, dst) => {
+                            nat_idx.push(i);
+                            nat_cls.push(c);
+                            nat_dst.push(dst);
+                            // Placeholder until pass 3.
+                            out.dispositions.push(Disposition::Consumed);
+                            continue;
+                        }
+                    }
                 }
                 None => Disposition::Drop(DropReason::Malformed),
             };
             self.account(d);
             out.dispositions.push(d);
         }
+        if let (Some(p), false) = (ingress, nat_idx.is_empty()) {
+            // Pass 2: NAT over the burst (batched session lookups).
+            let shared = Arc::clone(&self.shared);
+            if let Some(nat) = &shared.nat {
+                let role = shared.ports[usize::from(p)].role;
+                let mut slices: Vec<&mut [u8]> = Vec::with_capacity(nat_idx.len());
+                let mut k = 0;
+                for (i, f) in frames.iter_mut().enumerate() {
+                    if nat_idx.get(k) == Some(&i) {
+                        slices.push(f.data_mut());
+                        k += 1;
+                    }
+                }
+                nat.process_burst(&mut slices, &nat_cls, role, now, &mut outcomes);
+            }
+            // Pass 3: after NAT, frame by frame.
+            for (k, &i) in nat_idx.iter().enumerate() {
+                let outcome = outcomes
+                    .get(k)
+                    .copied()
+                    .unwrap_or(NatOutcome::Drop(DropReason::Nat));
+                let before = out.generated.len();
+                let d = self.after_nat_v4(
+                    p,
+                    frames[i].data_mut(),
+                    &nat_cls[k],
+                    outcome,
+                    nat_dst[k],
+                    now,
+                    out,
+                );
+                for _ in before..out.generated.len() {
+                    out.generated_cause.push(Some(i as u32));
+                }
+                self.account(d);
+                out.dispositions[i] = d;
+            }
+        }
+        self.nat_idx = nat_idx;
+        self.nat_cls = nat_cls;
+        self.nat_dst = nat_dst;
+        self.nat_outcomes = outcomes;
         if self.shared.nat.is_some() && !frames.is_empty() {
             // Fragments released by this burst's first fragments.
             let before = out.generated.len();
@@ -875,21 +952,15 @@ impl Pipeline {
         }
     }
 
-    fn one(
-        &mut self,
-        ingress: PortId,
-        f: &mut [u8],
-        now: Timestamp,
-        out: &mut Output,
-    ) -> Disposition {
+    fn one(&mut self, ingress: PortId, f: &mut [u8], now: Timestamp, out: &mut Output) -> Pre {
         let cls = match wire::classify(f) {
             Ok(c) => c,
             Err(
                 net::ClassifyError::UnsupportedEthertype(_) | net::ClassifyError::TooManyVlanTags,
             ) => {
-                return Disposition::Drop(DropReason::UnsupportedEthertype);
+                return Pre::Done(Disposition::Drop(DropReason::UnsupportedEthertype));
             }
-            Err(_) => return Disposition::Drop(DropReason::Malformed),
+            Err(_) => return Pre::Done(Disposition::Drop(DropReason::Malformed)),
         };
         let port = &self.shared.ports[usize::from(ingress)];
         let dmac: Mac = f
@@ -898,18 +969,18 @@ impl Pipeline {
             .unwrap_or([0; 6]);
         let l2_mcast = dmac[0] & 1 != 0;
         if dmac != port.mac && !l2_mcast {
-            return Disposition::Drop(DropReason::NotForUs);
+            return Pre::Done(Disposition::Drop(DropReason::NotForUs));
         }
         match cls.l3 {
-            L3Kind::Arp => self.arp(ingress, f, &cls, now, out),
+            L3Kind::Arp => Pre::Done(self.arp(ingress, f, &cls, now, out)),
             L3Kind::Ipv4 => match self.local_v4(ingress, f, &cls, l2_mcast) {
-                Step::Done(d) => d,
+                Step::Done(d) => Pre::Done(d),
                 Step::Continue => self.forward_v4(ingress, f, &cls, now, out),
             },
-            L3Kind::Ipv6 => match self.local_v6(ingress, f, &cls, now, out) {
+            L3Kind::Ipv6 => Pre::Done(match self.local_v6(ingress, f, &cls, now, out) {
                 Step::Done(d) => d,
                 Step::Continue => self.forward_v6(ingress, f, &cls, now, out),
-            },
+            }),
         }
     }
 
@@ -1107,6 +1178,8 @@ impl Pipeline {
         self.shared.ports[usize::from(ingress)].v4.first().copied()
     }
 
+    /// IPv4 forwarding up to the NAT: TTL check; without NAT, the whole
+    /// forwarding path.
     fn forward_v4(
         &mut self,
         ingress: PortId,
@@ -1114,7 +1187,7 @@ impl Pipeline {
         cls: &Classified,
         now: Timestamp,
         out: &mut Output,
-    ) -> Disposition {
+    ) -> Pre {
         let l3 = usize::from(cls.l3_offset);
         let ttl = f.get(l3 + 8).copied().unwrap_or(0);
         if ttl <= 1 {
@@ -1137,46 +1210,72 @@ impl Pipeline {
                     out.generated.push((ingress, e));
                 }
             }
-            return Disposition::Drop(DropReason::TtlExceeded);
+            return Pre::Done(Disposition::Drop(DropReason::TtlExceeded));
+        }
+        let dst_before = wire::ipv4_at(f, l3 + 16).unwrap_or(Ipv4Addr::UNSPECIFIED);
+        if self.shared.nat.is_some() {
+            return Pre::Nat(*cls, dst_before);
+        }
+        Pre::Done(self.route_v4(f, cls, now, out))
+    }
+
+    /// IPv4 after the NAT decided: drops (ICMP 3/13 when asked), the
+    /// stateful-edge check, then routing.
+    #[allow(clippy::too_many_arguments)]
+    fn after_nat_v4(
+        &mut self,
+        ingress: PortId,
+        f: &mut [u8],
+        cls: &Classified,
+        outcome: NatOutcome,
+        dst_before: Ipv4Addr,
+        now: Timestamp,
+        out: &mut Output,
+    ) -> Disposition {
+        let l3 = usize::from(cls.l3_offset);
+        match outcome {
+            NatOutcome::Forward => {}
+            NatOutcome::Held => return Disposition::Consumed,
+            NatOutcome::Drop(r) => return Disposition::Drop(r),
+            NatOutcome::DropWithIcmp(r) => {
+                // RFC 5508 REQ-8: destination unreachable, code 13
+                // (communication administratively prohibited).
+                if let Some(src) = self.icmp_source_v4(ingress) {
+                    let mac = self.shared.ports[usize::from(ingress)].mac;
+                    let peer = wire::src_mac(f);
+                    if let Some(e) =
+                        wire::icmpv4_error(mac, peer, src, f, l3, usize::from(cls.l3_end), 3, 13)
+                    {
+                        out.generated.push((ingress, e));
+                    }
+                }
+                return Disposition::Drop(r);
+            }
         }
         let role = self.shared.ports[usize::from(ingress)].role;
-        let dst_before = wire::ipv4_at(f, l3 + 16).unwrap_or(Ipv4Addr::UNSPECIFIED);
-        if let Some(nat) = &self.shared.nat {
-            match nat.process(f, cls, role, now) {
-                NatOutcome::Forward => {}
-                NatOutcome::Held => return Disposition::Consumed,
-                NatOutcome::Drop(r) => return Disposition::Drop(r),
-                NatOutcome::DropWithIcmp(r) => {
-                    // RFC 5508 REQ-8: destination unreachable, code 13
-                    // (communication administratively prohibited).
-                    if let Some(src) = self.icmp_source_v4(ingress) {
-                        let mac = self.shared.ports[usize::from(ingress)].mac;
-                        let peer = wire::src_mac(f);
-                        if let Some(e) = wire::icmpv4_error(
-                            mac,
-                            peer,
-                            src,
-                            f,
-                            l3,
-                            usize::from(cls.l3_end),
-                            3,
-                            13,
-                        ) {
-                            out.generated.push((ingress, e));
-                        }
-                    }
-                    return Disposition::Drop(r);
-                }
-            }
-            let dst_after = wire::ipv4_at(f, l3 + 16).unwrap_or(Ipv4Addr::UNSPECIFIED);
-            // Stateful edge: from outside only what NAT translated goes in.
-            if role == Role::Outside
-                && dst_after == dst_before
-                && !nat.passes_untranslated(dst_after)
-            {
-                return Disposition::Drop(DropReason::UnsolicitedInbound);
-            }
+        let dst_after = wire::ipv4_at(f, l3 + 16).unwrap_or(Ipv4Addr::UNSPECIFIED);
+        // Stateful edge: from outside only what NAT translated goes in.
+        if role == Role::Outside
+            && dst_after == dst_before
+            && self
+                .shared
+                .nat
+                .as_ref()
+                .is_some_and(|n| !n.passes_untranslated(dst_after))
+        {
+            return Disposition::Drop(DropReason::UnsolicitedInbound);
         }
+        self.route_v4(f, cls, now, out)
+    }
+
+    fn route_v4(
+        &mut self,
+        f: &mut [u8],
+        cls: &Classified,
+        now: Timestamp,
+        out: &mut Output,
+    ) -> Disposition {
+        let l3 = usize::from(cls.l3_offset);
         let dst = wire::ipv4_at(f, l3 + 16).unwrap_or(Ipv4Addr::UNSPECIFIED);
         let Some((egress, nh)) = self.shared.routes.lookup(IpAddr::V4(dst)) else {
             return Disposition::Drop(DropReason::NoRoute);
