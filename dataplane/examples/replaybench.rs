@@ -157,7 +157,7 @@ enum Io<'a> {
     Files(&'a Path, &'a Path),
 }
 
-fn run(cfg: Config, io: &Io<'_>, passthrough: bool) -> (f64, u64, Arc<Shared>) {
+fn run(cfg: Config, io: &Io<'_>, passthrough: bool, burst: usize) -> (f64, u64, Arc<Shared>) {
     let shared = Shared::new(cfg, 1).expect("shared");
     let mut p = if passthrough {
         Pipeline::passthrough(Arc::clone(&shared), 0)
@@ -173,7 +173,7 @@ fn run(cfg: Config, io: &Io<'_>, passthrough: bool) -> (f64, u64, Arc<Shared>) {
             let mut feed = Merge::new(srcs);
             let mut sink = CountSink::default();
             let t0 = Instant::now();
-            replay::drive(&mut p, &mut feed, &mut sink, |_| {}).expect("replay");
+            replay::drive_bursts(&mut p, &mut feed, &mut sink, burst, |_| {}).expect("replay");
             (t0.elapsed().as_secs_f64(), sink.packets, shared)
         }
         Io::Files(dir, out) => {
@@ -190,7 +190,7 @@ fn run(cfg: Config, io: &Io<'_>, passthrough: bool) -> (f64, u64, Arc<Shared>) {
             ];
             let mut feed = Merge::new(srcs);
             let mut sink = PcapDirSink::create(out, &shared.port_names()).expect("out dir");
-            replay::drive(&mut p, &mut feed, &mut sink, |_| {}).expect("replay");
+            replay::drive_bursts(&mut p, &mut feed, &mut sink, burst, |_| {}).expect("replay");
             let n = shared
                 .counters
                 .snapshot(&shared.port_names())
@@ -238,37 +238,49 @@ fn main() {
     let mut full_out = 0;
     let mut stats = None;
     for r in 0..rounds {
-        for (io_name, io) in [
-            ("memory", Io::Memory(&lan, &wan)),
-            ("files", Io::Files(&dir, &out_dir)),
-        ] {
-            for (name, pt) in [("passthrough", true), ("full", false)] {
-                let (secs, out, shared) = run(cfg.clone(), &io, pt);
-                let pps = total as f64 / secs;
-                eprintln!(
-                    "round {r}: {io_name:<6} {name:<12} {secs:.3} s  {pps:>12.0} packets/s  ({out} out)"
-                );
-                let e = best.entry(format!("{io_name}_{name}")).or_insert(0.0);
-                *e = e.max(pps);
-                if !pt {
-                    full_out = out;
-                    let sum = replay::Summary::collect(&shared, BTreeMap::new(), 0, secs);
-                    stats = Some((
-                        sum.flows_created,
-                        sum.nat_sessions_active,
-                        sum.drops.values().sum::<u64>(),
-                    ));
+        for burst in [1usize, 32] {
+            for (io_name, io) in [
+                ("memory", Io::Memory(&lan, &wan)),
+                ("files", Io::Files(&dir, &out_dir)),
+            ] {
+                for (name, pt) in [("passthrough", true), ("full", false)] {
+                    let (secs, out, shared) = run(cfg.clone(), &io, pt, burst);
+                    let pps = total as f64 / secs;
+                    eprintln!(
+                        "round {r}: burst {burst:>2} {io_name:<6} {name:<12} {secs:.3} s  {pps:>12.0} packets/s  ({out} out)"
+                    );
+                    let e = best
+                        .entry(format!("b{burst}_{io_name}_{name}"))
+                        .or_insert(0.0);
+                    *e = e.max(pps);
+                    if !pt {
+                        full_out = out;
+                        let sum = replay::Summary::collect(&shared, BTreeMap::new(), 0, secs);
+                        stats = Some((
+                            sum.flows_created,
+                            sum.nat_sessions_active,
+                            sum.drops.values().sum::<u64>(),
+                        ));
+                    }
                 }
             }
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
     let (created, active, drops) = stats.unwrap_or_default();
-    let (mf, mp) = (best["memory_full"], best["memory_passthrough"]);
-    let (ff, fp) = (best["files_full"], best["files_passthrough"]);
-    println!(
-        "{{\"packets\":{total},\"flows\":{flows},\"nat_sessions_created\":{created},\"nat_sessions_active\":{active},\"full_packets_out\":{full_out},\"full_drops\":{drops},\"files_full_pps\":{ff:.0},\"files_passthrough_pps\":{fp:.0},\"files_ratio\":{:.3},\"memory_full_pps\":{mf:.0},\"memory_passthrough_pps\":{mp:.0},\"memory_ratio\":{:.3}}}",
-        ff / fp,
-        mf / mp
+    let mut json = format!(
+        "{{\"packets\":{total},\"flows\":{flows},\"nat_sessions_created\":{created},\"nat_sessions_active\":{active},\"full_packets_out\":{full_out},\"full_drops\":{drops}"
     );
+    for burst in [1, 32] {
+        for io in ["files", "memory"] {
+            let f = best[&format!("b{burst}_{io}_full")];
+            let p = best[&format!("b{burst}_{io}_passthrough")];
+            json.push_str(&format!(
+                ",\"burst{burst}_{io}_full_pps\":{f:.0},\"burst{burst}_{io}_passthrough_pps\":{p:.0},\"burst{burst}_{io}_ratio\":{:.3}",
+                f / p
+            ));
+        }
+    }
+    json.push('}');
+    println!("{json}");
 }

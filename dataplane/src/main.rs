@@ -43,6 +43,12 @@ enum Cmd {
         /// Print the summary as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Packets per pipeline call (consecutive packets of one port), like
+        /// a DPDK rx burst. 1 (default) gives every packet its own timestamp
+        /// as the clock; larger bursts are faster but expire sessions only to
+        /// within a burst's time span.
+        #[arg(long, default_value_t = 1)]
+        burst: usize,
     },
     /// Validate a configuration file; explains the first error with its field.
     CheckConfig { file: PathBuf },
@@ -104,7 +110,8 @@ fn main() -> ExitCode {
             inputs,
             out_dir,
             json,
-        } => replay(&config, &inputs, &out_dir, json),
+            burst,
+        } => replay(&config, &inputs, &out_dir, json, burst),
         Cmd::Ctl { socket, command } => {
             match dataplane::control::ctl(&socket, &command.join(" ")) {
                 Ok(answer) => {
@@ -172,6 +179,7 @@ fn replay(
     inputs: &[String],
     out_dir: &std::path::Path,
     json: bool,
+    burst: usize,
 ) -> ExitCode {
     let cfg = match Config::load(config) {
         Ok(c) => c,
@@ -187,7 +195,7 @@ fn replay(
             return ExitCode::from(2);
         }
     };
-    match dataplane::replay::replay_files(cfg, &ins, out_dir) {
+    match dataplane::replay::replay_files_burst(cfg, &ins, out_dir, burst) {
         Ok(s) => {
             print_summary(&s, json);
             ExitCode::SUCCESS

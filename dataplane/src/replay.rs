@@ -713,8 +713,9 @@ impl Feed for Merge<'_> {
     }
 }
 
-/// Drive `pipeline` with `feed`, writing to `sink`. Returns the skip counts
-/// and the capture span in ns.
+/// Drive `pipeline` with `feed`, one packet per `process` call (exact:
+/// every packet sees its own timestamp as `now`), writing to `sink`.
+/// Returns the skip counts and the capture span in ns.
 ///
 /// # Errors
 /// The first input or output error.
@@ -722,16 +723,62 @@ pub fn drive(
     pipeline: &mut Pipeline,
     feed: &mut dyn Feed,
     sink: &mut dyn PacketSink,
+    progress: impl FnMut(u64),
+) -> Result<(BTreeMap<SkipReason, u64>, u64), ReplayError> {
+    drive_bursts(pipeline, feed, sink, 1, progress)
+}
+
+/// [`drive`] with bursts: up to `burst` consecutive packets of the same
+/// input port go through one `process` call, as a DPDK rx burst would, with
+/// `now` = the burst's first timestamp (so expiry is exact only to within a
+/// burst's time span; `burst = 1` is exact). Output records still carry each
+/// packet's own timestamp.
+///
+/// # Errors
+/// The first input or output error.
+pub fn drive_bursts(
+    pipeline: &mut Pipeline,
+    feed: &mut dyn Feed,
+    sink: &mut dyn PacketSink,
+    burst: usize,
     mut progress: impl FnMut(u64),
 ) -> Result<(BTreeMap<SkipReason, u64>, u64), ReplayError> {
+    let burst = burst.clamp(1, 1024);
     let mut skipped = BTreeMap::new();
     let mut out = Output::default();
     let mut now: Option<Timestamp> = None;
     let mut first_ts: Option<u64> = None;
     let mut count = 0u64;
-    while let Some((port, mut pkt)) = feed.next(&mut skipped)? {
-        first_ts.get_or_insert(pkt.ts_ns);
-        let t = Timestamp::from_nanos(pkt.ts_ns);
+    let mut carry: Option<(PortId, Packet)> = None;
+    let mut stamps: Vec<u64> = Vec::with_capacity(burst);
+    let mut frames: Vec<Vec<u8>> = Vec::with_capacity(burst);
+    loop {
+        let (port, first) = match carry.take() {
+            Some(x) => x,
+            None => match feed.next(&mut skipped)? {
+                Some(x) => x,
+                None => break,
+            },
+        };
+        stamps.clear();
+        frames.clear();
+        stamps.push(first.ts_ns);
+        frames.push(first.data);
+        while frames.len() < burst {
+            match feed.next(&mut skipped)? {
+                Some((p, pk)) if p == port => {
+                    stamps.push(pk.ts_ns);
+                    frames.push(pk.data);
+                }
+                Some(other) => {
+                    carry = Some(other);
+                    break;
+                }
+                None => break,
+            }
+        }
+        first_ts.get_or_insert(stamps[0]);
+        let t = Timestamp::from_nanos(stamps[0]);
         let n = match now {
             Some(prev) if prev >= t => prev,
             _ => {
@@ -739,25 +786,30 @@ pub fn drive(
                 t
             }
         };
-        now = Some(n);
-        pipeline.process(port, core::slice::from_mut(&mut pkt.data), n, &mut out);
-        // Timer output first (it happened before this packet), then the
-        // packet itself, then what it caused.
+        pipeline.process(port, &mut frames, n, &mut out);
+        // `now` never moves backwards; remember the latest capture time.
+        let last = stamps.iter().copied().max().unwrap_or(stamps[0]);
+        now = Some(n.max(Timestamp::from_nanos(last)));
+        // Timer output first (it happened before this burst), then each
+        // packet followed by what it caused.
         for ((p, f), cause) in out.generated.iter().zip(&out.generated_cause) {
             if cause.is_none() {
                 sink.write(*p, n.as_nanos(), f)?;
             }
         }
-        if let Some(Disposition::Tx(p)) = out.dispositions.first() {
-            sink.write(*p, pkt.ts_ns, &pkt.data)?;
-        }
-        for ((p, f), cause) in out.generated.iter().zip(&out.generated_cause) {
-            if cause.is_some() {
-                sink.write(*p, pkt.ts_ns, f)?;
+        for (i, (d, f)) in out.dispositions.iter().zip(&frames).enumerate() {
+            if let Disposition::Tx(p) = d {
+                sink.write(*p, stamps[i], f)?;
+            }
+            for ((p, g), cause) in out.generated.iter().zip(&out.generated_cause) {
+                if *cause == Some(i as u32) {
+                    sink.write(*p, stamps[i], g)?;
+                }
             }
         }
-        count += 1;
-        if count.is_multiple_of(PROGRESS_EVERY) {
+        let before = count;
+        count += frames.len() as u64;
+        if before / PROGRESS_EVERY != count / PROGRESS_EVERY {
             progress(count);
         }
     }
@@ -809,6 +861,20 @@ pub fn replay_files(
     inputs: &[(PortId, PathBuf)],
     out_dir: &Path,
 ) -> Result<Summary, ReplayError> {
+    replay_files_burst(cfg, inputs, out_dir, 1)
+}
+
+/// [`replay_files`] with bursts of up to `burst` packets per `process` call
+/// (see [`drive_bursts`]; 1 = exact per-packet clock).
+///
+/// # Errors
+/// Any [`ReplayError`].
+pub fn replay_files_burst(
+    cfg: Config,
+    inputs: &[(PortId, PathBuf)],
+    out_dir: &Path,
+    burst: usize,
+) -> Result<Summary, ReplayError> {
     let total_bytes: u64 = inputs
         .iter()
         .filter_map(|(_, p)| std::fs::metadata(p).ok())
@@ -831,7 +897,7 @@ pub fn replay_files(
     });
     let t0 = Instant::now();
     let mut feed = Merge::new(srcs);
-    let (skipped, span) = drive(&mut pipeline, &mut feed, &mut sink, |n| {
+    let (skipped, span) = drive_bursts(&mut pipeline, &mut feed, &mut sink, burst, |n| {
         if let Some(b) = &bar {
             b.set_position(n);
             b.set_message(format!("{n} packets"));
