@@ -32,6 +32,10 @@ pub struct FlowTableConfig {
     pub drain_budget: usize,
     /// Armed entries examined per eviction search (embryonic first).
     pub evict_scan: usize,
+    /// While a shard drains, new entries in it live at most this long
+    /// (deadline clamped to `now + draining_timeout`); `None` (default):
+    /// deadlines are kept as given.
+    pub draining_timeout: Option<Duration>,
     /// Hash seed; `None` draws a per-process random seed (the default).
     /// Fixed seeds are for tests: nothing observable depends on the seed
     /// except per-shard draining decisions.
@@ -49,6 +53,7 @@ impl Default for FlowTableConfig {
             range: Duration::from_secs(24 * 3600),
             drain_budget: 2,
             evict_scan: 16,
+            draining_timeout: None,
             hash_seed: None,
         }
     }

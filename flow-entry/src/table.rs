@@ -504,6 +504,7 @@ pub struct FlowTable<V> {
     time: TimeBase,
     drain_budget: usize,
     evict_scan: usize,
+    draining_timeout: Option<core::time::Duration>,
     hook: ReleaseHook<V>,
 }
 
@@ -591,6 +592,7 @@ impl<V> FlowTable<V> {
             },
             drain_budget: cfg.drain_budget,
             evict_scan: cfg.evict_scan.min(MAX_SCAN),
+            draining_timeout: cfg.draining_timeout,
             hook: Box::new(hook),
         })
     }
@@ -1021,7 +1023,11 @@ impl<V> FlowTable<V> {
                 l.get(f).c.full += 1;
                 return Err((InsertError::Full, value));
             }
-            // 4. Insert.
+            // 4. Insert (a draining shard may shorten the new deadline).
+            let dl = match self.draining_timeout {
+                Some(d) if l.get(f).draining => dl.min(self.time.deadline_tick(now + d)),
+                _ => dl,
+            };
             let (fi, ri) = l.pair(f, r);
             let Some(slot) = self.alloc_slot(f, fi) else {
                 fi.c.full += 1;

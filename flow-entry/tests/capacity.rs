@@ -173,3 +173,33 @@ fn after_everything_expires_the_table_is_empty_and_all_released() {
     assert_eq!(t.stats().len, 0);
     assert_eq!(t.expired_pending(), 0);
 }
+
+#[test]
+fn draining_shortens_new_deadlines_when_configured() {
+    let (t, _log) = table(FlowTableConfig {
+        draining_timeout: Some(std::time::Duration::from_secs(5)),
+        ..one_shard(10, 0.5, 0.2)
+    });
+    for i in 0..6 {
+        t.insert_pair(fwd(i), rev(i), i, ts(1000), ts(0)).unwrap();
+        confirm(&t, i);
+    }
+    assert!(t.is_draining(0));
+    // Not draining when entry 0..5 went in: full deadline.
+    let kept: Vec<u32> = (0..6)
+        .filter(|&i| t.lookup(&fwd(i), ts(0)).is_some())
+        .collect();
+    for &i in &kept {
+        assert_eq!(
+            t.lookup_with(&fwd(i), ts(0), |e| e.expires_at()),
+            Some(ts(1000))
+        );
+    }
+    // Draining now: a new entry gets at most 5 s.
+    t.insert_pair(fwd(50), rev(50), 50, ts(1000), ts(10))
+        .unwrap();
+    assert_eq!(
+        t.lookup_with(&fwd(50), ts(10), |e| e.expires_at()),
+        Some(ts(15))
+    );
+}
