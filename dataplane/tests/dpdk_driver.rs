@@ -184,3 +184,69 @@ fn dpdk_errors_are_typed() {
     }
     p.close().unwrap();
 }
+
+/// Two workers: worker 1 is launched on an EAL worker lcore, each worker
+/// polls its own queue on every port, and the run stops on its duration
+/// limit with every mbuf back in the pools. `net_null` frames are zero-filled
+/// (not valid Ethernet), so the pipeline drops every one with a reason.
+#[test]
+fn dpdk_two_workers_run_on_net_null() {
+    use dataplane::dpdk::{RunLimits, run_on};
+    let eal = eal();
+    if eal.worker_lcores().is_empty() {
+        eprintln!("*** SKIPPED dpdk_two_workers_run_on_net_null: EAL has one lcore (one CPU) ***");
+        return;
+    }
+    let cfg = dataplane::config::Config::from_toml_str(
+        r#"
+workers = 2
+[[ports]]
+name = "lan"
+mac = "02:00:00:00:01:01"
+ipv4 = ["10.1.0.1/24"]
+role = "inside"
+device = "net_null_w0,size=64"
+[[ports]]
+name = "wan"
+mac = "02:00:00:00:02:01"
+ipv4 = ["198.18.0.2/24"]
+role = "outside"
+device = "net_null_w1,size=64"
+[dpdk]
+mempool_size = 2047
+rx_desc = 256
+tx_desc = 256
+"#,
+    )
+    .expect("config");
+    let limits = RunLimits {
+        duration: Some(std::time::Duration::from_millis(300)),
+        ..RunLimits::default()
+    };
+    let report = run_on(eal, &cfg, &limits).expect("run");
+    assert_eq!(report.stop_reason, "duration");
+    assert_eq!(report.workers.len(), 2);
+    for (i, w) in report.workers.iter().enumerate() {
+        assert!(w.rx > 0, "worker {i} received nothing: {w:?}");
+        assert_eq!(
+            w.freed, w.rx,
+            "worker {i}: every garbage frame is dropped: {w:?}"
+        );
+        assert_eq!(w.tx, 0);
+    }
+    assert_ne!(
+        report.workers[0].lcore, report.workers[1].lcore,
+        "workers on distinct lcores"
+    );
+    for p in &report.ports {
+        assert_eq!(p.info.rx_queues, 2, "{}: one queue per worker", p.name);
+        assert!(p.stats.ipackets > 0);
+    }
+    let rx: u64 = report.workers.iter().map(|w| w.rx).sum();
+    let dropped: u64 = report.counters.drops.values().sum();
+    assert_eq!(
+        dropped, rx,
+        "pipeline counted a drop reason for each frame: {:?}",
+        report.counters.drops
+    );
+}
