@@ -29,9 +29,10 @@ pub use flow_entry::{FlowTableConfig, ReleaseReason, Timestamp};
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::Arc;
 
-use core::net::{IpAddr, Ipv4Addr};
+use core::net::Ipv4Addr;
 
-use net::{Classified, L3Kind, L4Kind};
+use net::rewrite as rw;
+use net::{Classified, L3Kind, L4Kind, icmpv4, ip_protocol, ipv4};
 use serde::Serialize;
 
 pub use alloc::{AllocError, AllocStats, Allocator};
@@ -281,21 +282,12 @@ pub struct Nat {
     released: Mutex<Vec<Vec<u8>>>,
 }
 
-fn v4(a: IpAddr) -> Option<Ipv4Addr> {
-    match a {
-        IpAddr::V4(a) => Some(a),
-        IpAddr::V6(_) => None,
-    }
-}
-
 /// A packet parsed up to its session lookup.
 #[derive(Clone, Copy)]
 struct Prep {
     tuple: Tuple,
     flags: u8,
     icmp_type: Option<u8>,
-    l3: usize,
-    l4: usize,
 }
 
 /// Outcome of [`Nat::prepare`].
@@ -385,10 +377,10 @@ impl Nat {
     fn timeout(&self, proto: u8, class: TimeoutClass) -> u64 {
         let t = &self.cfg.timeouts;
         let s = match (proto, class) {
-            (pkt::TCP, TimeoutClass::Established) => t.tcp_established,
-            (pkt::TCP, TimeoutClass::Transitory) => t.tcp_transitory,
-            (pkt::TCP, TimeoutClass::TimeWait) => t.tcp_time_wait,
-            (pkt::UDP, _) => t.udp,
+            (ip_protocol::TCP, TimeoutClass::Established) => t.tcp_established,
+            (ip_protocol::TCP, TimeoutClass::Transitory) => t.tcp_transitory,
+            (ip_protocol::TCP, TimeoutClass::TimeWait) => t.tcp_time_wait,
+            (ip_protocol::UDP, _) => t.udp,
             _ => t.icmp,
         };
         s.saturating_mul(1_000_000_000)
@@ -494,19 +486,10 @@ impl Nat {
         if frame.len() < l3 + 20 || end < l4 {
             return Pre::Done(self.drop_(DropReason::Malformed));
         }
-        let ip_src = Ipv4Addr::new(
-            frame[l3 + 12],
-            frame[l3 + 13],
-            frame[l3 + 14],
-            frame[l3 + 15],
-        );
-        let ip_dst = Ipv4Addr::new(
-            frame[l3 + 16],
-            frame[l3 + 17],
-            frame[l3 + 18],
-            frame[l3 + 19],
-        );
-        let proto = frame[l3 + 9];
+        let (ip_src, ip_dst, proto) = {
+            let ip = ipv4::Packet::new_unchecked(&frame[l3..]);
+            (ip.src_addr(), ip.dst_addr(), ip.protocol())
+        };
 
         if cls.l4 == L4Kind::Fragment {
             return Pre::Done(
@@ -515,25 +498,17 @@ impl Nat {
         }
         let tuple = match (cls.l4, cls.tuple) {
             (L4Kind::Tcp | L4Kind::Udp, Some(t)) => {
-                let (Some(src), Some(dst)) = (v4(t.src), v4(t.dst)) else {
+                let Some(t) = Tuple::from_five(&t) else {
                     return Pre::Done(Verdict::Forward);
                 };
-                Tuple {
-                    src,
-                    dst,
-                    proto: t.proto,
-                    sport: t.src_port,
-                    dport: t.dst_port,
-                }
+                t
             }
             (L4Kind::Icmpv4, _) => {
                 let Some((ty, _code)) = cls.icmp_type_code else {
                     return Pre::Done(self.drop_(DropReason::Malformed));
                 };
-                if pkt::is_icmp_error(ty) {
-                    return Pre::Done(
-                        self.icmp_error(frame, l3, l4, end, ip_src, ip_dst, ingress, now),
-                    );
+                if icmpv4::is_error(ty) {
+                    return Pre::Done(self.icmp_error(frame, cls, ip_src, ip_dst, ingress, now));
                 }
                 if !matches!(ty, 0 | 8) || end < l4 + 8 {
                     return Pre::Done(self.other_traffic(
@@ -543,11 +518,11 @@ impl Nat {
                         DropReason::UnsupportedIcmp,
                     ));
                 }
-                let id = u16::from_be_bytes([frame[l4 + 4], frame[l4 + 5]]);
+                let id = icmpv4::Packet::new_unchecked(&frame[l4..end]).echo_ident();
                 Tuple {
                     src: ip_src,
                     dst: ip_dst,
-                    proto: pkt::ICMP,
+                    proto: ip_protocol::ICMP,
                     sport: id,
                     dport: id,
                 }
@@ -564,8 +539,11 @@ impl Nat {
                 ));
             }
         };
-        let flags = if tuple.proto == pkt::TCP {
-            pkt::tcp_flags(frame, l4).unwrap_or(0)
+        let flags = if tuple.proto == ip_protocol::TCP {
+            frame
+                .get(l4..end)
+                .filter(|seg| seg.len() >= net::tcp::HEADER_LEN)
+                .map_or(0, |seg| net::tcp::Packet::new_unchecked(seg).flags() as u8)
         } else {
             0
         };
@@ -573,8 +551,6 @@ impl Nat {
             tuple,
             flags,
             icmp_type: cls.icmp_type_code.map(|(t, _)| t),
-            l3,
-            l4,
         })
     }
 
@@ -594,8 +570,6 @@ impl Nat {
             tuple,
             flags,
             icmp_type,
-            l3,
-            l4,
         } = *p;
         let mut step = match looked_up {
             Some(s) => s,
@@ -622,7 +596,10 @@ impl Nat {
             }
             Step::Drop(r) => self.drop_(r),
             Step::Xlat(to) => {
-                if pkt::rewrite(frame, l3, Some(l4), &tuple, &to).is_err() {
+                // The whole translated tuple in one pass (one checksum delta):
+                // unchanged fields cost nothing, hairpinned packets change both.
+                if rw::rewrite_ipv4_src_dst(frame, cls, to.src, to.sport, to.dst, to.dport).is_err()
+                {
                     return self.drop_(DropReason::Malformed);
                 }
                 if hairpin {
@@ -704,11 +681,11 @@ impl Nat {
             };
             let from_outside = ingress == Side::Outside;
             let deadline = match s.orig.proto {
-                pkt::TCP => {
+                ip_protocol::TCP => {
                     let class = s.tcp.on_packet(dir, flags);
-                    Some(now + self.timeout(pkt::TCP, class))
+                    Some(now + self.timeout(ip_protocol::TCP, class))
                 }
-                pkt::UDP if from_outside && !udp_in_refresh => None,
+                ip_protocol::UDP if from_outside && !udp_in_refresh => None,
                 p => Some(now + self.timeout(p, TimeoutClass::Established)),
             };
             (to, deadline)
@@ -736,13 +713,13 @@ impl Nat {
             return Step::Untouched;
         }
         match t.proto {
-            pkt::TCP
+            ip_protocol::TCP
                 if flags & (tcp::flags::SYN | tcp::flags::ACK | tcp::flags::RST)
                     != tcp::flags::SYN =>
             {
                 return Step::Drop(DropReason::TcpNotSyn);
             }
-            pkt::ICMP if icmp_type != Some(8) => return Step::Drop(DropReason::NoSession),
+            ip_protocol::ICMP if icmp_type != Some(8) => return Step::Drop(DropReason::NoSession),
             _ => {}
         }
         let key = MapKey {
@@ -782,7 +759,7 @@ impl Nat {
         let xlat = Tuple {
             src: ext_ip,
             sport: ext_port,
-            dport: if t.proto == pkt::ICMP {
+            dport: if t.proto == ip_protocol::ICMP {
                 ext_port
             } else {
                 t.dport
@@ -872,7 +849,7 @@ impl Nat {
             if !rule.source_allowed(t.src) {
                 return Step::Drop(DropReason::SourceNotAllowed);
             }
-            if t.proto == pkt::TCP && !syn_only {
+            if t.proto == ip_protocol::TCP && !syn_only {
                 return Step::Drop(DropReason::TcpNotSyn);
             }
             let xlat = Tuple {
@@ -897,8 +874,8 @@ impl Nat {
             let mut out = None;
             if let Some(k) = mapped
                 && self.cfg.filtering == FilteringBehavior::EndpointIndependent
-                && t.proto != pkt::ICMP
-                && (t.proto != pkt::TCP || syn_only)
+                && t.proto != ip_protocol::ICMP
+                && (t.proto != ip_protocol::TCP || syn_only)
                 && let Some(m) = pool.by_in.get_mut(&k)
             {
                 m.refs += 1;
@@ -912,7 +889,7 @@ impl Nat {
         match mapped {
             None => Step::Drop(DropReason::NoSession),
             Some((_, false))
-                if t.proto == pkt::TCP
+                if t.proto == ip_protocol::TCP
                     && !syn_only
                     && self.cfg.filtering == FilteringBehavior::EndpointIndependent =>
             {
@@ -934,7 +911,7 @@ impl Nat {
                     ..orig
                 };
                 let mut tcp = TcpTrack::default();
-                let class = if t.proto == pkt::TCP {
+                let class = if t.proto == ip_protocol::TCP {
                     tcp.on_packet(Dir::Reply, flags)
                 } else {
                     TimeoutClass::Established
@@ -955,22 +932,22 @@ impl Nat {
     /// ICMP error: find the session through the embedded packet; translate
     /// outer destination (and source from inside) and the embedded header.
     /// Never creates, refreshes or removes a session (RFC 5508 REQ-6).
-    #[allow(clippy::too_many_arguments)]
     fn icmp_error(
         &self,
         frame: &mut [u8],
-        l3: usize,
-        l4: usize,
-        end: usize,
+        cls: &Classified,
         src: Ipv4Addr,
         dst: Ipv4Addr,
         ingress: Side,
         now: u64,
     ) -> Verdict {
-        let Ok(emb) = pkt::parse_embedded(frame, l4, end) else {
+        let Some(emb) = rw::icmpv4_embedded_tuple(frame, cls)
+            .ok()
+            .and_then(|t| Tuple::from_five(&t))
+        else {
             return self.other_traffic(src, dst, ingress, DropReason::Malformed);
         };
-        let ek = emb.tuple.reversed();
+        let ek = emb.reversed();
         let found = self
             .table
             .lookup_with(&key(&ek), Timestamp::from_nanos(now), |hit| {
@@ -986,8 +963,11 @@ impl Nat {
         } else {
             src
         };
-        if pkt::rewrite_icmp_error(frame, l3, l4, end, &emb, outer_src, new_emb.src, &new_emb)
-            .is_err()
+        // Embedded packet first (the check that can refuse), then the outer
+        // header; each validates before writing.
+        let n = new_emb;
+        if rw::rewrite_icmpv4_embedded(frame, cls, n.src, n.sport, n.dst, n.dport).is_err()
+            || rw::rewrite_ipv4_addrs(frame, cls, outer_src, n.src).is_err()
         {
             return self.drop_(DropReason::Malformed);
         }
@@ -1012,13 +992,12 @@ impl Nat {
         }
         let mut out = Vec::with_capacity(held.len());
         for mut h in held {
-            let ft = frag_tuple(&key);
-            let tt = Tuple {
-                src: x.src,
-                dst: x.dst,
-                ..ft
-            };
-            if pkt::rewrite(&mut h.frame, h.l3_offset, None, &ft, &tt).is_ok() {
+            // Held frames are copies: classify again (slow path, out of order only).
+            let ok = net::classify(&h.frame).is_ok_and(|c| {
+                c.l3_offset as usize == h.l3_offset
+                    && rw::rewrite_ipv4_addrs(&mut h.frame, &c, x.src, x.dst).is_ok()
+            });
+            if ok {
                 bump(&self.shared.counters.fragments);
                 out.push(h.frame);
             } else {
@@ -1052,13 +1031,7 @@ impl Nat {
         let mut frags = lock(&self.frags);
         if let Some(x) = frags.lookup(&key, now) {
             drop(frags);
-            let ft = frag_tuple(&key);
-            let tt = Tuple {
-                src: x.src,
-                dst: x.dst,
-                ..ft
-            };
-            if pkt::rewrite(frame, l3, None, &ft, &tt).is_err() {
+            if rw::rewrite_ipv4_addrs(frame, cls, x.src, x.dst).is_err() {
                 return self.drop_(DropReason::Malformed);
             }
             bump(&self.shared.counters.fragments);
@@ -1196,16 +1169,6 @@ fn map_key(s: &Session, apdm: bool) -> Option<MapKey> {
         in_port: s.orig.sport,
         remote: apdm.then_some((s.orig.dst, s.orig.dport)),
     })
-}
-
-fn frag_tuple(k: &FragKey) -> Tuple {
-    Tuple {
-        src: k.src,
-        dst: k.dst,
-        proto: k.proto,
-        sport: 0,
-        dport: 0,
-    }
 }
 
 #[cfg(test)]

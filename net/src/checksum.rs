@@ -24,11 +24,14 @@
 //!   ICMP echo identifier), fixing the IPv4 header checksum and the
 //!   TCP/UDP/ICMP checksum incrementally. [`rewrite_ipv4_src_addr`] /
 //!   [`rewrite_ipv4_dst_addr`] change the address only (any IPv4 packet,
-//!   fragments and ICMP errors included).
-//! - [`rewrite_icmpv4_embedded_src`] / [`rewrite_icmpv4_embedded_dst`]: for
-//!   an ICMPv4 error, rewrite the embedded (quoted) packet's address and port,
-//!   fixing the inner IPv4 header checksum, the inner TCP/UDP/ICMP checksum
-//!   when the quoted bytes contain it, and the outer ICMP checksum.
+//!   fragments and ICMP errors included). [`rewrite_ipv4_src_dst`] and
+//!   [`rewrite_ipv4_addrs`] change both sides in one pass (hairpinning).
+//! - [`rewrite_icmpv4_embedded_src`] / [`rewrite_icmpv4_embedded_dst`] /
+//!   [`rewrite_icmpv4_embedded`] (both sides): for an ICMPv4 error, rewrite
+//!   the embedded (quoted) packet's address and port, fixing the inner IPv4
+//!   header checksum, the inner TCP/UDP/ICMP checksum when the quoted bytes
+//!   contain it, and the outer ICMP checksum. [`icmpv4_embedded_tuple`]
+//!   reads the quoted packet's 5-tuple (what a NAT looks its session up by).
 //! - [`verify_frame`] / [`fill_frame`]: check or compute every checksum of a
 //!   frame (IPv4 header, TCP, UDP, ICMPv4, ICMPv6). Finer-grained:
 //!   [`verify_ipv4_header`], [`verify_l4`], [`fill_ipv4_header`], [`fill_l4`].
@@ -42,10 +45,10 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::classify::Classified;
 
 pub use crate::rewrite::{
-    ChecksumError, RewriteError, fill_frame, fill_ipv4_header, fill_l4,
-    rewrite_icmpv4_embedded_dst, rewrite_icmpv4_embedded_src, rewrite_ipv4_dst,
-    rewrite_ipv4_dst_addr, rewrite_ipv4_src, rewrite_ipv4_src_addr, verify_frame,
-    verify_ipv4_header, verify_l4,
+    ChecksumError, RewriteError, fill_frame, fill_ipv4_header, fill_l4, icmpv4_embedded_tuple,
+    rewrite_icmpv4_embedded, rewrite_icmpv4_embedded_dst, rewrite_icmpv4_embedded_src,
+    rewrite_ipv4_addrs, rewrite_ipv4_dst, rewrite_ipv4_dst_addr, rewrite_ipv4_src,
+    rewrite_ipv4_src_addr, rewrite_ipv4_src_dst, verify_frame, verify_ipv4_header, verify_l4,
 };
 
 /// Folds a wide one's-complement accumulator to 16 bits (end-around carry).

@@ -5,7 +5,7 @@
 use core::net::{IpAddr, Ipv4Addr};
 
 use crate::checksum::{self, Delta};
-use crate::classify::{Classified, ClassifyError, L3Kind, L4Kind, classify};
+use crate::classify::{Classified, ClassifyError, FiveTuple, L3Kind, L4Kind, classify};
 use crate::{icmpv4, icmpv6, ip_protocol, ipv4, tcp, udp};
 
 /// Why a rewrite helper refused a frame. Nothing was modified when one of
@@ -53,10 +53,22 @@ pub enum ChecksumError {
     Icmpv6,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Src,
-    Dst,
+/// What a rewrite changes: each field is set when `Some`. Built by the
+/// public wrappers below with constant shapes, so after inlining the unused
+/// branches disappear.
+#[derive(Clone, Copy)]
+struct Change {
+    src: Option<Ipv4Addr>,
+    sport: Option<u16>,
+    dst: Option<Ipv4Addr>,
+    dport: Option<u16>,
+}
+
+impl Change {
+    #[inline(always)]
+    fn has_port(&self) -> bool {
+        self.sport.is_some() || self.dport.is_some()
+    }
 }
 
 /// Offsets of `cls` checked against `frame`: (l3, l4, end).
@@ -78,14 +90,51 @@ enum PortSlot {
     IcmpEcho,
 }
 
-#[inline]
-fn rewrite_outer(
-    frame: &mut [u8],
-    cls: &Classified,
-    side: Side,
-    new_ip: Ipv4Addr,
-    new_port: Option<u16>,
-) -> Result<(), RewriteError> {
+/// Sets the ports of a TCP/UDP header (first 4 bytes of `l4`), recording
+/// the changes in `d`.
+#[inline(always)]
+fn set_ports(l4: &mut [u8], c: &Change, d: &mut Delta) {
+    // TCP and UDP share the port layout (source 0..2, destination 2..4).
+    let mut u = udp::Packet::new_unchecked(l4);
+    if let Some(p) = c.sport {
+        d.add_u16(u.src_port(), p);
+        u.set_src_port(p);
+    }
+    if let Some(p) = c.dport {
+        d.add_u16(u.dst_port(), p);
+        u.set_dst_port(p);
+    }
+}
+
+/// Sets an ICMP echo identifier: the source side's value, then the
+/// destination side's (one field), recording the changes in `d`.
+#[inline(always)]
+fn set_ident(l4: &mut [u8], c: &Change, d: &mut Delta) {
+    let mut i = icmpv4::Packet::new_unchecked(l4);
+    for p in [c.sport, c.dport].into_iter().flatten() {
+        d.add_u16(i.echo_ident(), p);
+        i.set_echo_ident(p);
+    }
+}
+
+/// Sets the addresses of an IPv4 header, returning their delta (which the
+/// header checksum and the TCP/UDP pseudo-header checksum share).
+#[inline(always)]
+fn set_addrs(ip: &mut ipv4::Packet<&mut [u8]>, c: &Change) -> Delta {
+    let mut addr = Delta::default();
+    if let Some(a) = c.src {
+        addr.add_ipv4(ip.src_addr(), a);
+        ip.set_src_addr(a);
+    }
+    if let Some(a) = c.dst {
+        addr.add_ipv4(ip.dst_addr(), a);
+        ip.set_dst_addr(a);
+    }
+    addr
+}
+
+#[inline(always)]
+fn rewrite_outer(frame: &mut [u8], cls: &Classified, c: Change) -> Result<(), RewriteError> {
     if cls.l3 != L3Kind::Ipv4 {
         return Err(RewriteError::NotIpv4);
     }
@@ -106,70 +155,38 @@ fn rewrite_outer(
         L4Kind::Tcp | L4Kind::Udp | L4Kind::Icmpv4 => return Err(RewriteError::Mismatch),
         _ => None,
     };
-    if new_port.is_some() && slot.is_none() {
+    if c.has_port() && slot.is_none() {
         return Err(RewriteError::NoPort);
     }
 
-    let old_ip = match side {
-        Side::Src => ip.src_addr(),
-        Side::Dst => ip.dst_addr(),
-    };
-    let mut addr = Delta::default();
-    addr.add_ipv4(old_ip, new_ip);
+    // One delta for both addresses: the IPv4 header checksum, and the
+    // TCP/UDP checksum through the pseudo-header.
+    let addr = set_addrs(&mut ip, &c);
+    ip.set_checksum(addr.apply(ip.checksum()));
 
     match slot {
         Some(PortSlot::Tcp) => {
-            let mut t = tcp::Packet::new_unchecked(&mut *seg);
             let mut d = addr;
-            if let Some(port) = new_port {
-                let old = match side {
-                    Side::Src => t.src_port(),
-                    Side::Dst => t.dst_port(),
-                };
-                d.add_u16(old, port);
-                match side {
-                    Side::Src => t.set_src_port(port),
-                    Side::Dst => t.set_dst_port(port),
-                }
-            }
-            // The TCP checksum covers the pseudo-header's addresses.
+            set_ports(seg, &c, &mut d);
+            let mut t = tcp::Packet::new_unchecked(&mut *seg);
             t.set_checksum(d.apply(t.checksum()));
         }
         Some(PortSlot::Udp) => {
-            let mut u = udp::Packet::new_unchecked(&mut *seg);
             let mut d = addr;
-            if let Some(port) = new_port {
-                let old = match side {
-                    Side::Src => u.src_port(),
-                    Side::Dst => u.dst_port(),
-                };
-                d.add_u16(old, port);
-                match side {
-                    Side::Src => u.set_src_port(port),
-                    Side::Dst => u.set_dst_port(port),
-                }
-            }
+            set_ports(seg, &c, &mut d);
             // RFC 768: 0 means "no checksum" and stays 0; a computed 0 is
             // sent as 0xffff.
+            let mut u = udp::Packet::new_unchecked(&mut *seg);
             u.set_checksum(d.apply_udp(u.checksum()));
         }
-        Some(PortSlot::IcmpEcho) => {
+        Some(PortSlot::IcmpEcho) if c.has_port() => {
             // ICMPv4 has no pseudo-header: only the identifier matters.
-            if let Some(id) = new_port {
-                let mut i = icmpv4::Packet::new_unchecked(&mut *seg);
-                let mut d = Delta::default();
-                d.add_u16(i.echo_ident(), id);
-                i.set_echo_ident(id);
-                i.set_checksum(d.apply(i.checksum()));
-            }
+            let mut d = Delta::default();
+            set_ident(seg, &c, &mut d);
+            let mut i = icmpv4::Packet::new_unchecked(&mut *seg);
+            i.set_checksum(d.apply(i.checksum()));
         }
-        None => {}
-    }
-
-    ip.set_checksum(addr.apply(ip.checksum()));
-    match side {
-        Side::Src => ip.set_src_addr(new_ip),
-        Side::Dst => ip.set_dst_addr(new_ip),
+        Some(PortSlot::IcmpEcho) | None => {}
     }
     Ok(())
 }
@@ -193,7 +210,13 @@ pub fn rewrite_ipv4_src(
     new_ip: Ipv4Addr,
     new_port: u16,
 ) -> Result<(), RewriteError> {
-    rewrite_outer(frame, cls, Side::Src, new_ip, Some(new_port))
+    let c = Change {
+        src: Some(new_ip),
+        sport: Some(new_port),
+        dst: None,
+        dport: None,
+    };
+    rewrite_outer(frame, cls, c)
 }
 
 /// Destination NAT of one packet: like [`rewrite_ipv4_src`] for the
@@ -208,7 +231,42 @@ pub fn rewrite_ipv4_dst(
     new_ip: Ipv4Addr,
     new_port: u16,
 ) -> Result<(), RewriteError> {
-    rewrite_outer(frame, cls, Side::Dst, new_ip, Some(new_port))
+    let c = Change {
+        src: None,
+        sport: None,
+        dst: Some(new_ip),
+        dport: Some(new_port),
+    };
+    rewrite_outer(frame, cls, c)
+}
+
+/// Source and destination NAT of one packet in one pass (hairpinning, or a
+/// NAT that always writes the whole translated tuple): sets both addresses
+/// and both ports, with one checksum delta per checksum. A field that keeps
+/// its value costs nothing in the checksums (its delta is zero).
+///
+/// An ICMP echo has a single identifier: it ends up as `new_dport` (the
+/// source side is applied first). Pass the identifier as both ports, as
+/// [`crate::classify()`]'s tuple does.
+///
+/// # Errors
+/// As [`rewrite_ipv4_src`]. Nothing is written on error.
+#[inline]
+pub fn rewrite_ipv4_src_dst(
+    frame: &mut [u8],
+    cls: &Classified,
+    new_src: Ipv4Addr,
+    new_sport: u16,
+    new_dst: Ipv4Addr,
+    new_dport: u16,
+) -> Result<(), RewriteError> {
+    let c = Change {
+        src: Some(new_src),
+        sport: Some(new_sport),
+        dst: Some(new_dst),
+        dport: Some(new_dport),
+    };
+    rewrite_outer(frame, cls, c)
 }
 
 /// Sets the IPv4 source address only, for any IPv4 packet (fragments, ICMP
@@ -223,7 +281,13 @@ pub fn rewrite_ipv4_src_addr(
     cls: &Classified,
     new_ip: Ipv4Addr,
 ) -> Result<(), RewriteError> {
-    rewrite_outer(frame, cls, Side::Src, new_ip, None)
+    let c = Change {
+        src: Some(new_ip),
+        sport: None,
+        dst: None,
+        dport: None,
+    };
+    rewrite_outer(frame, cls, c)
 }
 
 /// Sets the IPv4 destination address only; see [`rewrite_ipv4_src_addr`].
@@ -236,16 +300,55 @@ pub fn rewrite_ipv4_dst_addr(
     cls: &Classified,
     new_ip: Ipv4Addr,
 ) -> Result<(), RewriteError> {
-    rewrite_outer(frame, cls, Side::Dst, new_ip, None)
+    let c = Change {
+        src: None,
+        sport: None,
+        dst: Some(new_ip),
+        dport: None,
+    };
+    rewrite_outer(frame, cls, c)
 }
 
-fn rewrite_embedded(
+/// Sets both IPv4 addresses (not the ports), for any IPv4 packet, in one
+/// pass: [`rewrite_ipv4_src_addr`] and [`rewrite_ipv4_dst_addr`] together
+/// (e.g. the later fragments of a hairpinned datagram, or the outer header
+/// of a translated ICMP error).
+///
+/// # Errors
+/// [`RewriteError::NotIpv4`], [`RewriteError::Mismatch`].
+#[inline]
+pub fn rewrite_ipv4_addrs(
     frame: &mut [u8],
     cls: &Classified,
-    side: Side,
-    new_ip: Ipv4Addr,
-    new_port: u16,
+    new_src: Ipv4Addr,
+    new_dst: Ipv4Addr,
 ) -> Result<(), RewriteError> {
+    let c = Change {
+        src: Some(new_src),
+        sport: None,
+        dst: Some(new_dst),
+        dport: None,
+    };
+    rewrite_outer(frame, cls, c)
+}
+
+/// The packet quoted by an ICMPv4 error, located and checked.
+struct Quote {
+    /// Offset of the ICMP message in the frame, and its end.
+    l4: usize,
+    end: usize,
+    /// Quoted IPv4 header length.
+    hl: usize,
+    slot: PortSlot,
+    /// The quoted TCP/UDP checksum is within the quote.
+    l4_ck_quoted: bool,
+}
+
+/// Finds the quoted packet of the ICMPv4 error `cls` describes. The one
+/// place that decides what an embedded packet must look like, for
+/// [`icmpv4_embedded_tuple`] and the embedded rewrites alike.
+#[inline]
+fn locate_quote(frame: &[u8], cls: &Classified) -> Result<Quote, RewriteError> {
     if cls.l3 != L3Kind::Ipv4 {
         return Err(RewriteError::NotIpv4);
     }
@@ -253,120 +356,129 @@ fn rewrite_embedded(
         return Err(RewriteError::NotIcmpError);
     }
     let (_, l4, end) = offsets(frame.len(), cls).ok_or(RewriteError::Mismatch)?;
-    let mut icmp =
-        icmpv4::Packet::new_checked(&mut frame[l4..end]).map_err(|_| RewriteError::Mismatch)?;
+    let icmp = icmpv4::Packet::new_checked(&frame[l4..end]).map_err(|_| RewriteError::Mismatch)?;
     if !icmpv4::is_error(icmp.msg_type()) {
         return Err(RewriteError::NotIcmpError);
     }
-    let old_icmp_ck = icmp.checksum();
-    let data = icmp.data_mut();
-
+    let data = icmp.data();
     // The quoted IPv4 header: its total length exceeds the quote, so only
     // the header itself is checked.
-    let hl = {
-        let ip = ipv4::Packet::new_unchecked(&*data);
-        ip.check_header_len()
-            .map_err(|_| RewriteError::BadEmbedded)?;
-        if ip.version() != 4 {
-            return Err(RewriteError::BadEmbedded);
-        }
-        ip.header_len()
-    };
-    let (hdr, l4b) = data.split_at_mut(hl);
-    let mut ip = ipv4::Packet::new_unchecked(hdr);
-    let proto = ip.protocol();
+    let ip = ipv4::Packet::new_unchecked(data);
+    ip.check_header_len()
+        .map_err(|_| RewriteError::BadEmbedded)?;
+    if ip.version() != 4 {
+        return Err(RewriteError::BadEmbedded);
+    }
+    let hl = ip.header_len();
     if ip.frag_offset() != 0 {
         return Err(RewriteError::NoPort);
     }
-    // Validate the quoted L4 bytes before writing: the port (or identifier)
-    // must be quoted; the L4 checksum is fixed only when it was quoted too.
-    let (port_slot, ck_at) = match proto {
-        ip_protocol::TCP if l4b.len() >= 4 => (
-            PortSlot::Tcp,
-            (l4b.len() >= tcp::CHECKSUM_OFFSET + 2).then_some(tcp::CHECKSUM_OFFSET),
-        ),
-        ip_protocol::UDP if l4b.len() >= 4 => (
-            PortSlot::Udp,
-            (l4b.len() >= udp::CHECKSUM_OFFSET + 2).then_some(udp::CHECKSUM_OFFSET),
-        ),
+    let l4b = &data[hl..];
+    // The port (or identifier) must be quoted; the L4 checksum is fixed
+    // only when it was quoted too.
+    let (slot, l4_ck_quoted) = match ip.protocol() {
+        ip_protocol::TCP if l4b.len() >= 4 => {
+            (PortSlot::Tcp, l4b.len() >= tcp::CHECKSUM_OFFSET + 2)
+        }
+        ip_protocol::UDP if l4b.len() >= 4 => {
+            (PortSlot::Udp, l4b.len() >= udp::CHECKSUM_OFFSET + 2)
+        }
         ip_protocol::ICMP
             if l4b.len() >= icmpv4::HEADER_LEN
-                && icmpv4::is_echo(icmpv4::Packet::new_unchecked(&*l4b).msg_type()) =>
+                && icmpv4::is_echo(icmpv4::Packet::new_unchecked(l4b).msg_type()) =>
         {
-            (PortSlot::IcmpEcho, Some(icmpv4::CHECKSUM_OFFSET))
+            // Always quoted (within the 8-byte header).
+            (PortSlot::IcmpEcho, l4b.len() >= icmpv4::CHECKSUM_OFFSET + 2)
         }
         _ => return Err(RewriteError::NoPort),
     };
+    Ok(Quote {
+        l4,
+        end,
+        hl,
+        slot,
+        l4_ck_quoted,
+    })
+}
+
+/// The 5-tuple of the packet quoted by an ICMPv4 error (RFC 5508: the NAT
+/// finds the session through it): addresses, protocol, and the TCP/UDP
+/// ports or — for a quoted ICMP echo — the identifier as both ports (as
+/// [`crate::classify()`] reports an echo). Exactly the quotes the
+/// embedded rewrites accept are accepted here.
+///
+/// # Errors
+/// As [`rewrite_icmpv4_embedded_src`].
+pub fn icmpv4_embedded_tuple(frame: &[u8], cls: &Classified) -> Result<FiveTuple, RewriteError> {
+    let q = locate_quote(frame, cls)?;
+    let data = &frame[q.l4 + icmpv4::HEADER_LEN..q.end];
+    let ip = ipv4::Packet::new_unchecked(data);
+    let l4b = &data[q.hl..];
+    let (src_port, dst_port) = match q.slot {
+        PortSlot::Tcp | PortSlot::Udp => {
+            let u = udp::Packet::new_unchecked(l4b);
+            (u.src_port(), u.dst_port())
+        }
+        PortSlot::IcmpEcho => {
+            let id = icmpv4::Packet::new_unchecked(l4b).echo_ident();
+            (id, id)
+        }
+    };
+    Ok(FiveTuple {
+        src: IpAddr::V4(ip.src_addr()),
+        dst: IpAddr::V4(ip.dst_addr()),
+        proto: ip.protocol(),
+        src_port,
+        dst_port,
+    })
+}
+
+fn rewrite_embedded(frame: &mut [u8], cls: &Classified, c: Change) -> Result<(), RewriteError> {
+    // Everything is validated here, before the first write.
+    let q = locate_quote(frame, cls)?;
+    let mut icmp = icmpv4::Packet::new_unchecked(&mut frame[q.l4..q.end]);
+    let old_icmp_ck = icmp.checksum();
+    let data = icmp.data_mut();
+    let (hdr, l4b) = data.split_at_mut(q.hl);
+    let mut ip = ipv4::Packet::new_unchecked(hdr);
 
     // Every 16-bit word changed inside the ICMP message goes into `outer`
     // (all of them sit at even offsets: 8 + IHL·4 + even).
     let mut outer = Delta::default();
 
-    // Inner IPv4 header: address and header checksum.
-    let old_ip = match side {
-        Side::Src => ip.src_addr(),
-        Side::Dst => ip.dst_addr(),
-    };
-    let mut addr = Delta::default();
-    addr.add_ipv4(old_ip, new_ip);
+    // Inner IPv4 header: addresses and header checksum.
+    let addr = set_addrs(&mut ip, &c);
     let old_ck = ip.checksum();
     let new_ck = addr.apply(old_ck);
     ip.set_checksum(new_ck);
-    match side {
-        Side::Src => ip.set_src_addr(new_ip),
-        Side::Dst => ip.set_dst_addr(new_ip),
-    }
     outer.merge(addr);
     outer.add_u16(old_ck, new_ck);
 
-    // Inner L4: port/identifier and, if quoted, its checksum.
+    // Inner L4: ports/identifier and, if quoted, its checksum.
     let mut port = Delta::default();
-    match port_slot {
-        PortSlot::Tcp => {
-            // Only ports are guaranteed quoted: address the first 4 bytes.
-            let mut t = tcp::Packet::new_unchecked(&mut *l4b);
-            let old = match side {
-                Side::Src => t.src_port(),
-                Side::Dst => t.dst_port(),
-            };
-            port.add_u16(old, new_port);
-            match side {
-                Side::Src => t.set_src_port(new_port),
-                Side::Dst => t.set_dst_port(new_port),
-            }
-            if ck_at.is_some() {
+    match q.slot {
+        PortSlot::Tcp | PortSlot::Udp => {
+            set_ports(l4b, &c, &mut port);
+            if q.l4_ck_quoted {
                 let mut d = addr;
                 d.merge(port);
-                let old = t.checksum();
-                let new = d.apply(old);
-                t.set_checksum(new);
-                outer.add_u16(old, new);
-            }
-        }
-        PortSlot::Udp => {
-            let mut u = udp::Packet::new_unchecked(&mut *l4b);
-            let old = match side {
-                Side::Src => u.src_port(),
-                Side::Dst => u.dst_port(),
-            };
-            port.add_u16(old, new_port);
-            match side {
-                Side::Src => u.set_src_port(new_port),
-                Side::Dst => u.set_dst_port(new_port),
-            }
-            if ck_at.is_some() {
-                let mut d = addr;
-                d.merge(port);
-                let old = u.checksum();
-                let new = d.apply_udp(old);
-                u.set_checksum(new);
+                let (old, new) = if matches!(q.slot, PortSlot::Tcp) {
+                    let mut t = tcp::Packet::new_unchecked(&mut *l4b);
+                    let old = t.checksum();
+                    t.set_checksum(d.apply(old));
+                    (old, t.checksum())
+                } else {
+                    let mut u = udp::Packet::new_unchecked(&mut *l4b);
+                    let old = u.checksum();
+                    u.set_checksum(d.apply_udp(old));
+                    (old, u.checksum())
+                };
                 outer.add_u16(old, new);
             }
         }
         PortSlot::IcmpEcho => {
+            set_ident(l4b, &c, &mut port);
             let mut i = icmpv4::Packet::new_unchecked(&mut *l4b);
-            port.add_u16(i.echo_ident(), new_port);
-            i.set_echo_ident(new_port);
             let old = i.checksum();
             let new = port.apply(old);
             i.set_checksum(new);
@@ -386,7 +498,7 @@ fn rewrite_embedded(
 /// embedded TCP/UDP/ICMP checksum when the quote contains it (TCP needs 18
 /// quoted bytes, UDP 8), and the outer ICMP checksum. The outer IPv4 header
 /// is untouched: rewrite it with [`rewrite_ipv4_dst_addr`] /
-/// [`rewrite_ipv4_src_addr`].
+/// [`rewrite_ipv4_src_addr`] / [`rewrite_ipv4_addrs`].
 ///
 /// Typical use (RFC 5508 §4.2): an error arriving at the NAT's public
 /// address about a packet the NAT sent out: outer destination → the
@@ -404,7 +516,13 @@ pub fn rewrite_icmpv4_embedded_src(
     new_ip: Ipv4Addr,
     new_port: u16,
 ) -> Result<(), RewriteError> {
-    rewrite_embedded(frame, cls, Side::Src, new_ip, new_port)
+    let c = Change {
+        src: Some(new_ip),
+        sport: Some(new_port),
+        dst: None,
+        dport: None,
+    };
+    rewrite_embedded(frame, cls, c)
 }
 
 /// Like [`rewrite_icmpv4_embedded_src`] for the embedded packet's
@@ -419,7 +537,37 @@ pub fn rewrite_icmpv4_embedded_dst(
     new_ip: Ipv4Addr,
     new_port: u16,
 ) -> Result<(), RewriteError> {
-    rewrite_embedded(frame, cls, Side::Dst, new_ip, new_port)
+    let c = Change {
+        src: None,
+        sport: None,
+        dst: Some(new_ip),
+        dport: Some(new_port),
+    };
+    rewrite_embedded(frame, cls, c)
+}
+
+/// Both sides of the embedded packet at once (one pass, one delta per
+/// checksum): what a NAT does when it maps the quoted tuple as a whole
+/// (e.g. hairpinned sessions, where both ends are translated). An embedded
+/// ICMP echo's identifier ends up as `new_dport` (pass it as both ports).
+///
+/// # Errors
+/// As [`rewrite_icmpv4_embedded_src`].
+pub fn rewrite_icmpv4_embedded(
+    frame: &mut [u8],
+    cls: &Classified,
+    new_src: Ipv4Addr,
+    new_sport: u16,
+    new_dst: Ipv4Addr,
+    new_dport: u16,
+) -> Result<(), RewriteError> {
+    let c = Change {
+        src: Some(new_src),
+        sport: Some(new_sport),
+        dst: Some(new_dst),
+        dport: Some(new_dport),
+    };
+    rewrite_embedded(frame, cls, c)
 }
 
 /// Verifies the IPv4 header checksum (`Ok` for non-IPv4 frames).

@@ -366,6 +366,10 @@ fn exercise_rewrites(b: &[u8], c: &Classified) {
     let _ = checksum::rewrite_ipv4_dst_addr(&mut m, c, ip);
     let _ = checksum::rewrite_icmpv4_embedded_src(&mut m, c, ip, 3);
     let _ = checksum::rewrite_icmpv4_embedded_dst(&mut m, c, ip, 4);
+    let _ = checksum::rewrite_ipv4_src_dst(&mut m, c, ip, 5, ip, 6);
+    let _ = checksum::rewrite_ipv4_addrs(&mut m, c, ip, ip);
+    let _ = checksum::rewrite_icmpv4_embedded(&mut m, c, ip, 7, ip, 8);
+    let _ = checksum::icmpv4_embedded_tuple(&m, c);
     let _ = checksum::verify_ipv4_header(&m, c);
     let _ = checksum::verify_l4(&m, c);
     let _ = checksum::fill_ipv4_header(&mut m, c);
@@ -375,6 +379,9 @@ fn exercise_rewrites(b: &[u8], c: &Classified) {
         let mut t = b[..cut].to_vec();
         let _ = checksum::rewrite_ipv4_src(&mut t, c, ip, 1);
         let _ = checksum::rewrite_icmpv4_embedded_src(&mut t, c, ip, 3);
+        let _ = checksum::rewrite_ipv4_src_dst(&mut t, c, ip, 5, ip, 6);
+        let _ = checksum::rewrite_icmpv4_embedded(&mut t, c, ip, 7, ip, 8);
+        let _ = checksum::icmpv4_embedded_tuple(&t, c);
         let _ = checksum::verify_l4(&t, c);
         let _ = checksum::fill_l4(&mut t, c);
     }
@@ -503,6 +510,46 @@ proptest! {
             prop_assert!(inner.verify_checksum());
             prop_assert_eq!(if src { inner.src_addr() } else { inner.dst_addr() }, ip);
         }
+    }
+
+    /// The embedded-tuple reader accepts exactly what the embedded rewrite
+    /// accepts, and reads back what the two-sided rewrites wrote; the
+    /// one-pass forms keep every checksum valid.
+    #[test]
+    fn two_sided_rewrites_and_embedded_tuple(
+        spec in frame_strategy(),
+        a in any::<[u8; 4]>(),
+        b in any::<[u8; 4]>(),
+        sp in any::<u16>(),
+        dp in any::<u16>(),
+    ) {
+        let mut f = spec.build();
+        let c = classify(&f).unwrap();
+        let (a, b) = (Ipv4Addr::from(a), Ipv4Addr::from(b));
+        let read = checksum::icmpv4_embedded_tuple(&f, &c);
+        let mut g = f.clone();
+        let e = checksum::rewrite_icmpv4_embedded(&mut g, &c, a, sp, b, dp);
+        prop_assert_eq!(read.map(|_| ()), e);
+        if e.is_ok() {
+            let t = checksum::icmpv4_embedded_tuple(&g, &c).unwrap();
+            let echo = t.proto == 1;
+            prop_assert_eq!(
+                (t.src, t.dst, t.src_port, t.dst_port),
+                (a.into(), b.into(), if echo { dp } else { sp }, dp)
+            );
+            checksum::verify_frame(&g).map_err(|e| TestCaseError::fail(format!("{e}: {spec:?}")))?;
+        } else {
+            prop_assert_eq!(&g, &f);
+        }
+        if c.l3 != L3Kind::Ipv4 {
+            return Ok(());
+        }
+        if checksum::rewrite_ipv4_src_dst(&mut f, &c, a, sp, b, dp).is_err() {
+            checksum::rewrite_ipv4_addrs(&mut f, &c, a, b).unwrap();
+        }
+        let c2 = checksum::verify_frame(&f).map_err(|e| TestCaseError::fail(format!("{e}: {spec:?}")))?;
+        let hdr = ipv4::Packet::new_checked(c2.l3_bytes(&f).unwrap()).unwrap();
+        prop_assert_eq!((hdr.src_addr(), hdr.dst_addr()), (a, b));
     }
 
     #[test]

@@ -216,3 +216,174 @@ fn verify_detects_corruption() {
     checksum::verify_frame(&fixed).unwrap();
     let _ = udp::HEADER_LEN;
 }
+
+#[test]
+fn src_dst_in_one_pass_equals_direct_build() {
+    // Hairpin: both ends translated in one pass, one delta per checksum.
+    let from = "10.0.0.5:40000".parse().unwrap();
+    let to = "203.0.113.7:8080".parse().unwrap();
+    let (nsrc, ndst) = ("203.0.113.7:61000", "10.0.0.9:80");
+    let mut f = build::tcp4(from, to, tcp::flags::ACK, b"hairpin");
+    let cls = classify(&f).unwrap();
+    checksum::rewrite_ipv4_src_dst(&mut f, &cls, v4("203.0.113.7"), 61000, v4("10.0.0.9"), 80)
+        .unwrap();
+    let want = build::tcp4(
+        nsrc.parse().unwrap(),
+        ndst.parse().unwrap(),
+        tcp::flags::ACK,
+        b"hairpin",
+    );
+    assert_eq!(f, want);
+
+    let mut f = build::udp4(from, to, b"x");
+    let cls = classify(&f).unwrap();
+    checksum::rewrite_ipv4_src_dst(&mut f, &cls, v4("203.0.113.7"), 61000, v4("10.0.0.9"), 80)
+        .unwrap();
+    assert_eq!(
+        f,
+        build::udp4(nsrc.parse().unwrap(), ndst.parse().unwrap(), b"x")
+    );
+
+    // Unchanged fields cost nothing: same bytes as the one-sided helper.
+    let mut a = build::udp4(from, to, b"x");
+    let mut b = a.clone();
+    let cls = classify(&a).unwrap();
+    checksum::rewrite_ipv4_src(&mut a, &cls, v4("203.0.113.7"), 61000).unwrap();
+    checksum::rewrite_ipv4_src_dst(&mut b, &cls, v4("203.0.113.7"), 61000, *to.ip(), to.port())
+        .unwrap();
+    assert_eq!(a, b);
+
+    // ICMP echo: one identifier, which ends up as the destination-side value.
+    let mut f = build::icmp4_echo(v4("10.0.0.5"), v4("203.0.113.7"), 0x1234, 9, true);
+    let cls = classify(&f).unwrap();
+    checksum::rewrite_ipv4_src_dst(&mut f, &cls, v4("203.0.113.7"), 7, v4("10.0.0.9"), 0x4321)
+        .unwrap();
+    assert_eq!(
+        f,
+        build::icmp4_echo(v4("203.0.113.7"), v4("10.0.0.9"), 0x4321, 9, true)
+    );
+    checksum::verify_frame(&f).unwrap();
+
+    // Not for packets without ports; nothing written.
+    let mut ip = ipv4::Repr::new(v4("10.0.0.1"), v4("10.0.0.2"), 17, 0);
+    ip.frag_offset = 8;
+    ip.dont_frag = false;
+    let mut f = build::ipv4_frame(&L2::default(), ip, L4::Raw(&[1; 16]));
+    let before = f.clone();
+    let cls = classify(&f).unwrap();
+    assert_eq!(
+        checksum::rewrite_ipv4_src_dst(&mut f, &cls, v4("1.2.3.4"), 1, v4("5.6.7.8"), 2),
+        Err(RewriteError::NoPort)
+    );
+    assert_eq!(f, before);
+}
+
+#[test]
+fn both_addresses_on_fragments() {
+    // Non-first fragment: header checksum only.
+    let mut ip = ipv4::Repr::new(v4("10.0.0.1"), v4("10.0.0.2"), 17, 0);
+    ip.frag_offset = 8;
+    ip.dont_frag = false;
+    let mut f = build::ipv4_frame(&L2::default(), ip, L4::Raw(&[1; 16]));
+    let cls = classify(&f).unwrap();
+    checksum::rewrite_ipv4_addrs(&mut f, &cls, v4("203.0.113.7"), v4("10.0.0.9")).unwrap();
+    let mut ip2 = ipv4::Repr::new(v4("203.0.113.7"), v4("10.0.0.9"), 17, 0);
+    ip2.frag_offset = 8;
+    ip2.dont_frag = false;
+    assert_eq!(f, build::ipv4_frame(&L2::default(), ip2, L4::Raw(&[1; 16])));
+
+    // First fragment of a UDP datagram: the UDP checksum (which covers the
+    // whole datagram) follows the pseudo-header change.
+    let whole = |s: &str, d: &str| build::udp4(s.parse().unwrap(), d.parse().unwrap(), &[7; 100]);
+    let first = |mut w: Vec<u8>| {
+        let cls = classify(&w).unwrap();
+        let l3 = usize::from(cls.l3_offset);
+        w.truncate(usize::from(cls.l4_offset) + 8 + 32);
+        let len = (w.len() - l3) as u16;
+        let mut p = ipv4::Packet::new_unchecked(&mut w[l3..]);
+        p.set_total_len(len);
+        p.set_more_frags(true);
+        p.set_dont_frag(false);
+        p.fill_checksum();
+        w
+    };
+    let mut f = first(whole("10.0.0.5:40000", "203.0.113.7:8080"));
+    let cls = classify(&f).unwrap();
+    assert!(cls.frag.is_some() && cls.l4 == L4Kind::Udp);
+    checksum::rewrite_ipv4_addrs(&mut f, &cls, v4("203.0.113.7"), v4("10.0.0.9")).unwrap();
+    assert_eq!(f, first(whole("203.0.113.7:40000", "10.0.0.9:8080")));
+}
+
+#[test]
+fn embedded_tuple_and_both_sides() {
+    let make = |inner: &[u8], dst: Ipv4Addr| {
+        build::icmp4_error(
+            v4("192.0.2.254"),
+            dst,
+            icmpv4::Repr::TimeExceeded {
+                code: icmpv4::time_exceeded::TTL,
+                data: &[],
+            },
+            build::ip_packet(inner).unwrap(),
+        )
+    };
+    let quoted = build::udp4(
+        "203.0.113.7:61000".parse().unwrap(),
+        "203.0.113.8:62000".parse().unwrap(),
+        b"q",
+    );
+    let mut f = make(&quoted, v4("203.0.113.7"));
+    let cls = classify(&f).unwrap();
+    let t = checksum::icmpv4_embedded_tuple(&f, &cls).unwrap();
+    assert_eq!(
+        (t.src, t.src_port, t.dst, t.dst_port, t.proto),
+        (
+            v4("203.0.113.7").into(),
+            61000,
+            v4("203.0.113.8").into(),
+            62000,
+            17
+        )
+    );
+    checksum::rewrite_icmpv4_embedded(&mut f, &cls, v4("10.0.0.5"), 40000, v4("10.0.0.9"), 53)
+        .unwrap();
+    checksum::rewrite_ipv4_addrs(&mut f, &cls, v4("192.0.2.254"), v4("10.0.0.5")).unwrap();
+    let private = build::udp4(
+        "10.0.0.5:40000".parse().unwrap(),
+        "10.0.0.9:53".parse().unwrap(),
+        b"q",
+    );
+    assert_eq!(f, make(&private, v4("10.0.0.5")));
+    checksum::verify_frame(&f).unwrap();
+    let t = checksum::icmpv4_embedded_tuple(&f, &cls).unwrap();
+    assert_eq!((t.src_port, t.dst_port), (40000, 53));
+
+    // A quoted echo: the identifier as both ports.
+    let echo = build::icmp4_echo(v4("203.0.113.7"), v4("1.1.1.1"), 0x9999, 1, true);
+    let f = make(&echo, v4("203.0.113.7"));
+    let t = checksum::icmpv4_embedded_tuple(&f, &classify(&f).unwrap()).unwrap();
+    assert_eq!((t.proto, t.src_port, t.dst_port), (1, 0x9999, 0x9999));
+
+    // What the rewrites refuse, the tuple reader refuses alike.
+    let f = build::icmp4_echo(v4("10.0.0.5"), v4("1.1.1.1"), 1, 1, true);
+    assert_eq!(
+        checksum::icmpv4_embedded_tuple(&f, &classify(&f).unwrap()),
+        Err(RewriteError::NotIcmpError)
+    );
+    let mut ip = ipv4::Repr::new(v4("10.0.0.1"), v4("10.0.0.2"), 17, 0);
+    ip.frag_offset = 8;
+    ip.dont_frag = false;
+    let frag = build::ipv4_frame(&L2::default(), ip, L4::Raw(&[1; 16]));
+    let mut f = make(&frag, v4("10.0.0.1"));
+    let cls = classify(&f).unwrap();
+    let before = f.clone();
+    assert_eq!(
+        checksum::icmpv4_embedded_tuple(&f, &cls),
+        Err(RewriteError::NoPort)
+    );
+    assert_eq!(
+        checksum::rewrite_icmpv4_embedded(&mut f, &cls, v4("1.2.3.4"), 1, v4("5.6.7.8"), 2),
+        Err(RewriteError::NoPort)
+    );
+    assert_eq!(f, before);
+}
