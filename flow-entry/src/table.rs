@@ -28,7 +28,9 @@ use core::fmt;
 use core::hash::BuildHasher;
 use std::collections::BinaryHeap;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, AtomicU64 as PlainAtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU32, AtomicU64 as PlainAtomicU64, AtomicUsize as PlainAtomicUsize, Ordering::Relaxed,
+};
 
 use crossbeam_utils::CachePadded;
 use foldhash::fast::FixedState;
@@ -181,49 +183,104 @@ impl FlowTableStats {
 /// table (that would deadlock) and must not panic.
 pub type ReleaseHook<V> = Box<dyn Fn(&V, ReleaseReason) + Send + Sync>;
 
+// ---------------------------------------------------------------- prefetch
+
+/// Hints the CPU to start loading the cache line of `p` (no effect on
+/// program semantics; a no-op off x86-64 and under shuttle).
+#[inline(always)]
+#[allow(unsafe_code)]
+fn prefetch_ptr(p: *const u8) {
+    #[cfg(all(target_arch = "x86_64", not(feature = "shuttle")))]
+    // SAFETY: `prefetcht0` is a hint: it never faults, reads no value into
+    // the program and writes nothing, whatever the address (also a stale
+    // or unmapped one); SSE, which provides it, is in the x86-64 baseline.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(feature = "shuttle"))))]
+    let _ = p;
+}
+
+/// [`prefetch_ptr`] of the cache line holding `*p`.
+#[inline(always)]
+fn prefetch<T>(p: &T) {
+    prefetch_ptr(core::ptr::from_ref(p).cast());
+}
+
+/// [`prefetch_ptr`] of a bare address (never dereferenced).
+#[inline(always)]
+fn prefetch_addr(a: usize) {
+    prefetch_ptr(core::ptr::without_provenance(a));
+}
+
 // ---------------------------------------------------------------- key store
 
 /// Keys, generation and deadline of one slot, readable without the shard
 /// lock (see the module doc for why that is sound).
-/// `repr(C)`, generation and deadline first: a forward-key match and the
-/// deadline check that follows read the first 48 bytes.
+/// `repr(C)`, generation and deadline between the two keys: a forward-key
+/// match and the deadline check that follows read bytes 0..48, a
+/// reverse-key match and its deadline check bytes 40..88 (48 contiguous
+/// bytes either way, at most two cache lines, usually one).
 #[repr(C)]
 struct KeyCell {
+    /// Forward key words.
+    fw: [PlainAtomicU64; 5],
     gen_: AtomicU32,
     /// Deadline in ticks from the table's base.
     deadline: AtomicU32,
-    /// Forward key words, then reverse key words (all zero: no reverse key;
-    /// a real key always has a non-zero family byte).
-    w: [PlainAtomicU64; 10],
+    /// Reverse key words (all zero: no reverse key; a real key always has
+    /// a non-zero family byte).
+    rw: [PlainAtomicU64; 5],
 }
 
 impl KeyCell {
     fn new() -> Self {
         Self {
-            w: Default::default(),
+            fw: Default::default(),
             gen_: AtomicU32::new(0),
             deadline: AtomicU32::new(0),
+            rw: Default::default(),
         }
     }
-    #[inline]
+    #[inline(always)]
+    fn words(&self, dir: Direction) -> &[PlainAtomicU64; 5] {
+        if dir == Direction::Forward {
+            &self.fw
+        } else {
+            &self.rw
+        }
+    }
+    /// Starts loading the part of the cell that a `dir` match and the
+    /// deadline check read (first and last byte of those 48 bytes).
+    #[inline(always)]
+    fn prefetch(&self, dir: Direction) {
+        if dir == Direction::Forward {
+            prefetch(&self.fw[0]);
+            prefetch(&self.deadline);
+        } else {
+            prefetch(&self.gen_);
+            prefetch(&self.rw[4]);
+        }
+    }
+    #[inline(always)]
     fn matches(&self, dir: Direction, k: &FlowKey) -> bool {
-        let o = if dir == Direction::Forward { 0 } else { 5 };
+        let w = self.words(dir);
         let kw = k.words();
         // Last word first: ports/proto/zone differ most often.
-        self.w[o + 4].load(Relaxed) == kw[4]
-            && self.w[o].load(Relaxed) == kw[0]
-            && self.w[o + 2].load(Relaxed) == kw[2]
-            && self.w[o + 1].load(Relaxed) == kw[1]
-            && self.w[o + 3].load(Relaxed) == kw[3]
+        w[4].load(Relaxed) == kw[4]
+            && w[0].load(Relaxed) == kw[0]
+            && w[2].load(Relaxed) == kw[2]
+            && w[1].load(Relaxed) == kw[1]
+            && w[3].load(Relaxed) == kw[3]
     }
     #[inline]
     fn key(&self, dir: Direction) -> FlowKey {
-        let o = if dir == Direction::Forward { 0 } else { 5 };
-        FlowKey::from_words(core::array::from_fn(|i| self.w[o + i].load(Relaxed)))
+        let w = self.words(dir);
+        FlowKey::from_words(core::array::from_fn(|i| w[i].load(Relaxed)))
     }
     #[inline]
     fn rev(&self) -> Option<FlowKey> {
-        if self.w[9].load(Relaxed) == 0 {
+        if self.rw[4].load(Relaxed) == 0 {
             None
         } else {
             Some(self.key(Direction::Reverse))
@@ -231,11 +288,11 @@ impl KeyCell {
     }
     fn set(&self, fwd: &FlowKey, rev: Option<&FlowKey>, deadline: u32) {
         for (i, w) in fwd.words().into_iter().enumerate() {
-            self.w[i].store(w, Relaxed);
+            self.fw[i].store(w, Relaxed);
         }
         let rw = rev.map_or([0; 5], FlowKey::words);
         for (i, w) in rw.into_iter().enumerate() {
-            self.w[5 + i].store(w, Relaxed);
+            self.rw[i].store(w, Relaxed);
         }
         self.deadline.store(deadline, Relaxed);
     }
@@ -273,7 +330,7 @@ impl KeyStore {
             bits,
         }
     }
-    #[inline]
+    #[inline(always)]
     fn try_cell(&self, slot: u32) -> Option<&KeyCell> {
         let c = self.chunks.get((slot >> self.bits) as usize)?.get()?;
         c.get(slot as usize & ((1 << self.bits) - 1))
@@ -281,7 +338,7 @@ impl KeyStore {
     /// # Panics
     /// If `slot`'s chunk was never allocated: a slot index only reaches here
     /// after its chunk was allocated, so this is an internal bug.
-    #[inline]
+    #[inline(always)]
     fn cell(&self, slot: u32) -> &KeyCell {
         self.try_cell(slot)
             .expect("flow-entry bug: key cell of an unallocated slot")
@@ -348,6 +405,12 @@ struct Shard<V> {
     keys: KeyStore,
     len: AtomicUsize,
     pending: AtomicUsize,
+    /// Where the index's control bytes start (0: not known yet) and its
+    /// bucket mask, noted under the lock at each index insert, read without
+    /// it only to prefetch (a stale value costs a useless prefetch, never a
+    /// wrong result: nothing is read through it).
+    ix_ctrl: PlainAtomicUsize,
+    ix_mask: PlainAtomicUsize,
 }
 
 /// The wheel's view of a shard's slab.
@@ -571,6 +634,8 @@ impl<V> FlowTable<V> {
                     keys: KeyStore::new(shard_cap),
                     len: AtomicUsize::new(0),
                     pending: AtomicUsize::new(0),
+                    ix_ctrl: PlainAtomicUsize::new(0),
+                    ix_mask: PlainAtomicUsize::new(0),
                 })
             })
             .collect();
@@ -599,11 +664,11 @@ impl<V> FlowTable<V> {
 
     // ------------------------------------------------------------ helpers
 
-    #[inline]
+    #[inline(always)]
     fn hash(&self, k: &FlowKey) -> u64 {
         self.hasher.hash_one(k)
     }
-    #[inline]
+    #[inline(always)]
     fn shard_of(&self, h: u64) -> usize {
         ((h >> 40) as usize) & self.shard_mask
     }
@@ -612,7 +677,7 @@ impl<V> FlowTable<V> {
         let gid = ((shard as u32) << self.slot_bits) | slot;
         (gid << 1) | u32::from(dir == Direction::Reverse)
     }
-    #[inline]
+    #[inline(always)]
     fn untag(&self, tag: u32) -> (usize, u32, Direction) {
         let gid = tag >> 1;
         let dir = if tag & 1 == 1 {
@@ -626,7 +691,7 @@ impl<V> FlowTable<V> {
             dir,
         )
     }
-    #[inline]
+    #[inline(always)]
     fn cell(&self, shard: usize, slot: u32) -> &KeyCell {
         self.shards[shard].keys.cell(slot)
     }
@@ -635,7 +700,7 @@ impl<V> FlowTable<V> {
         let (s, slot, dir) = self.untag(tag);
         self.cell(s, slot).key(dir)
     }
-    #[inline]
+    #[inline(always)]
     fn probe(&self, inner: &Inner<V>, h: u64, key: &FlowKey) -> Probe {
         match inner.index.find(h, |&tag| {
             let (s, slot, dir) = self.untag(tag);
@@ -654,6 +719,35 @@ impl<V> FlowTable<V> {
         match self.cell(shard, slot).rev() {
             Some(r) => self.shard_of(self.hash(&r)),
             None => shard,
+        }
+    }
+
+    /// Starts loading the index group where a probe for hash `h` in shard
+    /// `s` begins: hashbrown's control bytes at `ctrl + pos` and the
+    /// buckets of that group, stored downwards from `ctrl` (4 bytes each).
+    /// Reads only the noted address (no lock); see `Shard::ix_ctrl`.
+    #[inline(always)]
+    fn prefetch_index(&self, s: usize, h: u64) {
+        let sh = &self.shards[s];
+        let ctrl = sh.ix_ctrl.load(Relaxed);
+        if ctrl != 0 {
+            let pos = (h as usize) & sh.ix_mask.load(Relaxed);
+            prefetch_addr(ctrl.wrapping_add(pos));
+            prefetch_addr(ctrl.wrapping_sub(4 * (pos + 1)));
+            prefetch_addr(ctrl.wrapping_sub(4 * (pos + 16)));
+        }
+    }
+    /// Notes where shard `s`'s index lives, from the entry just inserted.
+    #[inline]
+    fn note_index(&self, s: usize, e: hashbrown::hash_table::OccupiedEntry<'_, u32>) {
+        let b = e.bucket_index();
+        let at = core::ptr::from_ref(e.get()).addr();
+        let mask = e.into_table().num_buckets() - 1;
+        let ctrl = at + 4 * (b + 1);
+        let sh = &self.shards[s];
+        if sh.ix_ctrl.load(Relaxed) != ctrl || sh.ix_mask.load(Relaxed) != mask {
+            sh.ix_ctrl.store(ctrl, Relaxed);
+            sh.ix_mask.store(mask, Relaxed);
         }
     }
 
@@ -1043,14 +1137,17 @@ impl<V> FlowTable<V> {
                 *s.flags_mut() = 0;
             }
             let hasher = |t: &u32| self.hash(&self.tag_key(*t));
-            fi.index
+            let e = fi
+                .index
                 .insert_unique(hf, self.tag(f, slot, Direction::Forward), hasher);
+            self.note_index(f, e);
             if rev.is_some() {
                 let rindex = match ri {
                     Some(ri) => &mut ri.index,
                     None => &mut fi.index,
                 };
-                rindex.insert_unique(hr, self.tag(f, slot, Direction::Reverse), hasher);
+                let e = rindex.insert_unique(hr, self.tag(f, slot, Direction::Reverse), hasher);
+                self.note_index(r, e);
             }
             {
                 let Inner { wheel, slots, .. } = &mut *fi;
@@ -1103,11 +1200,19 @@ impl<V> FlowTable<V> {
         let now_t = self.time.now_tick(now);
         let h = self.hash(key);
         let s = self.shard_of(h);
+        // The index misses start before (and overlap) the lock.
+        self.prefetch_index(s, h);
         let mut l = self.lock1(s);
         loop {
             let Probe::Hit(es, slot, dir) = self.probe(l.get(s), h, key) else {
                 return None;
             };
+            if es == s {
+                // The slot's miss overlaps the deadline check.
+                if let Some(x) = l.get(s).slots.get(slot as usize) {
+                    prefetch(x);
+                }
+            }
             if !self.try_add(&mut l, es) {
                 drop(l);
                 l = self.lock2(s, es);
@@ -1164,7 +1269,11 @@ impl<V> FlowTable<V> {
             for (i, k) in chunk.iter().enumerate() {
                 let h = self.hash(k);
                 hashes[i] = h;
-                order[i] = (self.shard_of(h) as u32, i as u32);
+                let s = self.shard_of(h);
+                // The index misses of the whole chunk start now and overlap
+                // the sort, the locking and each other.
+                self.prefetch_index(s, h);
+                order[i] = (s as u32, i as u32);
             }
             let order = &mut order[..chunk.len()];
             order.sort_unstable();
@@ -1204,6 +1313,11 @@ impl<V> FlowTable<V> {
                                 c[0] = OVERFLOW_TAG;
                             }
                         }
+                        // Start the key cells' misses now; pass 2 reads them.
+                        for &tag in c.iter().take_while(|t| **t < OVERFLOW_TAG) {
+                            let (es, slot, dir) = self.untag(tag);
+                            self.cell(es, slot).prefetch(dir);
+                        }
                     }
                 }
                 // Pass 2: compare keys through the key cells.
@@ -1231,8 +1345,8 @@ impl<V> FlowTable<V> {
                                 slow[ns] = i as u32;
                                 ns += 1;
                             } else if es == s {
-                                // Touch the slot: starts its cache miss now.
-                                core::hint::black_box(l.get(s).slots[slot as usize].link.user);
+                                // Start the slot's cache miss now.
+                                prefetch(&l.get(s).slots[slot as usize]);
                                 local[nl] = (i as u32, slot, cell.gen_(), dir);
                                 nl += 1;
                             } else {
@@ -1263,7 +1377,7 @@ impl<V> FlowTable<V> {
                 let mut l = self.lock1(es);
                 // Touch the group's slots first (their misses overlap).
                 for &(_, _, slot, _) in foreign[at..].iter().take_while(|x| x.0 as usize == es) {
-                    core::hint::black_box(l.get(es).slots[slot as usize].link.user);
+                    prefetch(&l.get(es).slots[slot as usize]);
                 }
                 while at < foreign.len() && foreign[at].0 as usize == es {
                     let (_, i, slot, g) = foreign[at];
