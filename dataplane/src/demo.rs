@@ -111,14 +111,16 @@ impl SimNet {
     fn observe(&mut self, port: PortId, ts: u64, f: &[u8]) {
         let Ok(c) = wire::classify(f) else { return };
         if c.l3 == L3Kind::Arp {
-            let l3 = usize::from(c.l3_offset);
-            if wire::be16(f, l3 + 6) != Some(1) {
-                return;
-            }
-            let (Some(sip), Some(tip)) = (wire::ipv4_at(f, l3 + 14), wire::ipv4_at(f, l3 + 24))
+            let Some(Ok(a)) = f
+                .get(usize::from(c.l3_offset)..)
+                .map(|b| net::arp::Packet::new_checked(b).and_then(|p| net::arp::Repr::parse(&p)))
             else {
                 return;
             };
+            if a.operation != net::arp::operation::REQUEST {
+                return;
+            }
+            let (sip, tip) = (a.source_protocol_addr, a.target_protocol_addr);
             let (mac, dp) = if port == WAN {
                 if tip != ROUTER_V4 {
                     return;
@@ -146,7 +148,7 @@ impl SimNet {
         };
         // Neighbour solicitation from the dataplane: answer for the target.
         if c.l4 == L4Kind::Icmpv6 && c.icmp_type_code == Some((135, 0)) {
-            if let Some(target) = wire::ipv6_at(f, l4 + 8)
+            if let Some(target) = wire::icmpv6_view(f, l4, end).and_then(|m| m.target_addr())
                 && let IpAddr::V6(src) = t.src
             {
                 let mac = if port == WAN {
@@ -160,7 +162,10 @@ impl SimNet {
             return;
         }
         // The upstream router: a packet arriving with TTL 1 dies there.
-        if port == WAN && c.l3 == L3Kind::Ipv4 && f.get(l3 + 8) == Some(&1) {
+        if port == WAN
+            && c.l3 == L3Kind::Ipv4
+            && wire::ipv4_view(f, l3, end).is_some_and(|ip| ip.ttl() == 1)
+        {
             if let Some(e) =
                 wire::icmpv4_error(ROUTER_MAC, self.wan_mac, ROUTER_V4, f, l3, end, 11, 0)
             {
@@ -174,11 +179,13 @@ impl SimNet {
             |proto: u8, l4b: &[u8]| traffic::ip(my_mac, their_mac, t.dst, t.src, ttl, proto, l4b);
         let out = match t.proto {
             PROTO_TCP => {
-                let flags = body.get(13).copied().unwrap_or(0);
-                let seq = wire::be32(body, 4).unwrap_or(0);
-                let ack = wire::be32(body, 8).unwrap_or(0);
-                let doff = usize::from(body.get(12).copied().unwrap_or(0x50) >> 4) * 4;
-                let payload = body.len().saturating_sub(doff) as u32;
+                // Classified TCP: the header view checks.
+                let seg = net::tcp::Packet::new_checked(body).ok();
+                let (flags, seq, ack, data) = seg.as_ref().map_or((0, 0, 0, &[][..]), |s| {
+                    let fl = (s.flags() & 0xff) as u8;
+                    (fl, s.seq_number(), s.ack_number(), s.payload())
+                });
+                let payload = data.len() as u32;
                 let (sp, dp) = (t.dst_port, t.src_port);
                 if flags & tcp::RST != 0 {
                     None
@@ -220,7 +227,7 @@ impl SimNet {
                     )
                 } else if payload > 0 {
                     let next = seq.wrapping_add(payload);
-                    let is_request = body.get(doff..).is_some_and(|p| p.starts_with(b"GET"));
+                    let is_request = data.starts_with(b"GET");
                     if is_request {
                         reply(
                             PROTO_TCP,
@@ -342,22 +349,7 @@ fn script(p: &DemoParams, net: &mut SimNet) {
         let ip = host_v4(h);
         let mac = inside_mac(ip.octets()[3]);
         net.push(u64::from(h) * MS, LAN, wire::arp_request(mac, ip, GW_V4));
-        let ns = {
-            let v6 = host_v6(h);
-            let mut b = vec![135, 0, 0, 0, 0, 0, 0, 0];
-            b.extend_from_slice(&GW_V6.octets());
-            b.extend_from_slice(&[1, 1]);
-            b.extend_from_slice(&mac);
-            traffic::ipv6(
-                mac,
-                wire::ipv6_mcast_mac(wire::solicited_node(GW_V6)),
-                v6,
-                wire::solicited_node(GW_V6),
-                255,
-                PROTO_ICMPV6,
-                &b,
-            )
-        };
+        let ns = wire::ndp_solicit(mac, host_v6(h), GW_V6);
         net.push(u64::from(h) * MS + MS / 2, LAN, ns);
     }
     net.push(

@@ -68,6 +68,10 @@ pub enum NatOutcome {
     Held,
 }
 
+/// Frames per `nat::Nat::process_burst` call (the NAT batches its session
+/// lookups 64 frames at a time).
+pub const NAT_CHUNK: usize = 64;
+
 /// The NAT stage of the pipeline (one per process, shared by workers).
 pub struct NatStage {
     nat: nat::Nat,
@@ -147,8 +151,10 @@ impl NatStage {
     }
 
     /// Translate a burst arriving on one side (`nat::Nat::process_burst`:
-    /// session lookups batched per shard). `out` is cleared and gets one
-    /// outcome per frame.
+    /// session lookups batched per shard). One outcome per frame is
+    /// appended to `out`. No allocation: the NAT is called on chunks of
+    /// [`NAT_CHUNK`] frames (its own batch size, so the batching is the same
+    /// as one call over the whole burst) with a stack verdict buffer.
     pub fn process_burst(
         &self,
         frames: &mut [&mut [u8]],
@@ -157,11 +163,13 @@ impl NatStage {
         now: Timestamp,
         out: &mut Vec<NatOutcome>,
     ) {
-        let mut verdicts = vec![nat::Verdict::Forward; frames.len()];
-        self.nat
-            .process_burst(frames, cls, Self::side(ingress), now, &mut verdicts);
-        out.clear();
-        out.extend(verdicts.into_iter().map(|v| self.outcome(v)));
+        let mut verdicts = [nat::Verdict::Forward; NAT_CHUNK];
+        for (fr, cl) in frames.chunks_mut(NAT_CHUNK).zip(cls.chunks(NAT_CHUNK)) {
+            let v = &mut verdicts[..fr.len()];
+            v.fill(nat::Verdict::Forward);
+            self.nat.process_burst(fr, cl, Self::side(ingress), now, v);
+            out.extend(v.iter().map(|&v| self.outcome(v)));
+        }
     }
 
     /// Fragments NAT released since the last call (already translated).

@@ -13,8 +13,10 @@
 //! [`Pipeline::process`] with the burst's `now`, act on each frame's
 //! [`Disposition`] and send [`Output::generated`]; call
 //! [`Pipeline::poll_timers`] once per loop. Nothing here reads a clock,
-//! allocates per forwarded frame, or panics on any input: malformed frames are
-//! counted drops with a [`DropReason`].
+//! allocates per forwarded frame or per burst (the burst passes reuse
+//! buffers held in the [`Pipeline`]; only generated frames and held copies
+//! are new `Vec`s), or panics on any input: malformed frames are counted
+//! drops with a [`DropReason`].
 //!
 //! Cost per frame: one classify pass (O(header length)), O(own addresses)
 //! local-delivery check, one NAT call (flow-table lookup), one route lookup
@@ -31,14 +33,14 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use net::{Classified, L3Kind, L4Kind};
+use net::{Classified, L3Kind, L4Kind, arp, icmpv6};
 use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::Timestamp;
 use crate::config::{Config, Role};
 use crate::metrics::{Counters, bump};
-use crate::natglue::NatOutcome;
+use crate::natglue::{NAT_CHUNK, NatOutcome};
 use crate::wire::{self, Mac};
 
 /// Index of a port in the configuration's `ports` list.
@@ -469,6 +471,8 @@ pub struct Pipeline {
     nat_cls: Vec<Classified>,
     nat_dst: Vec<Ipv4Addr>,
     nat_outcomes: Vec<NatOutcome>,
+    /// Fragments the NAT released, drained every burst (reused).
+    released: Vec<Vec<u8>>,
     /// Baseline mode for benchmarks: every frame goes out of the next port
     /// untouched (no parsing, no state).
     passthrough: bool,
@@ -503,6 +507,7 @@ impl Pipeline {
             nat_cls: Vec::new(),
             nat_dst: Vec::new(),
             nat_outcomes: Vec::new(),
+            released: Vec::new(),
             passthrough: false,
         }
     }
@@ -569,6 +574,7 @@ impl Pipeline {
         nat_idx.clear();
         nat_cls.clear();
         nat_dst.clear();
+        outcomes.clear();
         for (i, f) in frames.iter_mut().enumerate() {
             let d = match ingress {
                 Some(p) => {
@@ -600,15 +606,24 @@ impl Pipeline {
             let shared = Arc::clone(&self.shared);
             if let Some(nat) = &shared.nat {
                 let role = shared.ports[usize::from(p)].role;
-                let mut slices: Vec<&mut [u8]> = Vec::with_capacity(nat_idx.len());
-                let mut k = 0;
+                // The NAT takes `&mut [&mut [u8]]`: gather the frames in a
+                // stack array, one NAT call per NAT_CHUNK (no allocation).
+                let mut slices: [&mut [u8]; NAT_CHUNK] =
+                    core::array::from_fn(|_| Default::default());
+                let (mut n, mut done) = (0, 0);
                 for (i, f) in frames.iter_mut().enumerate() {
-                    if nat_idx.get(k) == Some(&i) {
-                        slices.push(f.data_mut());
-                        k += 1;
+                    if nat_idx.get(done + n) != Some(&i) {
+                        continue;
+                    }
+                    slices[n] = f.data_mut();
+                    n += 1;
+                    if n == NAT_CHUNK || done + n == nat_idx.len() {
+                        let cls = &nat_cls[done..done + n];
+                        nat.process_burst(&mut slices[..n], cls, role, now, &mut outcomes);
+                        done += n;
+                        n = 0;
                     }
                 }
-                nat.process_burst(&mut slices, &nat_cls, role, now, &mut outcomes);
             }
             // Pass 3: after NAT, frame by frame.
             for (k, &i) in nat_idx.iter().enumerate() {
@@ -963,10 +978,7 @@ impl Pipeline {
             Err(_) => return Pre::Done(Disposition::Drop(DropReason::Malformed)),
         };
         let port = &self.shared.ports[usize::from(ingress)];
-        let dmac: Mac = f
-            .get(0..6)
-            .and_then(|s| s.try_into().ok())
-            .unwrap_or([0; 6]);
+        let dmac = wire::dst_mac(f);
         let l2_mcast = dmac[0] & 1 != 0;
         if dmac != port.mac && !l2_mcast {
             return Pre::Done(Disposition::Drop(DropReason::NotForUs));
@@ -993,14 +1005,15 @@ impl Pipeline {
         out: &mut Output,
     ) -> Disposition {
         let l3 = usize::from(cls.l3_offset);
-        let op = wire::be16(f, l3 + 6).unwrap_or(0);
-        let smac: Mac = f
-            .get(l3 + 8..l3 + 14)
-            .and_then(|s| s.try_into().ok())
-            .unwrap_or([0; 6]);
-        let (Some(sip), Some(tip)) = (wire::ipv4_at(f, l3 + 14), wire::ipv4_at(f, l3 + 24)) else {
+        let Some(Ok(pkt)) = f.get(l3..).map(arp::Packet::new_checked) else {
             return Disposition::Drop(DropReason::Malformed);
         };
+        // Only Ethernet/IPv4 ARP is ours to answer or learn from.
+        let Ok(req) = arp::Repr::parse(&pkt) else {
+            return Disposition::Drop(DropReason::ArpNotForUs);
+        };
+        let (op, smac) = (req.operation, req.source_hardware_addr.0);
+        let (sip, tip) = (req.source_protocol_addr, req.target_protocol_addr);
         let port_mac = self.shared.ports[usize::from(ingress)].mac;
         let for_us = self.answers_arp(ingress, tip);
         let onlink = self.shared.config.ports[usize::from(ingress)]
@@ -1013,7 +1026,7 @@ impl Pipeline {
             self.learn(ingress, IpAddr::V4(sip), smac, now, out);
         }
         match op {
-            1 if for_us => {
+            arp::operation::REQUEST if for_us => {
                 if wire::arp_to_reply(f, l3, port_mac) {
                     bump(&self.shared.counters.workers[self.worker].arp_replies);
                     Disposition::Tx(ingress)
@@ -1021,7 +1034,7 @@ impl Pipeline {
                     Disposition::Drop(DropReason::Malformed)
                 }
             }
-            2 if for_us => Disposition::Consumed,
+            arp::operation::REPLY if for_us => Disposition::Consumed,
             _ => Disposition::Drop(DropReason::ArpNotForUs),
         }
     }
@@ -1034,7 +1047,9 @@ impl Pipeline {
         l2_mcast: bool,
     ) -> Step {
         let l3 = usize::from(cls.l3_offset);
-        let (Some(src), Some(dst)) = (wire::ipv4_at(f, l3 + 12), wire::ipv4_at(f, l3 + 16)) else {
+        let Some((src, dst)) =
+            wire::ipv4_view(f, l3, usize::from(cls.l3_end)).map(|p| (p.src_addr(), p.dst_addr()))
+        else {
             return Step::Done(Disposition::Drop(DropReason::Malformed));
         };
         if src.is_multicast()
@@ -1076,7 +1091,10 @@ impl Pipeline {
         out: &mut Output,
     ) -> Step {
         let l3 = usize::from(cls.l3_offset);
-        let (Some(src), Some(dst)) = (wire::ipv6_at(f, l3 + 8), wire::ipv6_at(f, l3 + 24)) else {
+        let (l4, end) = (usize::from(cls.l4_offset), usize::from(cls.l3_end));
+        let Some((src, dst, hlim)) =
+            wire::ipv6_view(f, l3, end).map(|p| (p.src_addr(), p.dst_addr(), p.hop_limit()))
+        else {
             return Step::Done(Disposition::Drop(DropReason::Malformed));
         };
         if src.is_multicast() || src.is_loopback() || self.shared.is_own_v6(src) {
@@ -1090,19 +1108,20 @@ impl Pipeline {
         // Local traffic only (not the forwarding path): the clone is cheap here.
         let shared = Arc::clone(&self.shared);
         let port = &shared.ports[usize::from(ingress)];
-        let (l4, end) = (usize::from(cls.l4_offset), usize::from(cls.l3_end));
-        let hlim = f.get(l3 + 7).copied().unwrap_or(0);
         match (cls.l4, cls.icmp_type_code) {
             // Neighbour solicitation (RFC 4861 §7.1.1: hop limit 255).
             (L4Kind::Icmpv6, Some((135, 0))) if hlim == 255 && end >= l4 + 24 => {
-                let Some(target) = wire::ipv6_at(f, l4 + 8) else {
+                let Some(ns) = wire::icmpv6_view(f, l4, end) else {
+                    return Step::Done(Disposition::Drop(DropReason::Malformed));
+                };
+                let Some(target) = ns.target_addr() else {
                     return Step::Done(Disposition::Drop(DropReason::Malformed));
                 };
                 if !port.v6.contains(&target) {
                     return Step::Done(Disposition::Drop(DropReason::LocalNotServed));
                 }
                 let smac = wire::src_mac(f);
-                let slla = wire::ndp_lladdr(f, l4 + 24, end, 1);
+                let slla = ns.nd_lladdr(icmpv6::nd_option::SOURCE_LLADDR).map(|m| m.0);
                 let mac = port.mac;
                 let reply = if src.is_unspecified() {
                     // DAD probe: answer to all-nodes, unsolicited.
@@ -1119,10 +1138,15 @@ impl Pipeline {
             }
             // Neighbour advertisement.
             (L4Kind::Icmpv6, Some((136, 0))) if hlim == 255 && end >= l4 + 24 => {
-                let Some(target) = wire::ipv6_at(f, l4 + 8) else {
+                let Some(na) = wire::icmpv6_view(f, l4, end) else {
                     return Step::Done(Disposition::Drop(DropReason::Malformed));
                 };
-                let tlla = wire::ndp_lladdr(f, l4 + 24, end, 2).unwrap_or_else(|| wire::src_mac(f));
+                let Some(target) = na.target_addr() else {
+                    return Step::Done(Disposition::Drop(DropReason::Malformed));
+                };
+                let tlla = na
+                    .nd_lladdr(icmpv6::nd_option::TARGET_LLADDR)
+                    .map_or_else(|| wire::src_mac(f), |m| m.0);
                 self.learn(ingress, IpAddr::V6(target), tlla, now, out);
                 Step::Done(Disposition::Consumed)
             }
@@ -1152,15 +1176,16 @@ impl Pipeline {
     /// as generated frames.
     fn forward_released(&mut self, now: Timestamp, out: &mut Output) {
         let Some(nat) = &self.shared.nat else { return };
-        let mut rel = Vec::new();
+        let mut rel = core::mem::take(&mut self.released);
+        rel.clear();
         nat.take_released(&mut rel);
-        for mut f in rel {
+        for mut f in rel.drain(..) {
             let Ok(cls) = wire::classify(&f) else {
                 self.drop_count(DropReason::Malformed, 1);
                 continue;
             };
             let l3 = usize::from(cls.l3_offset);
-            let dst = wire::ipv4_at(&f, l3 + 16).unwrap_or(Ipv4Addr::UNSPECIFIED);
+            let dst = v4_dst(&f, &cls);
             let Some((egress, nh)) = self.shared.routes.lookup(IpAddr::V4(dst)) else {
                 self.drop_count(DropReason::NoRoute, 1);
                 continue;
@@ -1172,6 +1197,7 @@ impl Pipeline {
                 Disposition::Consumed => {}
             }
         }
+        self.released = rel;
     }
 
     fn icmp_source_v4(&self, ingress: PortId) -> Option<Ipv4Addr> {
@@ -1189,7 +1215,7 @@ impl Pipeline {
         out: &mut Output,
     ) -> Pre {
         let l3 = usize::from(cls.l3_offset);
-        let ttl = f.get(l3 + 8).copied().unwrap_or(0);
+        let ttl = wire::ipv4_view(f, l3, usize::from(cls.l3_end)).map_or(0, |p| p.ttl());
         if ttl <= 1 {
             // RFC 1812 §4.3.2.7: no ICMP error about an ICMP error or a
             // non-first fragment.
@@ -1212,7 +1238,7 @@ impl Pipeline {
             }
             return Pre::Done(Disposition::Drop(DropReason::TtlExceeded));
         }
-        let dst_before = wire::ipv4_at(f, l3 + 16).unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let dst_before = v4_dst(f, cls);
         if self.shared.nat.is_some() {
             return Pre::Nat(*cls, dst_before);
         }
@@ -1253,7 +1279,7 @@ impl Pipeline {
             }
         }
         let role = self.shared.ports[usize::from(ingress)].role;
-        let dst_after = wire::ipv4_at(f, l3 + 16).unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let dst_after = v4_dst(f, cls);
         // Stateful edge: from outside only what NAT translated goes in.
         if role == Role::Outside
             && dst_after == dst_before
@@ -1275,12 +1301,11 @@ impl Pipeline {
         now: Timestamp,
         out: &mut Output,
     ) -> Disposition {
-        let l3 = usize::from(cls.l3_offset);
-        let dst = wire::ipv4_at(f, l3 + 16).unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let dst = v4_dst(f, cls);
         let Some((egress, nh)) = self.shared.routes.lookup(IpAddr::V4(dst)) else {
             return Disposition::Drop(DropReason::NoRoute);
         };
-        wire::ipv4_dec_ttl(f, l3);
+        wire::ipv4_dec_ttl(f, usize::from(cls.l3_offset));
         self.l2_out(egress, nh, f, now, out)
     }
 
@@ -1293,7 +1318,10 @@ impl Pipeline {
         out: &mut Output,
     ) -> Disposition {
         let l3 = usize::from(cls.l3_offset);
-        let hlim = f.get(l3 + 7).copied().unwrap_or(0);
+        let ip = wire::ipv6_view(f, l3, usize::from(cls.l3_end));
+        let (hlim, dst) = ip.map_or((0, Ipv6Addr::UNSPECIFIED), |p| {
+            (p.hop_limit(), p.dst_addr())
+        });
         if hlim <= 1 {
             let is_icmp_err =
                 cls.l4 == L4Kind::Icmpv6 && cls.icmp_type_code.is_some_and(|(t, _)| t < 128);
@@ -1311,7 +1339,6 @@ impl Pipeline {
             }
             return Disposition::Drop(DropReason::TtlExceeded);
         }
-        let dst = wire::ipv6_at(f, l3 + 24).unwrap_or(Ipv6Addr::UNSPECIFIED);
         if dst.segments()[0] & 0xffc0 == 0xfe80 {
             // Link-local destinations are never forwarded.
             return Disposition::Drop(DropReason::LocalNotServed);
@@ -1350,6 +1377,13 @@ impl Pipeline {
             Err(d) => d,
         }
     }
+}
+
+/// The IPv4 destination of a classified IPv4 frame (unspecified if the
+/// header does not check, which `classify` already excluded).
+fn v4_dst(f: &[u8], cls: &Classified) -> Ipv4Addr {
+    wire::ipv4_view(f, usize::from(cls.l3_offset), usize::from(cls.l3_end))
+        .map_or(Ipv4Addr::UNSPECIFIED, |p| p.dst_addr())
 }
 
 /// Helper for tests and the demo: a pipeline over the given config with one

@@ -5,9 +5,22 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use net::checksum::{accumulate, checksum, fold, pseudo_header_v4, pseudo_header_v6, verifies};
+
 use crate::wire::{
     self, ETHERTYPE_IPV4, ETHERTYPE_IPV6, Mac, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
 };
+
+/// The checksum of `body` under a pseudo-header sum `ph`, with UDP's
+/// "zero is sent as 0xffff" rule (RFC 768).
+fn l4_checksum(ph: u16, proto: u8, body: &[u8]) -> u16 {
+    let c = !fold(accumulate(u64::from(ph), body));
+    if proto == PROTO_UDP && c == 0 {
+        0xffff
+    } else {
+        c
+    }
+}
 
 /// TCP flag bits.
 pub mod tcp {
@@ -107,16 +120,10 @@ pub fn ipv4(
         f[at + o] = 0;
         f[at + o + 1] = 0;
         let c = if proto == PROTO_ICMP {
-            wire::checksum(&f[at..])
+            checksum(&f[at..])
         } else {
-            let mut s = wire::sum16(&src.octets()) + wire::sum16(&dst.octets());
-            s += u32::from(proto) + l4.len() as u32;
-            let c = wire::fold(s + wire::sum16(&f[at..]));
-            if proto == PROTO_UDP && c == 0 {
-                0xffff
-            } else {
-                c
-            }
+            let ph = pseudo_header_v4(src, dst, proto, l4.len() as u16);
+            l4_checksum(ph, proto, &f[at..])
         };
         f[at + o..at + o + 2].copy_from_slice(&c.to_be_bytes());
     }
@@ -149,15 +156,8 @@ pub fn ipv6(
     {
         f[at + o] = 0;
         f[at + o + 1] = 0;
-        let mut s = wire::sum16(&src.octets()) + wire::sum16(&dst.octets());
-        let len = l4.len() as u32;
-        s += u32::from(proto) + (len >> 16) + (len & 0xffff);
-        let c = wire::fold(s + wire::sum16(&f[at..]));
-        let c = if proto == PROTO_UDP && c == 0 {
-            0xffff
-        } else {
-            c
-        };
+        let ph = pseudo_header_v6(src, dst, proto, l4.len() as u32);
+        let c = l4_checksum(ph, proto, &f[at..]);
         f[at + o..at + o + 2].copy_from_slice(&c.to_be_bytes());
     }
     f
@@ -210,16 +210,19 @@ pub fn checksums_ok(f: &[u8]) -> bool {
             if c.frag.is_some() {
                 return true;
             }
-            let proto = f[l3 + 9];
+            let Some(ip) = wire::ipv4_view(f, l3, end) else {
+                return false;
+            };
+            let proto = ip.protocol();
             match proto {
-                PROTO_ICMP => wire::checksum(body) == 0,
+                PROTO_ICMP => checksum(body) == 0,
                 PROTO_TCP | PROTO_UDP => {
                     if proto == PROTO_UDP && body.get(6..8) == Some(&[0, 0]) {
                         return true;
                     }
-                    let s =
-                        wire::sum16(&f[l3 + 12..l3 + 20]) + u32::from(proto) + body.len() as u32;
-                    wire::fold(s + wire::sum16(body)) == 0
+                    let ph =
+                        pseudo_header_v4(ip.src_addr(), ip.dst_addr(), proto, body.len() as u16);
+                    verifies(accumulate(u64::from(ph), body))
                 }
                 _ => true,
             }
@@ -229,12 +232,11 @@ pub fn checksums_ok(f: &[u8]) -> bool {
             if !matches!(t.proto, PROTO_TCP | PROTO_UDP | PROTO_ICMPV6) {
                 return true;
             }
-            let len = body.len() as u32;
-            let s = wire::sum16(&f[l3 + 8..l3 + 40])
-                + u32::from(t.proto)
-                + (len >> 16)
-                + (len & 0xffff);
-            wire::fold(s + wire::sum16(body)) == 0
+            let Some(ip) = wire::ipv6_view(f, l3, end) else {
+                return false;
+            };
+            let ph = pseudo_header_v6(ip.src_addr(), ip.dst_addr(), t.proto, body.len() as u32);
+            verifies(accumulate(u64::from(ph), body))
         }
     }
 }
