@@ -52,6 +52,8 @@ const F_READY: u8 = 4;
 /// No candidate (a tag is at most `2^32 - 3`: slots per shard are capped
 /// below `2^slot_bits - 1` by `FlowTableConfig::validate`).
 const NO_TAG: u32 = u32::MAX;
+/// Keys per chunk of `lookup_batch`.
+const BATCH: usize = 256;
 /// More candidates than the batch keeps: use the plain probe.
 const OVERFLOW_TAG: u32 = u32::MAX - 1;
 
@@ -1259,10 +1261,41 @@ impl<V> FlowTable<V> {
         now: Timestamp,
         mut f: impl FnMut(usize, Option<&mut EntryMut<'_, V>>),
     ) {
-        const B: usize = 256;
         let now_t = self.time.now_tick(now);
-        for (c, chunk) in keys.chunks(B).enumerate() {
-            let base = c * B;
+        // Scratch arrays sized for the input: a short burst does not
+        // initialise 256-entry arrays (kilobytes per call).
+        if let [k] = keys {
+            let mut called = false;
+            self.lookup_with(k, now, |e| {
+                called = true;
+                f(0, Some(e));
+            });
+            if !called {
+                f(0, None);
+            }
+        } else if keys.len() <= 16 {
+            self.lookup_chunk::<16>(keys, 0, now, now_t, &mut f);
+        } else if keys.len() <= 64 {
+            self.lookup_chunk::<64>(keys, 0, now, now_t, &mut f);
+        } else {
+            for (c, chunk) in keys.chunks(BATCH).enumerate() {
+                self.lookup_chunk::<BATCH>(chunk, c * BATCH, now, now_t, &mut f);
+            }
+        }
+    }
+
+    /// One chunk (at most `B` keys, indices `base..`) of [`Self::lookup_batch`].
+    #[inline]
+    fn lookup_chunk<const B: usize>(
+        &self,
+        chunk: &[FlowKey],
+        base: usize,
+        now: Timestamp,
+        now_t: u64,
+        f: &mut impl FnMut(usize, Option<&mut EntryMut<'_, V>>),
+    ) {
+        debug_assert!(chunk.len() <= B);
+        {
             // (shard, index in chunk) sorted by shard; hashes alongside.
             let mut order = [(0u32, 0u32); B];
             let mut hashes = [0u64; B];
@@ -1282,13 +1315,15 @@ impl<V> FlowTable<V> {
             let mut nf = 0;
             let mut slow = [0u32; B];
             let mut ns = 0;
+            // Per group (initialised once per chunk, not per group): local
+            // hits, delivered after the group's probes so the loads of their
+            // slots overlap instead of serialising; candidate tags.
+            let mut local = [(0u32, 0u32, 0u32, Direction::Forward); B];
+            let mut cands = [[NO_TAG; 2]; B];
             let mut at = 0;
             while at < order.len() {
                 let s = order[at].0 as usize;
                 let mut l = self.lock1(s);
-                // Local hits are delivered after the group's probes, so the
-                // loads of their slots overlap instead of serialising.
-                let mut local = [(0u32, 0u32, 0u32, Direction::Forward); B];
                 let mut nl = 0;
                 // The probe chain (control bytes -> tag -> key cell) is
                 // split into passes over the group, so the cache misses of
@@ -1300,7 +1335,6 @@ impl<V> FlowTable<V> {
                     at += 1;
                 }
                 let group = &order[g0..at];
-                let mut cands = [[NO_TAG; 2]; B];
                 {
                     let fi = l.get(s);
                     for (j, &(_, i)) in group.iter().enumerate() {

@@ -336,6 +336,36 @@ fn batch_lookup_matches_single_lookups() {
 }
 
 #[test]
+fn short_batches_match_single_lookups() {
+    // Bursts of every size class (1 key, <= 16, <= 64, larger).
+    for n in [1, 3, 16, 17, 64, 65, 300] {
+        let (t, log) = table(cfg(8, 4096));
+        for i in 0..200 {
+            t.insert_pair(fwd(i), rev(i), i, ts(10 + u64::from(i % 2) * 100), ts(0))
+                .unwrap();
+        }
+        let keys: Vec<_> = (0..300)
+            .flat_map(|i| [fwd(i), rev(i), fwd(i).reversed()])
+            .collect();
+        let mut got = vec![None; keys.len()];
+        let mut calls = 0;
+        for (c, chunk) in keys.chunks(n).enumerate() {
+            t.lookup_batch(chunk, ts(50), |i, e| {
+                calls += 1;
+                got[c * n + i] = e.map(|e| (*e.value(), e.direction(), e.handle()));
+            });
+        }
+        assert_eq!(calls, keys.len(), "burst {n}");
+        for (i, k) in keys.iter().enumerate() {
+            let want = t.lookup_with(k, ts(50), |e| (*e.value(), e.direction(), e.handle()));
+            assert_eq!(got[i], want, "burst {n}, key {i}");
+        }
+        assert_eq!(t.len(), 100, "burst {n}");
+        assert_eq!(released(&log).len(), 100, "burst {n}");
+    }
+}
+
+#[test]
 fn an_older_now_from_another_worker_is_tolerated() {
     let (t, log) = table(cfg(4, 64));
     t.insert_pair(fwd(1), rev(1), 1, ts(10), ts(0)).unwrap();
