@@ -232,6 +232,11 @@ pub fn run_on(eal: &Eal, cfg: &Config, limits: &RunLimits) -> Result<RunReport, 
 
     let shared =
         Shared::new(cfg.clone(), workers).map_err(|e| DpdkError::Pipeline(e.to_string()))?;
+    // The control thread (Prometheus `/metrics`, the `dataplane ctl` socket)
+    // reads the same shared counters; it never touches the packet path and
+    // stops when `_control` drops at the end of the run.
+    let _control = crate::control::spawn(shared.clone(), &cfg.control)
+        .map_err(|e| DpdkError::Pipeline(format!("control thread: {e}")))?;
     let ctl = Arc::new(Control {
         stop: AtomicBool::new(false),
         rx_total: AtomicU64::new(0),
