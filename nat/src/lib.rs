@@ -438,7 +438,9 @@ impl Nat {
         const B: usize = 64;
         let now_ns = now.as_nanos();
         let n = frames.len().min(cls.len()).min(verdicts.len());
-        let mut keys: Vec<FlowKey> = Vec::with_capacity(B);
+        // Keys of one chunk on the stack: no allocation per burst.
+        let blank = FlowKey::v4(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, 0, 0, 0, 0);
+        let mut keys = [blank; B];
         let mut start = 0;
         while start < n {
             let end = (start + B).min(n);
@@ -446,19 +448,20 @@ impl Nat {
             let mut owner = [0u8; B];
             let mut kflags = [0u8; B];
             let mut steps: [Option<Step>; B] = [None; B];
-            keys.clear();
+            let mut nk = 0usize;
             for i in start..end {
                 match self.prepare(frames[i], &cls[i], ingress, now_ns) {
                     Pre::Done(v) => verdicts[i] = v,
                     Pre::Go(p) => {
-                        owner[keys.len()] = (i - start) as u8;
-                        kflags[keys.len()] = p.flags;
-                        keys.push(key(&p.tuple));
+                        owner[nk] = (i - start) as u8;
+                        kflags[nk] = p.flags;
+                        keys[nk] = key(&p.tuple);
+                        nk += 1;
                         preps[i - start] = Some(p);
                     }
                 }
             }
-            self.table.lookup_batch(&keys, now, |k, hit| {
+            self.table.lookup_batch(&keys[..nk], now, |k, hit| {
                 if let Some(h) = hit {
                     steps[usize::from(owner[k])] = Some(self.on_hit(h, ingress, kflags[k], now_ns));
                 }
@@ -683,10 +686,10 @@ impl Nat {
             let deadline = match s.orig.proto {
                 ip_protocol::TCP => {
                     let class = s.tcp.on_packet(dir, flags);
-                    Some(now + self.timeout(ip_protocol::TCP, class))
+                    Some(now.saturating_add(self.timeout(ip_protocol::TCP, class)))
                 }
                 ip_protocol::UDP if from_outside && !udp_in_refresh => None,
-                p => Some(now + self.timeout(p, TimeoutClass::Established)),
+                p => Some(now.saturating_add(self.timeout(p, TimeoutClass::Established))),
             };
             (to, deadline)
         };
@@ -788,7 +791,7 @@ impl Nat {
         flags: u8,
         now: u64,
     ) -> Step {
-        let expires = now + self.timeout(t.proto, class);
+        let expires = now.saturating_add(self.timeout(t.proto, class));
         let (fwd, rev, mapping, xlat_pkt) = (
             s.orig,
             s.xlat.reversed(),

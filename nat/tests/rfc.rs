@@ -890,3 +890,21 @@ fn rfc5382_endpoint_independent_filtering_tcp_needs_syn() {
     c.mapping = MappingBehavior::AddressAndPortDependent;
     assert_eq!(c.validate().unwrap_err().path, "filtering");
 }
+
+/// Not an RFC requirement: a clock near the end of time (a corrupt capture,
+/// a driver clock bug) must not overflow a deadline. `now + timeout`
+/// saturates; in a debug build an unchecked add would panic here.
+#[test]
+fn deadline_near_end_of_time_saturates() {
+    let n = nat(base_config());
+    let late = flow_entry::Timestamp::from_nanos(u64::MAX - 1_000);
+    for (flags, sport) in [(0x02u8, 4000u16), (0x10, 4000)] {
+        let mut f = tcp("10.0.0.1", sport, "192.0.2.1", 80, flags);
+        let _ = run(&n, &mut f, Side::Inside, late);
+    }
+    let mut f = udp("10.0.0.1", 5000, "192.0.2.1", 53, b"x");
+    assert_eq!(run(&n, &mut f, Side::Inside, late), Verdict::Forward);
+    let mut f = echo("10.0.0.1", "192.0.2.1", 7, true, b"x");
+    assert_eq!(run(&n, &mut f, Side::Inside, late), Verdict::Forward);
+    assert_eq!(n.stats().sessions_active, 3);
+}
