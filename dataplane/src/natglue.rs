@@ -163,6 +163,11 @@ impl NatStage {
         now: Timestamp,
         out: &mut Vec<NatOutcome>,
     ) {
+        if let ([fr], [cl]) = (&mut *frames, cls) {
+            // One frame (burst-1 replay): no verdict buffer to initialise.
+            out.push(self.process(fr, cl, ingress, now));
+            return;
+        }
         let mut verdicts = [nat::Verdict::Forward; NAT_CHUNK];
         for (fr, cl) in frames.chunks_mut(NAT_CHUNK).zip(cls.chunks(NAT_CHUNK)) {
             let v = &mut verdicts[..fr.len()];

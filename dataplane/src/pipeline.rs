@@ -47,6 +47,97 @@ use crate::wire::{self, Mac};
 pub type PortId = u16;
 
 /// A frame buffer the pipeline can read and rewrite in place.
+/// NAT pass over a burst: gather the NAT frames (`idx`, ascending, with
+/// their classifications) in a stack array, one NAT call per
+/// [`NAT_CHUNK`] (no allocation); one outcome per frame appended to `out`.
+fn nat_chunks<F: Frame>(
+    nat: &crate::natglue::NatStage,
+    frames: &mut [F],
+    (idx, cls): (&[usize], &[Classified]),
+    role: Role,
+    now: Timestamp,
+    out: &mut Vec<NatOutcome>,
+) {
+    let mut slices: [&mut [u8]; NAT_CHUNK] = core::array::from_fn(|_| Default::default());
+    let (mut n, mut done) = (0, 0);
+    for (i, f) in frames.iter_mut().enumerate() {
+        if idx.get(done + n) != Some(&i) {
+            continue;
+        }
+        slices[n] = f.data_mut();
+        n += 1;
+        if n == NAT_CHUNK || done + n == idx.len() {
+            nat.process_burst(&mut slices[..n], &cls[done..done + n], role, now, out);
+            done += n;
+            n = 0;
+        }
+    }
+}
+
+/// Hasher of the per-worker next-hop cache (looked up once per forwarded
+/// packet): its keys are local (port, next hop) pairs, not attacker-chosen
+/// in number, so a multiply-rotate hash (Fx-style) replaces SipHash there.
+#[derive(Clone, Copy, Default)]
+struct NhHash;
+
+impl core::hash::BuildHasher for NhHash {
+    type Hasher = NhHasher;
+    fn build_hasher(&self) -> NhHasher {
+        NhHasher(0)
+    }
+}
+
+struct NhHasher(u64);
+
+impl NhHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl core::hash::Hasher for NhHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut c = bytes.chunks_exact(8);
+        for w in &mut c {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            self.add(u64::from_le_bytes(b));
+        }
+        let r = c.remainder();
+        if !r.is_empty() {
+            let mut b = [0u8; 8];
+            b[..r.len()].copy_from_slice(r);
+            self.add(u64::from_le_bytes(b));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 pub trait Frame {
     fn data(&self) -> &[u8];
     fn data_mut(&mut self) -> &mut [u8];
@@ -458,7 +549,7 @@ pub struct Pipeline {
     worker: usize,
     /// Worker-local next-hop cache; cleared when the shared table's
     /// generation moves.
-    nh_cache: HashMap<(PortId, IpAddr), Mac>,
+    nh_cache: HashMap<(PortId, IpAddr), Mac, NhHash>,
     nh_gen: u64,
     /// Frames produced by timers, handed out by the next `process` call or
     /// by [`Pipeline::take_generated`].
@@ -497,7 +588,7 @@ impl Pipeline {
         Pipeline {
             shared,
             worker,
-            nh_cache: HashMap::new(),
+            nh_cache: HashMap::default(),
             nh_gen: u64::MAX,
             pending: Vec::new(),
             last_poll: None,
@@ -606,23 +697,11 @@ impl Pipeline {
             let shared = Arc::clone(&self.shared);
             if let Some(nat) = &shared.nat {
                 let role = shared.ports[usize::from(p)].role;
-                // The NAT takes `&mut [&mut [u8]]`: gather the frames in a
-                // stack array, one NAT call per NAT_CHUNK (no allocation).
-                let mut slices: [&mut [u8]; NAT_CHUNK] =
-                    core::array::from_fn(|_| Default::default());
-                let (mut n, mut done) = (0, 0);
-                for (i, f) in frames.iter_mut().enumerate() {
-                    if nat_idx.get(done + n) != Some(&i) {
-                        continue;
-                    }
-                    slices[n] = f.data_mut();
-                    n += 1;
-                    if n == NAT_CHUNK || done + n == nat_idx.len() {
-                        let cls = &nat_cls[done..done + n];
-                        nat.process_burst(&mut slices[..n], cls, role, now, &mut outcomes);
-                        done += n;
-                        n = 0;
-                    }
+                if let ([i], [c]) = (nat_idx.as_slice(), nat_cls.as_slice()) {
+                    // One NAT frame: no slice array to build.
+                    outcomes.push(nat.process(frames[*i].data_mut(), c, role, now));
+                } else {
+                    nat_chunks(nat, frames, (&nat_idx, &nat_cls), role, now, &mut outcomes);
                 }
             }
             // Pass 3: after NAT, frame by frame.

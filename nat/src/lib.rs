@@ -280,6 +280,10 @@ pub struct Nat {
     shared: Arc<Shared>,
     frags: Mutex<FragTable>,
     released: Mutex<Vec<Vec<u8>>>,
+    /// 1 if `released` may be non-empty (set under its lock after a
+    /// push, cleared under it by a take): lets `take_released` skip the
+    /// lock on the usual empty case.
+    released_any: AtomicU64,
 }
 
 /// A packet parsed up to its session lookup.
@@ -354,6 +358,7 @@ impl Nat {
             })?,
             shared,
             released: Mutex::new(Vec::new()),
+            released_any: AtomicU64::new(0),
             cfg,
         })
     }
@@ -427,6 +432,7 @@ impl Nat {
     /// of one new flow in the same burst both see "no session" in the batch
     /// and the second then finds the first's session. `verdicts[i]` is set
     /// for `frames[i]`; extra entries of the longer slices are ignored.
+    /// A 1-frame burst takes the [`Nat::process`] path (no scratch arrays).
     pub fn process_burst(
         &self,
         frames: &mut [&mut [u8]],
@@ -435,7 +441,30 @@ impl Nat {
         now: Timestamp,
         verdicts: &mut [Verdict],
     ) {
-        const B: usize = 64;
+        let n = frames.len().min(cls.len()).min(verdicts.len());
+        // Size the per-chunk scratch arrays to the burst: they are
+        // initialised per chunk, and a 64-frame set is several KB of
+        // memset, which dominated 1-frame bursts.
+        match n {
+            0 => {}
+            // One frame: the batch lookup of one key is `lookup_with`
+            // anyway, so the single-frame path gives the same result.
+            1 => verdicts[0] = self.process(frames[0], &cls[0], ingress, now),
+            2..=8 => self.burst_chunks::<8>(&mut frames[..n], &cls[..n], ingress, now, verdicts),
+            _ => self.burst_chunks::<64>(&mut frames[..n], &cls[..n], ingress, now, verdicts),
+        }
+    }
+
+    /// [`Nat::process_burst`] in chunks of `B` frames (`B` ≤ 256), the
+    /// scratch arrays on the stack sized `B`.
+    fn burst_chunks<const B: usize>(
+        &self,
+        frames: &mut [&mut [u8]],
+        cls: &[Classified],
+        ingress: Side,
+        now: Timestamp,
+        verdicts: &mut [Verdict],
+    ) {
         let now_ns = now.as_nanos();
         let n = frames.len().min(cls.len()).min(verdicts.len());
         // Keys of one chunk on the stack: no allocation per burst.
@@ -444,6 +473,7 @@ impl Nat {
         let mut start = 0;
         while start < n {
             let end = (start + B).min(n);
+            let len = end - start;
             let mut preps: [Option<Prep>; B] = [None; B];
             let mut owner = [0u8; B];
             let mut kflags = [0u8; B];
@@ -466,10 +496,10 @@ impl Nat {
                     steps[usize::from(owner[k])] = Some(self.on_hit(h, ingress, kflags[k], now_ns));
                 }
             });
-            for i in start..end {
-                if let Some(p) = &preps[i - start] {
-                    verdicts[i] =
-                        self.finish(frames[i], &cls[i], p, steps[i - start], ingress, now_ns);
+            for (j, p) in preps[..len].iter().enumerate() {
+                if let Some(p) = p {
+                    let i = start + j;
+                    verdicts[i] = self.finish(frames[i], &cls[i], p, steps[j], ingress, now_ns);
                 }
             }
             start = end;
@@ -1007,7 +1037,11 @@ impl Nat {
                 self.drop_(DropReason::Malformed);
             }
         }
-        lock(&self.released).extend(out);
+        if !out.is_empty() {
+            let mut r = lock(&self.released);
+            r.extend(out);
+            self.released_any.store(1, Ordering::Release);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1066,7 +1100,12 @@ impl Nat {
     /// fragments whose first fragment has now been translated, already
     /// rewritten) into `out`. Call after each burst. O(released).
     pub fn take_released(&self, out: &mut Vec<Vec<u8>>) {
-        out.append(&mut lock(&self.released));
+        if self.released_any.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut r = lock(&self.released);
+        self.released_any.store(0, Ordering::Relaxed);
+        out.append(&mut r);
     }
 
     /// Expire sessions due by `now` (bounded by `budget` removals) and
