@@ -19,35 +19,11 @@ use std::time::{Duration, Instant};
 use core::net::Ipv4Addr;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use etherparse::PacketBuilder;
-use flow_entry::{FlowKey, FlowTable, FlowTableConfig, Timestamp};
+use flow_entry::{FlowKey, Timestamp};
 use nat::{Allocator, Nat, NatConfig, PortRange, Side, Verdict};
 
-fn udp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-        .ipv4(src.octets(), dst.octets(), 64)
-        .udp(sport, dport);
-    let mut v = Vec::new();
-    b.write(&mut v, &[0u8; 18]).unwrap();
-    v
-}
-
-fn config() -> NatConfig {
-    let mut c = NatConfig::masquerade(
-        vec!["10.0.0.0/8".parse().unwrap()],
-        vec!["203.0.113.0/24".parse().unwrap()],
-    );
-    c.per_host_port_quota = 0;
-    c
-}
-
-fn table_cfg(capacity: usize) -> FlowTableConfig {
-    FlowTableConfig {
-        shards: 16,
-        capacity,
-        ..FlowTableConfig::default()
-    }
-}
+mod common;
+use common::{Established, config, established, table_cfg, udp};
 
 fn fast_path(c: &mut Criterion) {
     fast_path_n(c, "fast_path", 4096);
@@ -55,41 +31,13 @@ fn fast_path(c: &mut Criterion) {
 }
 
 fn fast_path_n(c: &mut Criterion, group: &str, n: usize) {
-    let nat = Nat::new(config(), table_cfg((2 * n).next_power_of_two())).unwrap();
-    let now = Timestamp::from_secs(1);
-    let frames: Vec<Vec<u8>> = (0..n)
-        .map(|i| {
-            udp(
-                Ipv4Addr::from(0x0a00_0000 + i as u32),
-                1024 + (i % 60000) as u16,
-                Ipv4Addr::new(192, 0, 2, (i % 250) as u8),
-                53,
-            )
-        })
-        .collect();
-    let cls: Vec<_> = frames.iter().map(|f| net::classify(f).unwrap()).collect();
-    // Establish every session (slow path once).
-    for (f, cl) in frames.iter().zip(&cls) {
-        let mut g = f.clone();
-        assert_eq!(nat.process(&mut g, cl, Side::Inside, now), Verdict::Forward);
-    }
-    // The lookup-alone baseline: the same forward keys in a table of the same shape.
-    let table: FlowTable<u64> =
-        FlowTable::new(table_cfg((2 * n).next_power_of_two()), |_, _| {}).unwrap();
-    for (i, cl) in cls.iter().enumerate() {
-        let k = FlowKey::from_tuple(&cl.tuple.unwrap(), 0);
-        let r = FlowKey::v4(
-            Ipv4Addr::new(192, 0, 2, (i % 250) as u8),
-            Ipv4Addr::new(203, 0, 113, (i / 65536) as u8),
-            17,
-            53,
-            (i % 65536) as u16,
-            0,
-        );
-        table
-            .insert_pair(k, r, i as u64, Timestamp::from_secs(1000), now)
-            .unwrap();
-    }
+    let Established {
+        nat,
+        frames,
+        cls,
+        table,
+        now,
+    } = established(n);
     let mut buf = vec![0u8; frames[0].len()];
     let mut bufs = frames.clone();
     let mut verdicts = vec![Verdict::Forward; 32];
