@@ -216,6 +216,9 @@ fn main() {
     let flows = env("BENCH_FLOWS", 120_000);
     let pkts = env("BENCH_PKTS_PER_DIR", 5);
     let rounds = env("BENCH_ROUNDS", 2).max(1);
+    // Comma-separated variants to run (e.g. `b1_memory_full`), for
+    // profiling; the JSON line needs all eight.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let cfg = bench_config(flows);
     eprintln!("generating {flows} flows x {pkts} packets each way ...");
     let lan = outbound(flows, pkts);
@@ -244,14 +247,16 @@ fn main() {
                 ("files", Io::Files(&dir, &out_dir)),
             ] {
                 for (name, pt) in [("passthrough", true), ("full", false)] {
+                    let label = format!("b{burst}_{io_name}_{name}");
+                    if !only.is_empty() && !only.split(',').any(|o| o == label) {
+                        continue;
+                    }
                     let (secs, out, shared) = run(cfg.clone(), &io, pt, burst);
                     let pps = total as f64 / secs;
                     eprintln!(
                         "round {r}: burst {burst:>2} {io_name:<6} {name:<12} {secs:.3} s  {pps:>12.0} packets/s  ({out} out)"
                     );
-                    let e = best
-                        .entry(format!("b{burst}_{io_name}_{name}"))
-                        .or_insert(0.0);
+                    let e = best.entry(label).or_insert(0.0);
                     *e = e.max(pps);
                     if !pt {
                         full_out = out;
@@ -267,6 +272,9 @@ fn main() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+    if !only.is_empty() {
+        return;
+    }
     let (created, active, drops) = stats.unwrap_or_default();
     let mut json = format!(
         "{{\"packets\":{total},\"flows\":{flows},\"nat_sessions_created\":{created},\"nat_sessions_active\":{active},\"full_packets_out\":{full_out},\"full_drops\":{drops}"

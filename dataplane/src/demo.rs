@@ -327,6 +327,12 @@ impl Feed for SimFeed<'_> {
         }
         Ok(next)
     }
+
+    /// Replies are scheduled from the output: no packet may be read before
+    /// the ones ahead of it are processed.
+    fn may_read_ahead(&self) -> bool {
+        false
+    }
 }
 
 impl PacketSink for SimSink<'_> {

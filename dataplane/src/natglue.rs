@@ -150,6 +150,18 @@ impl NatStage {
         self.outcome(self.nat.process(frame, cls, Self::side(ingress), now))
     }
 
+    /// Prefetch hint for the session of `frame` (`nat::Nat::prefetch`).
+    #[inline]
+    pub fn prefetch(&self, frame: &[u8], cls: &Classified) -> Option<nat::FlowHash> {
+        self.nat.prefetch(frame, cls)
+    }
+
+    /// Second prefetch stage (`nat::Nat::prefetch_entry`).
+    #[inline]
+    pub fn prefetch_entry(&self, h: nat::FlowHash) {
+        self.nat.prefetch_entry(h);
+    }
+
     /// Translate a burst arriving on one side (`nat::Nat::process_burst`:
     /// session lookups batched per shard). One outcome per frame is
     /// appended to `out`. No allocation: the NAT is called on chunks of

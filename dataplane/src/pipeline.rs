@@ -569,6 +569,10 @@ pub struct Pipeline {
     passthrough: bool,
 }
 
+/// What [`Pipeline::prefetch`] found for a frame (opaque; `Copy`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Prefetch(Option<nat::FlowHash>);
+
 enum Step {
     Done(Disposition),
     Continue,
@@ -694,9 +698,10 @@ impl Pipeline {
         }
         if let (Some(p), false) = (ingress, nat_idx.is_empty()) {
             // Pass 2: NAT over the burst (batched session lookups).
-            let shared = Arc::clone(&self.shared);
-            if let Some(nat) = &shared.nat {
-                let role = shared.ports[usize::from(p)].role;
+            // Borrowed, not cloned: an `Arc` clone is two atomic RMWs per
+            // burst, which for one-frame bursts is a measurable share.
+            if let Some(nat) = &self.shared.nat {
+                let role = self.shared.ports[usize::from(p)].role;
                 if let ([i], [c]) = (nat_idx.as_slice(), nat_cls.as_slice()) {
                     // One NAT frame: no slice array to build.
                     outcomes.push(nat.process(frames[*i].data_mut(), c, role, now));
@@ -746,6 +751,34 @@ impl Pipeline {
                 bump(t);
             }
             bump(&c.generated);
+        }
+    }
+
+    /// First stage of prefetching what processing `frame` will read (the
+    /// NAT session it will look up), for a caller that knows its next
+    /// frames: call it a few frames ahead of [`Pipeline::process`], and
+    /// [`Pipeline::prefetch_entry`] with the result about half as far
+    /// ahead. A hint only: outputs, counters and state are exactly as
+    /// without it. Cost: one classification and one hash.
+    #[inline]
+    pub fn prefetch(&self, frame: &[u8]) -> Prefetch {
+        if self.passthrough {
+            return Prefetch(None);
+        }
+        let Some(nat) = &self.shared.nat else {
+            return Prefetch(None);
+        };
+        match wire::classify(frame) {
+            Ok(c) => Prefetch(nat.prefetch(frame, &c)),
+            Err(_) => Prefetch(None),
+        }
+    }
+
+    /// Second prefetch stage (see [`Pipeline::prefetch`]).
+    #[inline]
+    pub fn prefetch_entry(&self, p: Prefetch) {
+        if let (Some(h), Some(nat)) = (p.0, &self.shared.nat) {
+            nat.prefetch_entry(h);
         }
     }
 

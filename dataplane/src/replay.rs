@@ -17,7 +17,7 @@
 //! (`skipped.snaplen_exceeded`); frames the pipeline cannot parse are counted
 //! drops.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -31,7 +31,7 @@ use serde::Serialize;
 
 use crate::Timestamp;
 use crate::config::Config;
-use crate::pipeline::{BuildError, Disposition, Output, Pipeline, PortId, Shared};
+use crate::pipeline::{BuildError, Disposition, Output, Pipeline, PortId, Prefetch, Shared};
 
 /// Snap length written in output headers.
 pub const OUT_SNAPLEN: u32 = 262_144;
@@ -667,6 +667,14 @@ pub trait Feed {
         &mut self,
         skipped: &mut BTreeMap<SkipReason, u64>,
     ) -> Result<Option<(PortId, Packet)>, ReplayError>;
+
+    /// Whether packets may be read before the earlier ones are processed
+    /// (the replay reads a few ahead to prefetch their flow state). `false`
+    /// for a feed whose later packets depend on the pipeline's output, such
+    /// as the demo's simulated network.
+    fn may_read_ahead(&self) -> bool {
+        true
+    }
 }
 
 /// K-way merge of per-port sources by timestamp; ties go to the earlier
@@ -713,6 +721,77 @@ impl Feed for Merge<'_> {
     }
 }
 
+/// Packets read ahead of the pipeline so their flow lookups can be
+/// prefetched ([`Pipeline::prefetch`] when read, [`Pipeline::prefetch_entry`]
+/// about half the window before processing). Only a hint: the pipeline sees
+/// the same packets in the same order with the same timestamps; an input
+/// error is returned only after every packet read before it.
+struct Ahead {
+    q: VecDeque<(PortId, Packet, Prefetch)>,
+    /// Packets kept read ahead beyond those being processed.
+    window: usize,
+    /// Front entries that had their second prefetch stage.
+    staged: usize,
+    err: Option<ReplayError>,
+    done: bool,
+}
+
+/// Read-ahead window (packets) for one-packet bursts; longer bursts read
+/// a burst further.
+const AHEAD: usize = 8;
+
+impl Ahead {
+    /// `read_ahead == false`: no packet is read before it is needed (a
+    /// burst is still read whole, as without read-ahead).
+    fn new(burst: usize, read_ahead: bool) -> Self {
+        let window = if read_ahead { AHEAD + burst } else { 1 };
+        Self {
+            q: VecDeque::with_capacity(window + 1),
+            window,
+            staged: 0,
+            err: None,
+            done: false,
+        }
+    }
+
+    fn next(
+        &mut self,
+        feed: &mut dyn Feed,
+        pipeline: &Pipeline,
+        skipped: &mut BTreeMap<SkipReason, u64>,
+    ) -> Result<Option<(PortId, Packet)>, ReplayError> {
+        while !self.done && self.err.is_none() && self.q.len() < self.window {
+            match feed.next(skipped) {
+                Ok(Some((port, p))) => {
+                    let h = if self.window > 1 {
+                        pipeline.prefetch(&p.data)
+                    } else {
+                        Prefetch::default()
+                    };
+                    self.q.push_back((port, p, h));
+                }
+                Ok(None) => self.done = true,
+                Err(e) => self.err = Some(e),
+            }
+        }
+        let stage_to = self.q.len().min(self.window.saturating_sub(AHEAD / 2));
+        while self.staged < stage_to {
+            pipeline.prefetch_entry(self.q[self.staged].2);
+            self.staged += 1;
+        }
+        match self.q.pop_front() {
+            Some((port, p, _)) => {
+                self.staged = self.staged.saturating_sub(1);
+                Ok(Some((port, p)))
+            }
+            None => match self.err.take() {
+                Some(e) => Err(e),
+                None => Ok(None),
+            },
+        }
+    }
+}
+
 /// Drive `pipeline` with `feed`, one packet per `process` call (exact:
 /// every packet sees its own timestamp as `now`), writing to `sink`.
 /// Returns the skip counts and the capture span in ns.
@@ -752,10 +831,11 @@ pub fn drive_bursts(
     let mut carry: Option<(PortId, Packet)> = None;
     let mut stamps: Vec<u64> = Vec::with_capacity(burst);
     let mut frames: Vec<Vec<u8>> = Vec::with_capacity(burst);
+    let mut ahead = Ahead::new(burst, feed.may_read_ahead());
     loop {
         let (port, first) = match carry.take() {
             Some(x) => x,
-            None => match feed.next(&mut skipped)? {
+            None => match ahead.next(feed, pipeline, &mut skipped)? {
                 Some(x) => x,
                 None => break,
             },
@@ -765,7 +845,7 @@ pub fn drive_bursts(
         stamps.push(first.ts_ns);
         frames.push(first.data);
         while frames.len() < burst {
-            match feed.next(&mut skipped)? {
+            match ahead.next(feed, pipeline, &mut skipped)? {
                 Some((p, pk)) if p == port => {
                     stamps.push(pk.ts_ns);
                     frames.push(pk.data);

@@ -429,3 +429,101 @@ fn burst_replay_is_deterministic_and_matches_per_packet_counts() {
     assert_eq!(b2.packets_out, b1.packets_out);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A feed that forbids read-ahead (the reference) or fails after `fail_after`
+/// packets, around a merge of in-memory captures.
+struct Wrapped<'a> {
+    inner: replay::Merge<'a>,
+    read_ahead: bool,
+    fail_after: Option<usize>,
+    given: usize,
+}
+
+impl replay::Feed for Wrapped<'_> {
+    fn next(
+        &mut self,
+        skipped: &mut std::collections::BTreeMap<SkipReason, u64>,
+    ) -> Result<Option<(dataplane::pipeline::PortId, Packet)>, ReplayError> {
+        if self.fail_after == Some(self.given) {
+            return Err(ReplayError::Corrupt {
+                path: "test".into(),
+                index: self.given as u64,
+                reason: "injected".into(),
+            });
+        }
+        self.given += 1;
+        self.inner.next(skipped)
+    }
+    fn may_read_ahead(&self) -> bool {
+        self.read_ahead
+    }
+}
+
+fn drive_wrapped(
+    lan: &[Packet],
+    wan: &[Packet],
+    read_ahead: bool,
+    fail_after: Option<usize>,
+    burst: usize,
+) -> (MemSink, Result<(), ReplayError>, String) {
+    let shared = dataplane::pipeline::Shared::new(nat_config(), 1).unwrap();
+    let mut p = dataplane::pipeline::Pipeline::new(std::sync::Arc::clone(&shared), 0);
+    let srcs: Vec<(dataplane::pipeline::PortId, Box<dyn replay::PacketSource>)> = vec![
+        (LAN, Box::new(replay::VecSource::new(lan.to_vec()))),
+        (WAN, Box::new(replay::VecSource::new(wan.to_vec()))),
+    ];
+    let mut feed = Wrapped {
+        inner: replay::Merge::new(srcs),
+        read_ahead,
+        fail_after,
+        given: 0,
+    };
+    let mut sink = MemSink::default();
+    let r = replay::drive_bursts(&mut p, &mut feed, &mut sink, burst, |_| {}).map(|_| ());
+    let s = replay::Summary::collect(&shared, Default::default(), 0, 1.0);
+    let counts = format!(
+        "{:?} {:?} {} {} {}",
+        s.ports, s.drops, s.flows_created, s.flows_expired, s.nat_sessions_active
+    );
+    (sink, r, counts)
+}
+
+/// Reading ahead (to prefetch flow state) is a hint only: the same frames,
+/// timestamps, ports and counters as a replay that reads each packet only
+/// when it is processed, per packet and in bursts.
+#[test]
+fn read_ahead_prefetch_changes_no_output() {
+    let (lan, wan) = scenario();
+    for burst in [1, 32] {
+        let (a, ra, ca) = drive_wrapped(&lan, &wan, true, None, burst);
+        let (b, rb, cb) = drive_wrapped(&lan, &wan, false, None, burst);
+        assert!(ra.is_ok() && rb.is_ok());
+        assert!(a.ports.values().map(Vec::len).sum::<usize>() > 1000);
+        assert_eq!(a.ports, b.ports, "burst {burst}: output differs");
+        assert_eq!(ca, cb, "burst {burst}: counters differ");
+    }
+}
+
+/// An input error found while reading ahead is reported only after every
+/// packet read before it went through the pipeline, as without read-ahead.
+#[test]
+fn input_error_after_read_ahead_keeps_earlier_packets() {
+    let (lan, wan) = scenario();
+    let (a, ra, ca) = drive_wrapped(&lan, &wan, true, Some(500), 1);
+    let (b, rb, cb) = drive_wrapped(&lan, &wan, false, Some(500), 1);
+    assert!(
+        matches!(ra, Err(ReplayError::Corrupt { index: 500, .. })),
+        "{ra:?}"
+    );
+    assert!(
+        matches!(rb, Err(ReplayError::Corrupt { index: 500, .. })),
+        "{rb:?}"
+    );
+    assert_eq!(a.ports, b.ports);
+    assert_eq!(ca, cb);
+    let out: usize = a.ports.values().map(Vec::len).sum();
+    assert!(
+        out >= 400,
+        "the 500 packets before the error were processed: {out}"
+    );
+}

@@ -22,7 +22,7 @@ pub mod wheel;
 pub use config::{ConfigError, FlowTableConfig, MAX_SHARDS};
 pub use key::FlowKey;
 pub use table::{
-    Direction, EntryMut, FlowHandle, FlowTable, FlowTableStats, Gone, InsertError, Inserted,
-    ReleaseHook, ReleaseReason,
+    Direction, EntryMut, FlowHandle, FlowHash, FlowTable, FlowTableStats, Gone, InsertError,
+    Inserted, ReleaseHook, ReleaseReason,
 };
 pub use time::{Clock, Timestamp, VirtualClock};

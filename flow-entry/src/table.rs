@@ -52,6 +52,15 @@ const F_READY: u8 = 4;
 /// No candidate (a tag is at most `2^32 - 3`: slots per shard are capped
 /// below `2^slot_bits - 1` by `FlowTableConfig::validate`).
 const NO_TAG: u32 = u32::MAX;
+/// An empty prefetch hint way.
+const NO_HINT: u64 = u64::MAX;
+
+/// A hint way: the tag, and the hash's high half to tell keys apart.
+#[inline(always)]
+fn hint_word(h: u64, tag: u32) -> u64 {
+    (h >> 32) << 32 | u64::from(tag)
+}
+
 /// Keys per chunk of `lookup_batch`.
 const BATCH: usize = 256;
 /// More candidates than the batch keeps: use the plain probe.
@@ -111,6 +120,11 @@ pub struct FlowHandle {
     slot: u32,
     gen_: u32,
 }
+
+/// A key's hash as [`FlowTable::prefetch`] computed it, for
+/// [`FlowTable::prefetch_entry`] (only meaningful for the table that made it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowHash(u64);
 
 impl FlowHandle {
     /// The shard holding the entry.
@@ -207,6 +221,14 @@ fn prefetch_ptr(p: *const u8) {
 #[inline(always)]
 fn prefetch<T>(p: &T) {
     prefetch_ptr(core::ptr::from_ref(p).cast());
+}
+
+/// [`prefetch_ptr`] of both cache lines a slab slot may straddle.
+#[inline(always)]
+fn prefetch_slot<V>(x: &Slot<V>) {
+    let a = core::ptr::from_ref(x).addr();
+    prefetch_addr(a);
+    prefetch_addr(a + core::mem::size_of::<Slot<V>>() - 1);
 }
 
 /// [`prefetch_ptr`] of a bare address (never dereferenced).
@@ -413,6 +435,17 @@ struct Shard<V> {
     /// wrong result: nothing is read through it).
     ix_ctrl: PlainAtomicUsize,
     ix_mask: PlainAtomicUsize,
+    /// Where the slab's slots start (0: none yet), noted under the lock
+    /// whenever the slab may have moved, read without it only to prefetch
+    /// (same rule as `ix_ctrl`).
+    slots_at: PlainAtomicUsize,
+    /// Prefetch hints, two ways per bucket `hash & (buckets - 1)`, each
+    /// `tag | (hash >> 32) << 32`: written under the lock at each index
+    /// insert and removal, read without it by `prefetch_entry` (a stale,
+    /// colliding or missing hint costs a useless or skipped prefetch, never
+    /// a wrong result: lookups never read hints). 16 bytes per entry of the
+    /// shard's capacity (rounded up to a power of two).
+    hints: Box<[PlainAtomicU64]>,
 }
 
 /// The wheel's view of a shard's slab.
@@ -638,6 +671,10 @@ impl<V> FlowTable<V> {
                     pending: AtomicUsize::new(0),
                     ix_ctrl: PlainAtomicUsize::new(0),
                     ix_mask: PlainAtomicUsize::new(0),
+                    slots_at: PlainAtomicUsize::new(0),
+                    hints: (0..2 * shard_cap.next_power_of_two().max(32))
+                        .map(|_| PlainAtomicU64::new(NO_HINT))
+                        .collect(),
                 })
             })
             .collect();
@@ -739,6 +776,49 @@ impl<V> FlowTable<V> {
             prefetch_addr(ctrl.wrapping_sub(4 * (pos + 16)));
         }
     }
+    /// The two hint ways of hash `h` in shard `s` (same 16-byte block).
+    #[inline(always)]
+    fn hints(&self, s: usize, h: u64) -> &[PlainAtomicU64] {
+        let hints = &self.shards[s].hints;
+        let b = (h as usize) & (hints.len() / 2 - 1);
+        &hints[2 * b..2 * b + 2]
+    }
+    /// Notes `tag` as the prefetch hint for hash `h` in shard `s` (under
+    /// its lock): a free way, else the way the hash's bit 32 picks.
+    #[inline]
+    fn note_hint(&self, s: usize, h: u64, tag: u32) {
+        let w = self.hints(s, h);
+        let v = hint_word(h, tag);
+        let i = if w[0].load(Relaxed) == NO_HINT {
+            0
+        } else if w[1].load(Relaxed) == NO_HINT {
+            1
+        } else {
+            ((h >> 32) & 1) as usize
+        };
+        w[i].store(v, Relaxed);
+    }
+    /// The entry hash `h`'s hint names (read without a lock; may be stale).
+    #[inline(always)]
+    fn hinted(&self, h: u64) -> Option<(usize, u32, Direction)> {
+        let check = h >> 32;
+        self.hints(self.shard_of(h), h)
+            .iter()
+            .map(|w| w.load(Relaxed))
+            .find(|&v| v != NO_HINT && v >> 32 == check)
+            .map(|v| self.untag(v as u32))
+    }
+    /// Clears the hint of `tag` (index entry removed, under the lock).
+    #[inline]
+    fn unhint(&self, s: usize, h: u64, tag: u32) {
+        let v = hint_word(h, tag);
+        for w in self.hints(s, h) {
+            if w.load(Relaxed) == v {
+                w.store(NO_HINT, Relaxed);
+            }
+        }
+    }
+
     /// Notes where shard `s`'s index lives, from the entry just inserted.
     #[inline]
     fn note_index(&self, s: usize, e: hashbrown::hash_table::OccupiedEntry<'_, u32>) {
@@ -802,11 +882,10 @@ impl<V> FlowTable<V> {
     ) {
         let cell = self.cell(f, slot);
         let fwd = cell.key(Direction::Forward);
-        unindex(
-            &mut fi.index,
-            self.hash(&fwd),
-            self.tag(f, slot, Direction::Forward),
-        );
+        let hf = self.hash(&fwd);
+        let ftag = self.tag(f, slot, Direction::Forward);
+        unindex(&mut fi.index, hf, ftag);
+        self.unhint(f, hf, ftag);
         if let Some(rev) = cell.rev() {
             let h = self.hash(&rev);
             let r = self.shard_of(h);
@@ -819,6 +898,7 @@ impl<V> FlowTable<V> {
                     .index
             };
             unindex(index, h, rtag);
+            self.unhint(r, h, rtag);
         }
         self.finish_release(f, fi, slot, reason);
     }
@@ -912,6 +992,11 @@ impl<V> FlowTable<V> {
             value: None,
             link: Link::UNLINKED,
         });
+        let at = fi.slots.as_ptr().addr();
+        let sh = &self.shards[f];
+        if sh.slots_at.load(Relaxed) != at {
+            sh.slots_at.store(at, Relaxed);
+        }
         Some(slot)
     }
 
@@ -1143,6 +1228,7 @@ impl<V> FlowTable<V> {
                 .index
                 .insert_unique(hf, self.tag(f, slot, Direction::Forward), hasher);
             self.note_index(f, e);
+            self.note_hint(f, hf, self.tag(f, slot, Direction::Forward));
             if rev.is_some() {
                 let rindex = match ri {
                     Some(ri) => &mut ri.index,
@@ -1150,6 +1236,7 @@ impl<V> FlowTable<V> {
                 };
                 let e = rindex.insert_unique(hr, self.tag(f, slot, Direction::Reverse), hasher);
                 self.note_index(r, e);
+                self.note_hint(r, hr, self.tag(f, slot, Direction::Reverse));
             }
             {
                 let Inner { wheel, slots, .. } = &mut *fi;
@@ -1188,6 +1275,53 @@ impl<V> FlowTable<V> {
 
     // ------------------------------------------------------------ lookups
 
+    /// First stage of a software-pipelined lookup: hashes `key` and starts
+    /// loading its shard's index group (control bytes and buckets), without
+    /// a lock and without reading anything through the noted addresses.
+    /// Returns the hash for [`FlowTable::prefetch_entry`]. A hint only: it
+    /// never changes what any operation returns. Cost: one hash, up to three
+    /// prefetch instructions.
+    ///
+    /// Use: a caller that knows its next keys (a replay reading ahead, a
+    /// received burst) calls this some packets before the lookup and
+    /// `prefetch_entry` about half as far ahead, so the dependent cache
+    /// misses of a lookup (index → key cell → slot) overlap with the work on
+    /// the packets in between instead of stalling it.
+    #[inline]
+    pub fn prefetch(&self, key: &FlowKey) -> FlowHash {
+        let h = self.hash(key);
+        let s = self.shard_of(h);
+        self.prefetch_index(s, h);
+        prefetch(&self.hints(s, h)[0]);
+        FlowHash(h)
+    }
+
+    /// Second stage (see [`FlowTable::prefetch`]): reads the hint noted
+    /// for the hash (loaded by then; no lock) and starts loading that
+    /// entry's key cell and slot. A hint only: when another key was indexed
+    /// at the same hint position since, the prefetch is wasted, nothing
+    /// else. Cost: one relaxed load, up to four prefetch instructions.
+    #[inline]
+    pub fn prefetch_entry(&self, h: FlowHash) {
+        let Some((es, slot, dir)) = self.hinted(h.0) else {
+            return;
+        };
+        let Some(sh) = self.shards.get(es) else {
+            return;
+        };
+        if let Some(c) = sh.keys.try_cell(slot) {
+            c.prefetch(dir);
+        }
+        let at = sh.slots_at.load(Relaxed);
+        if at != 0 {
+            // A slot may straddle two cache lines: its first and last byte.
+            let size = core::mem::size_of::<Slot<V>>();
+            let a = at.wrapping_add(slot as usize * size);
+            prefetch_addr(a);
+            prefetch_addr(a.wrapping_add(size.saturating_sub(1)));
+        }
+    }
+
     /// Looks `key` up at `now` and runs `f` on the entry under its shard lock
     /// (never a reference that outlives the lock). An entry past its deadline
     /// is removed on the spot (LazyExpired, same release path) and reported
@@ -1212,7 +1346,7 @@ impl<V> FlowTable<V> {
             if es == s {
                 // The slot's miss overlaps the deadline check.
                 if let Some(x) = l.get(s).slots.get(slot as usize) {
-                    prefetch(x);
+                    prefetch_slot(x);
                 }
             }
             if !self.try_add(&mut l, es) {
@@ -1380,7 +1514,7 @@ impl<V> FlowTable<V> {
                                 ns += 1;
                             } else if es == s {
                                 // Start the slot's cache miss now.
-                                prefetch(&l.get(s).slots[slot as usize]);
+                                prefetch_slot(&l.get(s).slots[slot as usize]);
                                 local[nl] = (i as u32, slot, cell.gen_(), dir);
                                 nl += 1;
                             } else {
@@ -1411,7 +1545,7 @@ impl<V> FlowTable<V> {
                 let mut l = self.lock1(es);
                 // Touch the group's slots first (their misses overlap).
                 for &(_, _, slot, _) in foreign[at..].iter().take_while(|x| x.0 as usize == es) {
-                    prefetch(&l.get(es).slots[slot as usize]);
+                    prefetch_slot(&l.get(es).slots[slot as usize]);
                 }
                 while at < foreign.len() && foreign[at].0 as usize == es {
                     let (_, i, slot, g) = foreign[at];
@@ -1647,19 +1781,15 @@ impl<V> FlowTable<V> {
                 })
                 .collect();
             for (&(s, slot), &(hf, _, _)) in batch.iter().zip(&work) {
-                unindex(
-                    &mut guards[s].index,
-                    hf,
-                    self.tag(s, slot, Direction::Forward),
-                );
+                let tag = self.tag(s, slot, Direction::Forward);
+                unindex(&mut guards[s].index, hf, tag);
+                self.unhint(s, hf, tag);
             }
             for (&(s, slot), &(_, hr, r)) in batch.iter().zip(&work) {
                 if r != usize::MAX {
-                    unindex(
-                        &mut guards[r].index,
-                        hr,
-                        self.tag(s, slot, Direction::Reverse),
-                    );
+                    let tag = self.tag(s, slot, Direction::Reverse);
+                    unindex(&mut guards[r].index, hr, tag);
+                    self.unhint(r, hr, tag);
                 }
             }
             for &(s, slot) in &batch {
@@ -1926,5 +2056,62 @@ mod tests {
             16,
             "value slot with a niche + wheel link + flags"
         );
+    }
+
+    fn key(i: u32) -> FlowKey {
+        let a = core::net::Ipv4Addr::from(0x0a00_0000 | i);
+        let b = core::net::Ipv4Addr::new(198, 51, 100, 1);
+        FlowKey::v4(a, b, 17, 1000 + (i % 5000) as u16, 53, 0)
+    }
+
+    /// Prefetch hints name the entry a lookup finds for nearly every key
+    /// (two ways per bucket; a third colliding key may displace one), are
+    /// cleared when entries leave, and prefetching never changes a lookup.
+    #[test]
+    fn prefetch_hints_follow_the_index() {
+        let cfg = FlowTableConfig {
+            shards: 4,
+            capacity: 4096,
+            ..FlowTableConfig::default()
+        };
+        let t: FlowTable<u32> = FlowTable::new(cfg, |_, _| {}).unwrap();
+        let now = Timestamp::from_secs(1);
+        let later = Timestamp::from_secs(100);
+        let n = 1500;
+        for i in 0..n {
+            t.insert_pair(key(i), key(i).reversed(), i, later, now)
+                .unwrap();
+        }
+        let mut right = 0;
+        for i in 0..n {
+            for k in [key(i), key(i).reversed()] {
+                let h = t.prefetch(&k);
+                t.prefetch_entry(h);
+                let found = t.lookup_with(&k, now, |e| (e.shard, e.slot, e.dir, *e.value()));
+                let (s, slot, dir, v) = found.expect("present");
+                assert_eq!(v, i);
+                if t.hinted(h.0) == Some((s, slot, dir)) {
+                    right += 1;
+                }
+            }
+        }
+        assert!(
+            right * 100 >= 2 * n * 90,
+            "hints right for {right} of {}",
+            2 * n
+        );
+        // Absent keys: a prefetch is harmless and the lookup still misses.
+        let absent = key(n + 7);
+        t.prefetch_entry(t.prefetch(&absent));
+        assert!(t.lookup(&absent, now).is_none());
+        for i in 0..n {
+            let h = t.lookup(&key(i), now).unwrap();
+            assert!(t.remove(h, ReleaseReason::Removed));
+        }
+        for i in 0..n {
+            for k in [key(i), key(i).reversed()] {
+                assert_eq!(t.hinted(t.hash(&k)), None, "hint left behind for {k:?}");
+            }
+        }
     }
 }

@@ -23,7 +23,7 @@ pub mod pkt;
 mod sync;
 pub mod tcp;
 
-pub use flow_entry::{FlowTableConfig, ReleaseReason, Timestamp};
+pub use flow_entry::{FlowHash, FlowTableConfig, ReleaseReason, Timestamp};
 
 /// Hash map with a fast keyed hasher (foldhash, per-process random seed).
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
@@ -422,6 +422,48 @@ impl Nat {
             Pre::Done(v) => v,
             Pre::Go(p) => self.finish(frame, cls, &p, None, ingress, now),
         }
+    }
+
+    /// First stage of prefetching the session a later [`Nat::process`] of
+    /// `frame` will look up (see `flow_entry::FlowTable::prefetch`): for a
+    /// TCP/UDP segment or ICMP echo, hashes its key and starts loading the
+    /// index group. `None` for frames whose lookup is not by their own
+    /// tuple (fragments, ICMP errors, other protocols, IPv6). A hint: it
+    /// reads `frame`, changes nothing, counts nothing. Cost: one hash.
+    #[inline]
+    pub fn prefetch(&self, frame: &[u8], cls: &Classified) -> Option<FlowHash> {
+        if cls.l3 != L3Kind::Ipv4 {
+            return None;
+        }
+        let t = match (cls.l4, cls.tuple) {
+            (L4Kind::Tcp | L4Kind::Udp, Some(t)) => Tuple::from_five(&t)?,
+            (L4Kind::Icmpv4, _) => {
+                let (ty, _) = cls.icmp_type_code?;
+                let l4 = usize::from(cls.l4_offset);
+                let end = usize::from(cls.l3_end).min(frame.len());
+                if !matches!(ty, 0 | 8) || end < l4 + 8 || l4 < usize::from(cls.l3_offset) + 20 {
+                    return None;
+                }
+                let ip = ipv4::Packet::new_unchecked(frame.get(usize::from(cls.l3_offset)..)?);
+                let id = icmpv4::Packet::new_unchecked(&frame[l4..end]).echo_ident();
+                Tuple {
+                    src: ip.src_addr(),
+                    dst: ip.dst_addr(),
+                    proto: ip_protocol::ICMP,
+                    sport: id,
+                    dport: id,
+                }
+            }
+            _ => return None,
+        };
+        Some(self.table.prefetch(&key(&t)))
+    }
+
+    /// Second stage: starts loading the session's key cell and slot (see
+    /// `flow_entry::FlowTable::prefetch_entry`). A hint only.
+    #[inline]
+    pub fn prefetch_entry(&self, h: FlowHash) {
+        self.table.prefetch_entry(h);
     }
 
     /// Translate a burst of frames arriving on one side: the same result as
