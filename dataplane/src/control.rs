@@ -12,7 +12,13 @@
 //! | `occupancy` | NAT sessions / ports in use, IPv6 flows, neighbour entries |
 //! | `sessions [inside=IP] [proto=N] [limit=N]` | NAT sessions (a scan: O(sessions)) |
 //! | `neighbors` | neighbour table (a scan) |
+//! | `ports` | DPDK ports: link status, speed and `rte_eth_stats` as last sampled (`[]` without DPDK ports) |
 //! | `metrics` | the Prometheus text |
+//!
+//! Device statistics come from a [`PortStatsSource`] registered with
+//! [`spawn_with_ports`] (the DPDK driver does; replay and the demo do not, so
+//! they show no `dataplane_port_*` lines). The control thread only reads what
+//! the source already holds in memory: it never calls DPDK itself.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +29,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::oneshot;
 
 use crate::config::ControlConfig;
+use crate::metrics::PortStatsSource;
 use crate::pipeline::Shared;
 
 /// Control-plane start-up failures.
@@ -74,6 +81,12 @@ impl Drop for ControlHandle {
 
 /// Prometheus text for `shared`: pipeline counters plus gauges.
 pub fn metrics_text(shared: &Shared) -> String {
+    metrics_text_with(shared, None)
+}
+
+/// [`metrics_text`] plus, when `ports` is given, the per-port device metrics
+/// (`dataplane_port_*`, see [`crate::metrics::PORT_METRICS`]).
+pub fn metrics_text_with(shared: &Shared, ports: Option<&dyn PortStatsSource>) -> String {
     let snap = shared.counters.snapshot(&shared.port_names());
     let (v6_active, v6_created, v6_expired) = shared.v6flows.stats();
     let mut gauges: Vec<(&str, &str, u64)> = vec![
@@ -134,15 +147,31 @@ pub fn metrics_text(shared: &Shared) -> String {
             let _ = writeln!(text, "dataplane_nat_drops_total{{reason=\"{r}\"}} {v}");
         }
     }
+    if let Some(src) = ports {
+        crate::metrics::port_stats_text(&mut text, &src.port_stats());
+    }
     text
 }
 
-/// Answer one `ctl` command line.
+/// Answer one `ctl` command line (no device statistics: `ports` is `[]`).
 pub fn answer(shared: &Shared, line: &str) -> String {
+    answer_with(shared, None, line)
+}
+
+/// Answer one `ctl` command line, with device statistics from `ports` when
+/// given (`ports`, a `port_stats` member in `counters`, the metrics text).
+pub fn answer_with(shared: &Shared, ports: Option<&dyn PortStatsSource>, line: &str) -> String {
     let mut words = line.split_whitespace();
     let cmd = words.next().unwrap_or("");
     let v = match cmd {
-        "counters" => serde_json::to_value(shared.counters.snapshot(&shared.port_names())).unwrap_or_default(),
+        "counters" => {
+            let mut v = serde_json::to_value(shared.counters.snapshot(&shared.port_names())).unwrap_or_default();
+            if let (Some(src), Some(obj)) = (ports, v.as_object_mut()) {
+                obj.insert("port_stats".into(), serde_json::to_value(src.port_stats()).unwrap_or_default());
+            }
+            v
+        }
+        "ports" => serde_json::to_value(ports.map(|s| s.port_stats()).unwrap_or_default()).unwrap_or_default(),
         "nat" => match &shared.nat {
             Some(n) => serde_json::to_value(n.nat().stats()).unwrap_or_default(),
             None => return "error: NAT is not configured\n".into(),
@@ -191,8 +220,8 @@ pub fn answer(shared: &Shared, line: &str) -> String {
                 .collect();
             serde_json::Value::Array(rows)
         }
-        "metrics" => return metrics_text(shared),
-        _ => return "error: commands: counters | nat | occupancy | sessions [inside=IP] [proto=N] [limit=N] | neighbors | metrics\n".into(),
+        "metrics" => return metrics_text_with(shared, ports),
+        _ => return "error: commands: counters | nat | occupancy | sessions [inside=IP] [proto=N] [limit=N] | neighbors | ports | metrics\n".into(),
     };
     let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
     s.push('\n');
@@ -205,6 +234,20 @@ pub fn answer(shared: &Shared, line: &str) -> String {
 /// [`ControlError`] when the runtime cannot start or an address/socket
 /// cannot be bound.
 pub fn spawn(shared: Arc<Shared>, cfg: &ControlConfig) -> Result<ControlHandle, ControlError> {
+    spawn_with_ports(shared, cfg, None)
+}
+
+/// [`spawn`] with a source of device statistics (the DPDK driver's
+/// [`crate::metrics::PortStatsBoard`]), read on every scrape and `ctl`
+/// command that shows ports.
+///
+/// # Errors
+/// As [`spawn`].
+pub fn spawn_with_ports(
+    shared: Arc<Shared>,
+    cfg: &ControlConfig,
+    ports: Option<Arc<dyn PortStatsSource>>,
+) -> Result<ControlHandle, ControlError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -253,11 +296,13 @@ pub fn spawn(shared: Arc<Shared>, cfg: &ControlConfig) -> Result<ControlHandle, 
                 let metrics = metrics.and_then(|l| tokio::net::TcpListener::from_std(l).ok());
                 let unix = unix.and_then(|l| tokio::net::UnixListener::from_std(l).ok());
                 let sh_m = Arc::clone(&shared);
+                let ports_m = ports.clone();
                 let m_task = async move {
                     let Some(l) = metrics else { return std::future::pending::<()>().await };
                     loop {
                         let Ok((mut s, _)) = l.accept().await else { continue };
                         let sh = Arc::clone(&sh_m);
+                        let src = ports_m.clone();
                         tokio::spawn(async move {
                             let mut buf = vec![0u8; 4096];
                             let n = tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut buf)).await;
@@ -267,7 +312,7 @@ pub fn spawn(shared: Arc<Shared>, cfg: &ControlConfig) -> Result<ControlHandle, 
                             };
                             let req = String::from_utf8_lossy(&buf[..n]);
                             let resp = if req.starts_with("GET /metrics") {
-                                let body = metrics_text(&sh);
+                                let body = metrics_text_with(&sh, src.as_deref());
                                 format!(
                                     "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                                     body.len()
@@ -281,11 +326,13 @@ pub fn spawn(shared: Arc<Shared>, cfg: &ControlConfig) -> Result<ControlHandle, 
                     }
                 };
                 let sh_u = Arc::clone(&shared);
+                let ports_u = ports.clone();
                 let u_task = async move {
                     let Some(l) = unix else { return std::future::pending::<()>().await };
                     loop {
                         let Ok((s, _)) = l.accept().await else { continue };
                         let sh = Arc::clone(&sh_u);
+                        let src = ports_u.clone();
                         tokio::spawn(async move {
                             let (r, mut w) = s.into_split();
                             let mut line = String::new();
@@ -294,7 +341,7 @@ pub fn spawn(shared: Arc<Shared>, cfg: &ControlConfig) -> Result<ControlHandle, 
                             if !matches!(read, Ok(Ok(_))) {
                                 return;
                             }
-                            let out = answer(&sh, line.trim());
+                            let out = answer_with(&sh, src.as_deref(), line.trim());
                             let _ = w.write_all(out.as_bytes()).await;
                             let _ = w.shutdown().await;
                         });

@@ -250,3 +250,233 @@ tx_desc = 256
         report.counters.drops
     );
 }
+
+/// One HTTP GET of `/metrics`; `None` while the endpoint is not up yet.
+fn try_scrape(addr: std::net::SocketAddr) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    body.starts_with("HTTP/1.1 200").then_some(body)
+}
+
+/// The value of the sample line `name{port="port"}` in Prometheus text.
+fn sample(text: &str, name: &str, port: &str) -> Option<u64> {
+    let prefix = format!("{name}{{port=\"{port}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// While `dataplane run` runs on `net_pcap` vdevs, the Prometheus endpoint
+/// (served by the control thread) carries each port's link status and
+/// `rte_eth_stats`, sampled by the main lcore: the frames read from the
+/// inside capture and the translated frames written to the outside one are
+/// counted there (packets and bytes), consistent with the capture files,
+/// the pipeline's own counters and the end-of-run report.
+#[test]
+fn dpdk_run_serves_port_stats_on_metrics() {
+    use dataplane::dpdk::{RunLimits, run_on};
+    use etherparse::PacketBuilder;
+    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    let eal = eal();
+    let dir = std::env::temp_dir().join(format!("dp-portstats-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, frames: &[Vec<u8>]| {
+        let path = dir.join(name);
+        let f = std::fs::File::create(&path).unwrap();
+        let mut w = PcapWriter::with_header(
+            f,
+            PcapHeader {
+                snaplen: 65535,
+                ..PcapHeader::default()
+            },
+        )
+        .unwrap();
+        for (i, fr) in frames.iter().enumerate() {
+            let ts = Duration::from_secs(1_700_000_000) + Duration::from_micros(i as u64);
+            w.write_packet(&PcapPacket::new(ts, fr.len() as u32, fr))
+                .unwrap();
+        }
+        path
+    };
+    // 150 UDP datagrams of varying size from 6 inside hosts to the outside.
+    const N: u64 = 150;
+    let lan_mac = [0x02, 0, 0, 0, 0x01, 0x01];
+    let frames: Vec<Vec<u8>> = (0..N as u16)
+        .map(|i| {
+            let host = (i % 6) as u8;
+            let mut f = Vec::new();
+            PacketBuilder::ethernet2([0x02, 0, 0, 0, 0x11, host], lan_mac)
+                .ipv4([10, 1, 0, 10 + host], [198, 19, 0, 1 + (i % 50) as u8], 64)
+                .udp(20_000 + i, 53)
+                .write(&mut f, &vec![0xab; usize::from(i % 200)])
+                .unwrap();
+            f
+        })
+        .collect();
+    let bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
+    let lan_in = write("lan_in.pcap", &frames);
+    let wan_in = write("wan_in.pcap", &[]);
+    let (lan_out, wan_out) = (dir.join("lan_out.pcap"), dir.join("wan_out.pcap"));
+
+    // A free loopback port for the metrics endpoint (run_on binds it itself).
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let cfg = dataplane::config::Config::from_toml_str(&format!(
+        r#"
+workers = 1
+[control]
+metrics_addr = "{addr}"
+[[ports]]
+name = "lan"
+mac = "02:00:00:00:01:01"
+ipv4 = ["10.1.0.1/24"]
+role = "inside"
+device = "net_pcap_ps0,rx_pcap={},tx_pcap={}"
+[[ports]]
+name = "wan"
+mac = "02:00:00:00:02:01"
+ipv4 = ["198.18.0.2/24"]
+role = "outside"
+device = "net_pcap_ps1,rx_pcap={},tx_pcap={}"
+[[routes]]
+prefix = "0.0.0.0/0"
+via = "198.18.0.1"
+port = "wan"
+[[neighbors]]
+ip = "198.18.0.1"
+mac = "02:00:00:00:02:fe"
+port = "wan"
+[dpdk]
+mempool_size = 2047
+rx_desc = 256
+tx_desc = 256
+[nat]
+inside = ["10.1.0.0/24"]
+[[nat.pools]]
+addresses = ["198.18.0.2"]
+ports = "1024-65535"
+"#,
+        lan_in.display(),
+        lan_out.display(),
+        wan_in.display(),
+        wan_out.display(),
+    ))
+    .expect("config");
+
+    // Scrape while the run is going (run_on keeps this thread: it is the
+    // main lcore), until the device counters show every frame, then stop it.
+    let stop = Arc::new(AtomicBool::new(false));
+    let scraper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut last = None;
+            let mut scrapes = 0u32;
+            while Instant::now() < deadline {
+                if let Some(t) = try_scrape(addr) {
+                    scrapes += 1;
+                    let done = sample(&t, "dataplane_port_rx_packets_total", "lan") == Some(N)
+                        && sample(&t, "dataplane_port_tx_packets_total", "wan") == Some(N);
+                    last = Some(t);
+                    if done {
+                        break;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50)); // poll interval only
+            }
+            stop.store(true, Ordering::Relaxed);
+            (last, scrapes)
+        })
+    };
+    let limits = RunLimits {
+        duration: Some(Duration::from_secs(90)), // backstop; the scraper stops the run
+        stop: Some(stop.clone()),
+        ..RunLimits::default()
+    };
+    let report = run_on(eal, &cfg, &limits);
+    stop.store(true, Ordering::Relaxed);
+    let (text, scrapes) = scraper.join().expect("scraper thread");
+    let report = report.expect("run");
+    let text = text.unwrap_or_else(|| panic!("no successful scrape of {addr} during the run"));
+    assert_eq!(report.stop_reason, "stop flag", "{text}");
+    assert!(scrapes >= 1);
+
+    // Every metric with HELP and TYPE lines and one sample per port.
+    for m in [
+        "dataplane_port_link_up",
+        "dataplane_port_link_speed_mbps",
+        "dataplane_port_rx_packets_total",
+        "dataplane_port_tx_packets_total",
+        "dataplane_port_rx_bytes_total",
+        "dataplane_port_tx_bytes_total",
+        "dataplane_port_rx_missed_total",
+        "dataplane_port_rx_errors_total",
+        "dataplane_port_tx_errors_total",
+        "dataplane_port_rx_nombuf_total",
+    ] {
+        assert!(text.contains(&format!("\n# HELP {m} ")), "{m}: {text}");
+        assert!(text.contains(&format!("\n# TYPE {m} ")), "{m}: {text}");
+        for p in ["lan", "wan"] {
+            assert!(sample(&text, m, p).is_some(), "{m}{{port={p}}}: {text}");
+        }
+    }
+    // Device counters consistent with what was sent and what came out.
+    let s = |m: &str, p: &str| sample(&text, m, p).unwrap();
+    assert_eq!(s("dataplane_port_rx_packets_total", "lan"), N, "{text}");
+    assert_eq!(s("dataplane_port_rx_bytes_total", "lan"), bytes, "{text}");
+    assert_eq!(s("dataplane_port_rx_packets_total", "wan"), 0);
+    assert_eq!(s("dataplane_port_tx_packets_total", "wan"), N);
+    assert_eq!(
+        s("dataplane_port_tx_bytes_total", "wan"),
+        bytes,
+        "NAT keeps frame sizes"
+    );
+    assert_eq!(s("dataplane_port_tx_packets_total", "lan"), 0);
+    for p in ["lan", "wan"] {
+        assert_eq!(s("dataplane_port_link_up", p), 1, "{p}: started pcap port");
+        for m in ["rx_missed", "rx_errors", "tx_errors", "rx_nombuf"] {
+            assert_eq!(s(&format!("dataplane_port_{m}_total"), p), 0, "{m} {p}");
+        }
+    }
+    // ... with the pipeline's counters in the same scrape ...
+    assert_eq!(sample(&text, "dataplane_rx_packets_total", "lan"), Some(N));
+    assert_eq!(sample(&text, "dataplane_tx_packets_total", "wan"), Some(N));
+    // ... with the end-of-run report ...
+    let (lan, wan) = (&report.ports[0].stats, &report.ports[1].stats);
+    assert_eq!((lan.ipackets, lan.ibytes), (N, bytes));
+    assert_eq!((wan.opackets, wan.obytes), (N, bytes));
+    assert!(lan.link_up && wan.link_up);
+    assert_eq!(
+        u64::from(lan.link_speed_mbps),
+        s("dataplane_port_link_speed_mbps", "lan")
+    );
+    // ... and with the capture the outside port wrote (flushed on close).
+    let f = std::fs::File::open(&wan_out).expect("wan tx_pcap");
+    let mut r = PcapReader::new(f).expect("pcap header");
+    let mut out = 0u64;
+    while let Some(p) = r.next_packet() {
+        let p = p.expect("packet");
+        assert_eq!(
+            &p.data[..6],
+            &[0x02, 0, 0, 0, 0x02, 0xfe],
+            "to the next hop"
+        );
+        out += 1;
+    }
+    assert_eq!(out, N);
+    let _ = std::fs::remove_dir_all(&dir);
+}

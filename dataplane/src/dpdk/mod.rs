@@ -31,4 +31,6 @@ pub use port::{Port, PortInfo, PortSetup, PortStats};
 pub use ring::{Ring, ring_port};
 mod run;
 
-pub use run::{MAX_BURST, PortReport, RunLimits, RunReport, WorkerStats, run, run_on, run_with};
+pub use run::{
+    MAX_BURST, PortReport, RunLimits, RunReport, STATS_PERIOD, WorkerStats, run, run_on, run_with,
+};

@@ -50,27 +50,15 @@ fn ser_mac<S: serde::Serializer>(m: &[u8; 6], s: S) -> Result<S::Ok, S::Error> {
     ))
 }
 
-/// `rte_eth_stats` plus link status, as reported by the device.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct PortStats {
-    pub ipackets: u64,
-    pub opackets: u64,
-    pub ibytes: u64,
-    pub obytes: u64,
-    /// Frames the hardware dropped because RX queues were full.
-    pub imissed: u64,
-    pub ierrors: u64,
-    pub oerrors: u64,
-    /// RX mbuf allocation failures.
-    pub rx_nombuf: u64,
-    pub link_up: bool,
-    /// Link speed in Mbit/s (0 = unknown).
-    pub link_speed_mbps: u32,
-}
+/// `rte_eth_stats` plus link status, as reported by the device (defined in
+/// [`crate::metrics`] so the control plane can carry it without DPDK).
+pub use crate::metrics::PortStats;
 
 /// One ethdev port. Queue `q` must be used by one thread at a time (the
-/// driver gives worker `q` queue `q` on every port); `stats`/`link` are safe
-/// from any thread.
+/// driver gives worker `q` queue `q` on every port). `stats` is a control
+/// path call: DPDK does not promise it is thread-safe, so `dataplane run`
+/// calls it from the main lcore only (and publishes the result in a
+/// [`crate::metrics::PortStatsBoard`] for the control thread).
 #[derive(Debug)]
 pub struct Port {
     id: u16,

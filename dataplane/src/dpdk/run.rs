@@ -10,7 +10,18 @@
 //!                   → generated frames copied into fresh mbufs
 //!                   → tx_burst per output port (unsent frames are freed, counted)
 //! every ≥ 1 ms:     pipeline.poll_timers(now) (NAT expiry, neighbour timers)
+//! every ≥ 1 s:      (main lcore only) rte_eth_stats_get + rte_eth_link_get_nowait
+//!                   per port → PortStatsBoard (atomics) for the control thread
 //! ```
+//!
+//! Device statistics while running: DPDK does not promise that ethdev control
+//! calls such as `rte_eth_stats_get` are thread-safe, so the control thread
+//! (Prometheus `/metrics`, `dataplane ctl`) never calls them. The worker on
+//! the main lcore samples every port about once a second ([`STATS_PERIOD`])
+//! into a [`PortStatsBoard`] of relaxed atomics, which the control thread
+//! reads; neither side waits for the other. The cost on the packet path is
+//! one `rte_eth_stats_get` + `rte_eth_link_get_nowait` per port per second
+//! on worker 0.
 //!
 //! Stop: SIGINT/SIGTERM (a flag set by the handler), or a [`RunLimits`]
 //! bound. Then workers return, ports are stopped and closed (the pcap PMD
@@ -30,7 +41,7 @@ use super::mbuf::Mbuf;
 use super::mempool::Mempool;
 use super::port::{Port, PortInfo, PortSetup, PortStats};
 use crate::config::Config;
-use crate::metrics::CounterSnapshot;
+use crate::metrics::{CounterSnapshot, PortStatsBoard, PortStatsSource};
 use crate::pipeline::{Disposition, Frame, Output, Pipeline, PortId, Shared};
 use crate::time::Timestamp;
 
@@ -56,6 +67,8 @@ pub struct RunLimits {
     pub rx_packets: Option<u64>,
     /// Stop after no frame was received for this long, once at least one was.
     pub idle: Option<Duration>,
+    /// Stop once another thread sets this flag (checked once per loop).
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl RunLimits {
@@ -90,6 +103,7 @@ impl RunLimits {
             duration,
             rx_packets: var("DATAPLANE_RUN_PACKETS")?,
             idle: var::<u64>("DATAPLANE_RUN_IDLE_MS")?.map(Duration::from_millis),
+            stop: None,
         })
     }
 }
@@ -133,7 +147,8 @@ pub struct PortReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub elapsed_secs: f64,
-    /// Why the run ended: "signal N", "duration", "rx_packets", "idle".
+    /// Why the run ended: "signal N", "duration", "rx_packets", "idle",
+    /// "stop flag".
     pub stop_reason: String,
     pub ports: Vec<PortReport>,
     pub workers: Vec<WorkerStats>,
@@ -166,6 +181,30 @@ pub fn run_with(cfg: &Config, limits: &RunLimits) -> Result<RunReport, DpdkError
 
 /// Frames per RX burst at most (the `[dpdk] burst` setting is clamped to it).
 pub const MAX_BURST: u16 = 256;
+
+/// How often the main lcore samples every port's `rte_eth_stats` and link
+/// status for the control thread.
+pub const STATS_PERIOD: Duration = Duration::from_secs(1);
+
+/// Samples every port into `board`. Call from one thread at a time (the
+/// main lcore: DPDK's ethdev control calls are not promised thread-safe).
+/// A port whose sample fails keeps its previous values; the failure is
+/// logged once per port (`warned`).
+fn sample_ports(ports: &[Port], board: &PortStatsBoard, warned: &mut [bool]) {
+    for (i, p) in ports.iter().enumerate() {
+        match p.stats() {
+            Ok(st) => board.publish(i, &st),
+            Err(e) => {
+                if let Some(w) = warned.get_mut(i)
+                    && !*w
+                {
+                    *w = true;
+                    tracing::warn!(port = p.name(), error = %e, "cannot sample port statistics; metrics keep the last sample");
+                }
+            }
+        }
+    }
+}
 
 /// Like [`run_with`] with an already initialised EAL.
 ///
@@ -229,13 +268,20 @@ pub fn run_on(eal: &Eal, cfg: &Config, limits: &RunLimits) -> Result<RunReport, 
         infos.push(info);
     }
     let ports = Arc::new(ports);
+    let names: Vec<String> = ports.iter().map(|p| p.name().to_owned()).collect();
+    let board = Arc::new(PortStatsBoard::new(&names));
+    let mut warned = vec![false; ports.len()];
+    // First sample before any worker runs, so a scrape never sees zeros
+    // standing for "not sampled yet".
+    sample_ports(&ports, &board, &mut warned);
 
     let shared =
         Shared::new(cfg.clone(), workers).map_err(|e| DpdkError::Pipeline(e.to_string()))?;
     // The control thread (Prometheus `/metrics`, the `dataplane ctl` socket)
     // reads the same shared counters; it never touches the packet path and
     // stops when `_control` drops at the end of the run.
-    let _control = crate::control::spawn(shared.clone(), &cfg.control)
+    let source: Arc<dyn PortStatsSource> = board.clone();
+    let _control = crate::control::spawn_with_ports(shared.clone(), &cfg.control, Some(source))
         .map_err(|e| DpdkError::Pipeline(format!("control thread: {e}")))?;
     let ctl = Arc::new(Control {
         stop: AtomicBool::new(false),
@@ -258,6 +304,7 @@ pub fn run_on(eal: &Eal, cfg: &Config, limits: &RunLimits) -> Result<RunReport, 
             burst,
             epoch,
             limits: None,
+            port_stats: None,
         };
         match lcore::launch(eal, w, lcore, move || {
             ctx.run();
@@ -281,6 +328,7 @@ pub fn run_on(eal: &Eal, cfg: &Config, limits: &RunLimits) -> Result<RunReport, 
             burst,
             epoch,
             limits: Some(limits.clone()),
+            port_stats: Some((board.clone(), warned.clone())),
         };
         ctx.run()
     } else {
@@ -309,6 +357,10 @@ pub fn run_on(eal: &Eal, cfg: &Config, limits: &RunLimits) -> Result<RunReport, 
             info,
             stats,
         });
+    }
+    // The last scrapes before the control thread stops see the final figures.
+    for (i, r) in reports.iter().enumerate() {
+        board.publish(i, &r.stats);
     }
     let counters = shared.counters.snapshot(&shared.port_names());
     // Close ports (flushes pcap output) before the pools go.
@@ -357,6 +409,9 @@ struct WorkerCtx {
     epoch: Instant,
     /// Only the worker on the main lcore evaluates limits and signals.
     limits: Option<RunLimits>,
+    /// Only the worker on the main lcore samples port statistics (with the
+    /// per-port "failure already logged" flags).
+    port_stats: Option<(Arc<PortStatsBoard>, Vec<bool>)>,
 }
 
 /// Timer polls at most this often per worker.
@@ -389,6 +444,8 @@ impl WorkerCtx {
         let mut last_poll = start;
         let mut last_rx = None::<Instant>;
         let limits = self.limits.take();
+        let mut port_stats = self.port_stats.take();
+        let mut last_sample = start;
         let reason = loop {
             if self.ctl.stop.load(Ordering::Relaxed) {
                 break String::from("stopped by another worker");
@@ -435,11 +492,20 @@ impl WorkerCtx {
             if got > 0 {
                 last_rx = Some(inow);
             }
+            if let Some((board, warned)) = &mut port_stats
+                && inow.saturating_duration_since(last_sample) >= STATS_PERIOD
+            {
+                last_sample = inow;
+                sample_ports(&self.ports, board, warned);
+            }
             if let Some(l) = &limits {
                 // SAFETY: reads a sig_atomic_t flag.
                 if unsafe { dpdk_sys::dpdk_shim_stop_requested() } != 0 {
                     // SAFETY: as above.
                     break format!("signal {}", unsafe { dpdk_sys::dpdk_shim_stop_signal() });
+                }
+                if l.stop.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) {
+                    break String::from("stop flag");
                 }
                 if l.duration
                     .is_some_and(|d| inow.saturating_duration_since(start) >= d)
