@@ -25,7 +25,25 @@ w("")
 w("| | |")
 w("|---|---|")
 w(f"| date | {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} |")
-w(f"| CPU | {cpu}, {os.cpu_count()} cores (shared with other work while measured) |")
+w(f"| CPU | {cpu}, {os.cpu_count()} cores |")
+# scripts/bench samples the 1-minute load average at each stage.
+loads = []
+if os.path.exists(f"{out}/load.txt"):
+    for l in open(f"{out}/load.txt"):
+        parts = l.split()
+        if len(parts) == 2:
+            try:
+                loads.append((parts[0], float(parts[1])))
+            except ValueError:
+                pass
+stage = {"before-build": "before the build", "measure-start": "when measuring started",
+         "after-a": "after (a)", "after-b": "after (b)", "measure-end": "after the measurements"}
+if loads:
+    seen = ", ".join(f"{v:.2f} {stage.get(k, k)}" for k, v in loads)
+    w(f"| load | 1-minute load average: {seen} (on {os.cpu_count()} cores; from the start of the "
+      "measurements on it includes the benchmarks themselves, which keep at least one core busy) |")
+else:
+    w("| load | not recorded |")
 mem = sh("free -h | awk '/Mem:/ {print $2}'")
 w(f"| memory | {mem} |")
 w(f"| kernel | {platform.release()} |")
