@@ -349,7 +349,18 @@ pub fn run_on(eal: &Eal, cfg: &Config, limits: &RunLimits) -> Result<RunReport, 
     // Stats before close (close resets them on some PMDs).
     let mut reports = Vec::with_capacity(ports.len());
     for (port, info) in ports.iter().zip(infos) {
-        let stats = port.stats().unwrap_or_default();
+        let stats = match port.stats() {
+            Ok(st) => {
+                // The last scrapes before the control thread stops see the
+                // final figures.
+                board.publish(reports.len(), &st);
+                st
+            }
+            Err(e) => {
+                tracing::warn!(port = port.name(), error = %e, "final port statistics");
+                PortStats::default()
+            }
+        };
         reports.push(PortReport {
             name: port.name().to_owned(),
             device: port.device().to_owned(),
@@ -357,10 +368,6 @@ pub fn run_on(eal: &Eal, cfg: &Config, limits: &RunLimits) -> Result<RunReport, 
             info,
             stats,
         });
-    }
-    // The last scrapes before the control thread stops see the final figures.
-    for (i, r) in reports.iter().enumerate() {
-        board.publish(i, &r.stats);
     }
     let counters = shared.counters.snapshot(&shared.port_names());
     // Close ports (flushes pcap output) before the pools go.
