@@ -156,7 +156,8 @@ fn insert_refresh_expire(c: &mut Criterion) {
         b.iter(|| {
             k += 1;
             for h in &handles {
-                t.refresh(*h, now() + Duration::from_secs(60 + k)).unwrap();
+                t.refresh(*h, now() + Duration::from_secs(60 + k), now())
+                    .unwrap();
             }
         })
     });

@@ -224,7 +224,7 @@ fn run(n: usize, shards: usize) {
     let t0 = Instant::now();
     for &i in &refresh_order {
         let exp = now + Duration::from_millis(90_000 + (i as u64 % 20_000));
-        table.refresh(handles[i], exp).expect("live");
+        table.refresh(handles[i], exp, now).expect("live");
     }
     let refresh = ns_per(t0.elapsed(), n);
 
@@ -260,7 +260,7 @@ fn run(n: usize, shards: usize) {
         let t0 = Instant::now();
         for &i in &refresh_order {
             let exp = now + Duration::from_millis(90_000 + (i as u64 % 20_000));
-            table.refresh(handles[i], exp).expect("live");
+            table.refresh(handles[i], exp, now).expect("live");
         }
         refresh = refresh.min(ns_per(t0.elapsed(), n));
         let t0 = Instant::now();

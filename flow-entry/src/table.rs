@@ -33,7 +33,6 @@ use std::sync::atomic::{
 };
 
 use crossbeam_utils::CachePadded;
-use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 
 use crate::config::{ConfigError, FlowTableConfig};
@@ -593,7 +592,7 @@ impl<'a, V> Locked<'a, V> {
 /// `Option<V>` in the slab costs nothing extra).
 pub struct FlowTable<V> {
     shards: Box<[CachePadded<Shard<V>>]>,
-    hasher: FixedState,
+    hasher: KeyHasher,
     shard_mask: usize,
     slot_bits: u32,
     shard_cap: usize,
@@ -613,6 +612,45 @@ impl<V> fmt::Debug for FlowTable<V> {
             .field("shard_capacity", &self.shard_cap)
             .field("len", &self.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// The table's key hash: three folded multiplies (128-bit product, high
+/// half XOR low half) over the key's five words, each word XORed with a
+/// secret derived from the table's seed (random unless configured). Same
+/// family as foldhash's long-input path, specialised to the fixed 40-byte
+/// key instead of hashing it as a byte slice with a length prefix.
+#[derive(Debug, Clone)]
+struct KeyHasher {
+    s: [u64; 6],
+}
+
+#[inline(always)]
+fn fold_mul(x: u64, y: u64) -> u64 {
+    let p = u128::from(x) * u128::from(y);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+impl KeyHasher {
+    fn new(seed: u64) -> Self {
+        // splitmix64 to spread one seed over six secrets.
+        let mut x = seed;
+        let s = core::array::from_fn(|_| {
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        });
+        Self { s }
+    }
+    #[inline(always)]
+    fn hash(&self, k: &FlowKey) -> u64 {
+        let w = k.words();
+        let s = &self.s;
+        let a = fold_mul(w[0] ^ s[0], w[1] ^ s[1]);
+        let b = fold_mul(w[2] ^ s[2], w[3] ^ s[3]);
+        fold_mul(a ^ w[4] ^ s[4], b ^ s[5])
     }
 }
 
@@ -684,7 +722,7 @@ impl<V> FlowTable<V> {
         let low = ((shard_cap as f64) * cfg.low_watermark).floor() as usize;
         Ok(Self {
             shards,
-            hasher: FixedState::with_seed(seed),
+            hasher: KeyHasher::new(seed),
             shard_mask: cfg.shards - 1,
             slot_bits: 31 - cfg.shards.trailing_zeros(),
             shard_cap,
@@ -705,7 +743,7 @@ impl<V> FlowTable<V> {
 
     #[inline(always)]
     fn hash(&self, k: &FlowKey) -> u64 {
-        self.hasher.hash_one(k)
+        self.hasher.hash(k)
     }
     #[inline(always)]
     fn shard_of(&self, h: u64) -> usize {
@@ -1629,16 +1667,31 @@ impl<V> FlowTable<V> {
 
     // ------------------------------------------------------------ updates
 
-    /// Stores a new deadline for `handle`'s entry, if it is still there
-    /// (conditional: never re-creates an entry). A later deadline is a plain
-    /// store (the wheel re-arms when the old slot fires); an earlier one
-    /// re-arms at once. One lock, O(1).
+    /// Stores a new deadline for `handle`'s entry, if it is still live at
+    /// `now` (conditional: never re-creates an entry, and never extends one
+    /// whose deadline has passed — lookups already treat that one as gone,
+    /// and `poll` or the next lookup will release it). A later deadline is a
+    /// plain store (the wheel re-arms when the old slot fires); an earlier
+    /// one re-arms at once. One lock, O(1).
     ///
     /// # Errors
-    /// [`Gone`] if the entry left (or the handle is from another entry).
-    pub fn refresh(&self, handle: FlowHandle, expires_at: Timestamp) -> Result<(), Gone> {
-        self.with_handle(handle, |e| e.set_expires_at(expires_at))
-            .ok_or(Gone)
+    /// [`Gone`] if the entry left (or the handle is from another entry), or
+    /// its deadline is at or before `now`.
+    pub fn refresh(
+        &self,
+        handle: FlowHandle,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), Gone> {
+        let now_t = self.time.now_tick(now);
+        self.with_handle(handle, |e| {
+            if e.cell().deadline() <= now_t {
+                return Err(Gone);
+            }
+            e.set_expires_at(expires_at);
+            Ok(())
+        })
+        .unwrap_or(Err(Gone))
     }
 
     /// Removes `handle`'s entry if it is still the same entry (generation

@@ -177,8 +177,10 @@ fn run(ops: Vec<Op>, shards: usize) -> Result<(), TestCaseError> {
                 }
                 let h = handles[usize::from(h) % handles.len()];
                 let dl = now + u64::from(ttl);
-                let got = t.refresh(h, ts(dl));
+                let got = t.refresh(h, ts(dl), ts(now));
                 let want = match m.by_handle(h) {
+                    // Past its deadline: not extended (lookups see it gone).
+                    Some(id) if m.entries[&id].deadline <= now => Err(Gone),
                     Some(id) => {
                         m.entries.get_mut(&id).unwrap().deadline = dl;
                         Ok(())

@@ -156,7 +156,7 @@ fn refresh_vs_expiry() {
     let t1 = t.clone();
     let a = thread::spawn(move || t1.poll(ts(10), 10));
     let t2 = t.clone();
-    let b = thread::spawn(move || t2.refresh(h, ts(20)));
+    let b = thread::spawn(move || t2.refresh(h, ts(20), ts(9)));
     let t3 = t.clone();
     let c = thread::spawn(move || t3.lookup(&rev(1), ts(9)).is_some());
     let polled = a.join().unwrap();

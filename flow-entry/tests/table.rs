@@ -146,13 +146,43 @@ fn refresh_extends_and_refresh_of_gone_says_so() {
     let Ok(Inserted::New(h)) = t.insert_pair(fwd(1), rev(1), 1, ts(10), ts(0)) else {
         panic!()
     };
-    assert_eq!(t.refresh(h, ts(20)), Ok(()));
+    assert_eq!(t.refresh(h, ts(20), ts(5)), Ok(()));
     assert_eq!(t.poll(ts(15), 100), 0, "extended: re-armed, not expired");
     assert!(t.lookup(&rev(1), ts(15)).is_some());
     assert_eq!(t.poll(ts(20), 100), 1);
-    assert_eq!(t.refresh(h, ts(40)), Err(flow_entry::Gone));
+    assert_eq!(t.refresh(h, ts(40), ts(20)), Err(flow_entry::Gone));
     assert_eq!(t.lookup(&fwd(1), ts(21)), None, "no resurrection");
     assert_eq!(released(&log), vec![(1, ReleaseReason::Expired)]);
+}
+
+/// An entry past its deadline that nobody has collected yet is not
+/// extended by a refresh (lookups already treat it as gone): the refresh
+/// says `Gone` and the next poll releases it as expired.
+#[test]
+fn refresh_after_the_deadline_does_not_revive() {
+    let (t, log) = table(cfg(4, 64));
+    let Ok(Inserted::New(h)) = t.insert_pair(fwd(1), rev(1), 1, ts(10), ts(0)) else {
+        panic!()
+    };
+    assert_eq!(t.refresh(h, ts(30), ts(12)), Err(flow_entry::Gone));
+    assert_eq!(t.lookup(&fwd(1), ts(12)), None);
+    assert_eq!(t.refresh(h, ts(30), ts(12)), Err(flow_entry::Gone));
+    assert_eq!(t.poll(ts(13), 100), 0, "the lookup released it already");
+    assert_eq!(released(&log), vec![(1, ReleaseReason::LazyExpired)]);
+
+    let Ok(Inserted::New(h)) = t.insert_pair(fwd(2), rev(2), 2, ts(20), ts(13)) else {
+        panic!()
+    };
+    assert_eq!(
+        t.refresh(h, ts(50), ts(20)),
+        Err(flow_entry::Gone),
+        "at the deadline"
+    );
+    assert_eq!(t.poll(ts(21), 100), 1);
+    assert_eq!(
+        released(&log),
+        vec![(1, ReleaseReason::LazyExpired), (2, ReleaseReason::Expired)]
+    );
 }
 
 #[test]

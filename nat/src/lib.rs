@@ -189,6 +189,9 @@ impl Pool {
 
 const N_REL: usize = ReleaseReason::ALL.len();
 
+/// Frames of a burst whose sessions are prefetched together.
+const PREFETCH_CHUNK: usize = 64;
+
 /// The flow-table key of a tuple (zone 0).
 fn key(t: &Tuple) -> FlowKey {
     FlowKey::v4(t.src, t.dst, t.proto, t.sport, t.dport, 0)
@@ -466,15 +469,13 @@ impl Nat {
         self.table.prefetch_entry(h);
     }
 
-    /// Translate a burst of frames arriving on one side: the same result as
-    /// calling [`Nat::process`] on each in order, except that the session
-    /// lookups of the burst go through `FlowTable::lookup_batch` (one lock
-    /// per shard per 64 frames, cache misses overlapped). Frames of the
-    /// burst that create sessions take the per-packet slow path; two frames
-    /// of one new flow in the same burst both see "no session" in the batch
-    /// and the second then finds the first's session. `verdicts[i]` is set
-    /// for `frames[i]`; extra entries of the longer slices are ignored.
-    /// A 1-frame burst takes the [`Nat::process`] path (no scratch arrays).
+    /// Translate a burst of frames arriving on one side: exactly the result
+    /// of calling [`Nat::process`] on each in order (it does), with the
+    /// sessions of up to 64 frames prefetched first in two stages
+    /// ([`Nat::prefetch`], then [`Nat::prefetch_entry`]), so the cache
+    /// misses of the burst's lookups overlap instead of forming one
+    /// dependent chain per frame. `verdicts[i]` is set for `frames[i]`;
+    /// extra entries of the longer slices are ignored.
     pub fn process_burst(
         &self,
         frames: &mut [&mut [u8]],
@@ -484,65 +485,20 @@ impl Nat {
         verdicts: &mut [Verdict],
     ) {
         let n = frames.len().min(cls.len()).min(verdicts.len());
-        // Size the per-chunk scratch arrays to the burst: they are
-        // initialised per chunk, and a 64-frame set is several KB of
-        // memset, which dominated 1-frame bursts.
-        match n {
-            0 => {}
-            // One frame: the batch lookup of one key is `lookup_with`
-            // anyway, so the single-frame path gives the same result.
-            1 => verdicts[0] = self.process(frames[0], &cls[0], ingress, now),
-            2..=8 => self.burst_chunks::<8>(&mut frames[..n], &cls[..n], ingress, now, verdicts),
-            _ => self.burst_chunks::<64>(&mut frames[..n], &cls[..n], ingress, now, verdicts),
-        }
-    }
-
-    /// [`Nat::process_burst`] in chunks of `B` frames (`B` ≤ 256), the
-    /// scratch arrays on the stack sized `B`.
-    fn burst_chunks<const B: usize>(
-        &self,
-        frames: &mut [&mut [u8]],
-        cls: &[Classified],
-        ingress: Side,
-        now: Timestamp,
-        verdicts: &mut [Verdict],
-    ) {
-        let now_ns = now.as_nanos();
-        let n = frames.len().min(cls.len()).min(verdicts.len());
-        // Keys of one chunk on the stack: no allocation per burst.
-        let blank = FlowKey::v4(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, 0, 0, 0, 0);
-        let mut keys = [blank; B];
         let mut start = 0;
         while start < n {
-            let end = (start + B).min(n);
-            let len = end - start;
-            let mut preps: [Option<Prep>; B] = [None; B];
-            let mut owner = [0u8; B];
-            let mut kflags = [0u8; B];
-            let mut steps: [Option<Step>; B] = [None; B];
-            let mut nk = 0usize;
-            for i in start..end {
-                match self.prepare(frames[i], &cls[i], ingress, now_ns) {
-                    Pre::Done(v) => verdicts[i] = v,
-                    Pre::Go(p) => {
-                        owner[nk] = (i - start) as u8;
-                        kflags[nk] = p.flags;
-                        keys[nk] = key(&p.tuple);
-                        nk += 1;
-                        preps[i - start] = Some(p);
-                    }
+            let end = (start + PREFETCH_CHUNK).min(n);
+            let mut hashes: [Option<FlowHash>; PREFETCH_CHUNK] = [None; PREFETCH_CHUNK];
+            if end - start > 1 {
+                for i in start..end {
+                    hashes[i - start] = self.prefetch(frames[i], &cls[i]);
+                }
+                for h in hashes[..end - start].iter().flatten() {
+                    self.table.prefetch_entry(*h);
                 }
             }
-            self.table.lookup_batch(&keys[..nk], now, |k, hit| {
-                if let Some(h) = hit {
-                    steps[usize::from(owner[k])] = Some(self.on_hit(h, ingress, kflags[k], now_ns));
-                }
-            });
-            for (j, p) in preps[..len].iter().enumerate() {
-                if let Some(p) = p {
-                    let i = start + j;
-                    verdicts[i] = self.finish(frames[i], &cls[i], p, steps[j], ingress, now_ns);
-                }
+            for i in start..end {
+                verdicts[i] = self.process(frames[i], &cls[i], ingress, now);
             }
             start = end;
         }
@@ -804,14 +760,28 @@ impl Nat {
             remote: (self.cfg.mapping == MappingBehavior::AddressAndPortDependent)
                 .then_some((t.dst, t.dport)),
         };
+        // The reply key's index group and hint block are cache misses the
+        // insert would take one after the other; started as soon as the
+        // external endpoint is known, they overlap the mapping inserts.
+        let prefetch_reply = |ip: Ipv4Addr, port: u16| {
+            let dport = if t.proto == ip_protocol::ICMP {
+                port
+            } else {
+                t.dport
+            };
+            self.table
+                .prefetch(&FlowKey::v4(t.dst, ip, t.proto, dport, port, 0));
+        };
         let (ext_ip, ext_port) = {
             let mut pool = lock(&self.shared.pool);
             if let Some(m) = pool.by_in.get_mut(&key) {
                 m.refs += 1;
+                prefetch_reply(m.ext_ip, m.ext_port);
                 (m.ext_ip, m.ext_port)
             } else {
                 match pool.alloc.allocate(t.proto, t.src, t.sport, now) {
                     Ok((ip, port, _)) => {
+                        prefetch_reply(ip, port);
                         pool.by_in.insert(
                             key,
                             Mapping {
