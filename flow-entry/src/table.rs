@@ -1374,6 +1374,36 @@ impl<V> FlowTable<V> {
         let now_t = self.time.now_tick(now);
         let h = self.hash(key);
         let s = self.shard_of(h);
+        // Hinted fast path: the hint names a candidate entry; under the lock
+        // of the candidate's own shard, a live slot whose cell holds `key`
+        // (in the hinted direction) *is* the entry the index maps `key` to
+        // — a key is indexed at most once, a slot's keys change only while
+        // its shard is locked, and a released slot is not live. So one lock
+        // (not two for a reply key indexed in another shard) and no index
+        // probe. Anything else (no hint, stale hint, past its deadline) takes
+        // the indexed path below, which gives the same result.
+        if let Some((es, slot, dir)) = self.hinted(h)
+            && let Some(cell) = self.shards.get(es).and_then(|sh| sh.keys.try_cell(slot))
+        {
+            let mut l = self.lock1(es);
+            let fi = l.get(es);
+            let live = fi
+                .slots
+                .get(slot as usize)
+                .is_some_and(|x| x.value.is_some());
+            if live && cell.matches(dir, key) && cell.deadline() > now_t {
+                let g = cell.gen_();
+                let mut e = EntryMut {
+                    inner: fi,
+                    table: self,
+                    shard: es,
+                    slot,
+                    gen_: g,
+                    dir,
+                };
+                return Some(f(&mut e));
+            }
+        }
         // The index misses start before (and overlap) the lock.
         self.prefetch_index(s, h);
         let mut l = self.lock1(s);
