@@ -1374,6 +1374,28 @@ impl Pipeline {
         match outcome {
             NatOutcome::Forward => {}
             NatOutcome::Held => return Disposition::Consumed,
+            NatOutcome::Drop(DropReason::UnsolicitedInbound)
+                if self.shared.ports[usize::from(ingress)].role == Role::Outside
+                    && cls.l4 == L4Kind::Icmpv4
+                    && cls.icmp_type_code == Some((8, 0))
+                    && cls.frag.is_none()
+                    && self
+                        .shared
+                        .nat
+                        .as_ref()
+                        .is_some_and(|n| n.is_pool(dst_before)) =>
+            {
+                // An echo request to a NAT address that matches no session
+                // is for the gateway itself: answered like one to a port
+                // address (operators ping their public addresses).
+                let mac = self.shared.ports[usize::from(ingress)].mac;
+                let (l4, end) = (usize::from(cls.l4_offset), usize::from(cls.l3_end));
+                if wire::icmpv4_echo_to_reply(f, l3, l4, end, mac) {
+                    bump(&self.shared.counters.workers[self.worker].echo_replies);
+                    return Disposition::Tx(ingress);
+                }
+                return Disposition::Drop(DropReason::Malformed);
+            }
             NatOutcome::Drop(r) => return Disposition::Drop(r),
             NatOutcome::DropWithIcmp(r) => {
                 // RFC 5508 REQ-8: destination unreachable, code 13

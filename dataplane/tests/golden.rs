@@ -743,3 +743,107 @@ fn demo_scenario_exercises_every_path() {
     assert_eq!(shared.v6flows.stats().1, u64::from(params.v6_flows));
     assert!(s.ports["lan"].packets_out > 9000);
 }
+
+/// An echo request from outside to a NAT pool address that matches no
+/// session is for the gateway itself: answered from that address (not
+/// counted as unsolicited), while an echo reply for an inside host's ping
+/// is still translated to that host, and other unsolicited traffic to the
+/// pool is still dropped.
+#[test]
+fn echo_to_pool_address_without_session_is_answered() {
+    let mut lan = arp_preamble();
+    lan.push(pkt(
+        1.0,
+        traffic::ipv4(
+            HOST_MAC,
+            LAN_MAC,
+            HOST,
+            REMOTE,
+            64,
+            1,
+            PROTO_ICMP,
+            &traffic::icmp_echo(8, 4242, 1, b"ping"),
+        ),
+    ));
+    let (sink, _) = replay(nat_config(), lan.clone(), vec![]);
+    let sent = ip_out(&sink, WAN);
+    assert_eq!(sent.len(), 1);
+    let (ext_ip, ext_id) = (sent[0].1.src, sent[0].1.sport);
+    let IpAddr::V4(ext_v4) = ext_ip else { panic!() };
+    let wan = vec![
+        // The remote answers the inside host's ping: translated inward.
+        pkt(
+            1.01,
+            traffic::ipv4(
+                ROUTER_MAC,
+                WAN_MAC,
+                REMOTE,
+                ext_v4,
+                50,
+                7,
+                PROTO_ICMP,
+                &traffic::icmp_echo(0, ext_id, 1, b"ping"),
+            ),
+        ),
+        // Monitoring pings both pool addresses: answered by the gateway.
+        pkt(
+            2.0,
+            traffic::ipv4(
+                ROUTER_MAC,
+                WAN_MAC,
+                REMOTE,
+                POOL1,
+                50,
+                8,
+                PROTO_ICMP,
+                &traffic::icmp_echo(8, 999, 5, b"are you there"),
+            ),
+        ),
+        pkt(
+            2.1,
+            traffic::ipv4(
+                ROUTER_MAC,
+                WAN_MAC,
+                REMOTE,
+                POOL2,
+                50,
+                9,
+                PROTO_ICMP,
+                &traffic::icmp_echo(8, 998, 6, b"are you there"),
+            ),
+        ),
+        // Unsolicited UDP to the pool: still dropped.
+        pkt(
+            2.2,
+            traffic::ipv4(
+                ROUTER_MAC,
+                WAN_MAC,
+                REMOTE,
+                POOL1,
+                50,
+                10,
+                PROTO_UDP,
+                &traffic::udp_dgram(53, 5555, b"x"),
+            ),
+        ),
+    ];
+    let (sink, summary) = replay(nat_config(), lan, wan);
+    let inward = ip_out(&sink, LAN);
+    assert_eq!(inward.len(), 1, "the reply to the inside host's ping");
+    assert_eq!(inward[0].1.dst, IpAddr::V4(HOST));
+    assert_eq!(inward[0].1.icmp, Some((0, 0)));
+    let answers: Vec<_> = ip_out(&sink, WAN)
+        .into_iter()
+        .filter(|(_, v, _)| v.icmp == Some((0, 0)))
+        .collect();
+    assert_eq!(answers.len(), 2, "one echo reply per pool address");
+    for ((ts, v, f), (pool, id)) in answers.iter().zip([(POOL1, 999), (POOL2, 998)]) {
+        assert_eq!((v.src, v.dst), (IpAddr::V4(pool), IpAddr::V4(REMOTE)));
+        assert_eq!((v.sport, v.dport), (id, id));
+        assert_eq!(v.dst_mac, ROUTER_MAC);
+        assert!(*ts >= 2_000_000_000);
+        assert!(traffic::checksums_ok(f));
+    }
+    assert_eq!(summary.echo_replies, 2);
+    assert_eq!(summary.drops["unsolicited_inbound"], 1, "only the UDP");
+}
