@@ -306,10 +306,22 @@ struct Route {
     port: PortId,
 }
 
-/// Static + connected routes, longest prefix first. Lookup is O(routes).
+/// An IPv4 route in the form the lookup wants: mask and prefix as `u32`.
+#[derive(Debug, Clone, Copy)]
+struct Route4 {
+    mask: u32,
+    prefix: u32,
+    port: PortId,
+    via: Option<IpAddr>,
+}
+
+/// Static + connected routes, longest prefix first. Lookup is O(routes);
+/// IPv4 routes are also kept as (mask, prefix) pairs, 16 bytes each, so an
+/// IPv4 lookup is one AND and compare per route.
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
     routes: Vec<Route>,
+    v4: Vec<Route4>,
 }
 
 impl RouteTable {
@@ -328,6 +340,17 @@ impl RouteTable {
         });
         // Stable sort: longest prefix first; ties keep config order.
         self.routes.sort_by_key(|r| core::cmp::Reverse(r.len));
+        self.v4 = self
+            .routes
+            .iter()
+            .filter(|r| r.v4)
+            .map(|r| Route4 {
+                mask: mask4(u32::MAX, r.len),
+                prefix: r.prefix_v4,
+                port: r.port,
+                via: r.via,
+            })
+            .collect();
     }
 
     /// Longest-prefix match: `(egress port, next hop address)`.
@@ -335,9 +358,9 @@ impl RouteTable {
         match dst {
             IpAddr::V4(d) => {
                 let d = u32::from(d);
-                self.routes
+                self.v4
                     .iter()
-                    .find(|r| r.v4 && mask4(d, r.len) == r.prefix_v4)
+                    .find(|r| d & r.mask == r.prefix)
                     .map(|r| (r.port, r.via.unwrap_or(dst)))
             }
             IpAddr::V6(d) => {
@@ -389,9 +412,20 @@ pub struct NeighborTable {
     map: Mutex<BTreeMap<(PortId, IpAddr), Neighbor>>,
     /// Bumped on every change that can invalidate a worker's cache.
     generation: AtomicU64,
+    /// Earliest time (ns) any entry may need timer work (reachable time
+    /// over, held frame timed out, request to retry); 0 (the default) = at
+    /// once. Lowered under the map lock whenever an entry changes, set by
+    /// the timer pass under the same lock, so a pass is skipped (no lock,
+    /// no scan) until something is due.
+    next_due: AtomicU64,
 }
 
 impl NeighborTable {
+    /// Lower [`NeighborTable::next_due`] to `t` (call with the map locked).
+    fn note_due(&self, t: Timestamp) {
+        self.next_due.fetch_min(t.as_nanos(), Ordering::Relaxed);
+    }
+
     /// Number of entries (resolved + incomplete). O(1) plus the lock.
     pub fn len(&self) -> usize {
         self.map.lock().len()
@@ -851,11 +885,13 @@ impl Pipeline {
             self.flow_backlog = n >= POLL_BUDGET || m >= POLL_BUDGET;
             work += n + m;
         }
-        // Neighbour maintenance at most every 10 ms of virtual time.
+        // Neighbour maintenance at most every 10 ms of virtual time, and
+        // only when an entry may need it.
         let due = force
-            || self
+            || (self
                 .last_poll
-                .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_millis(10));
+                .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_millis(10))
+                && now.as_nanos() >= self.shared.neighbors.next_due.load(Ordering::Relaxed));
         if due {
             self.last_poll = Some(now);
             work += self.neighbor_timers(now);
@@ -874,8 +910,12 @@ impl Pipeline {
         let mut requests = Vec::new();
         {
             let mut m = self.shared.neighbors.map.lock();
+            // The earliest time an entry left in the map needs a pass.
+            let mut next = u64::MAX;
+            let mut at = |t: Timestamp| next = next.min(t.as_nanos());
             m.retain(|&(port, ip), n| {
                 if work >= POLL_BUDGET {
+                    at(now);
                     return true;
                 }
                 match n {
@@ -888,6 +928,10 @@ impl Pipeline {
                             work += 1;
                             changed = true;
                             return false;
+                        }
+                        if !*permanent {
+                            // Strictly after `reachable` (the test above is `>`).
+                            at(*confirmed + reachable + Duration::from_nanos(1));
                         }
                         true
                     }
@@ -913,10 +957,18 @@ impl Pipeline {
                             requests.push((port, ip));
                             work += 1;
                         }
+                        if let Some((t, _)) = queue.front() {
+                            at(*t + hold);
+                        }
+                        at(*last_request + retry);
                         true
                     }
                 }
             });
+            self.shared
+                .neighbors
+                .next_due
+                .store(next, Ordering::Relaxed);
         }
         if changed {
             self.shared
@@ -1003,6 +1055,8 @@ impl Pipeline {
                     };
                 }
             }
+            let reachable = Duration::from_secs(self.shared.config.neighbor.reachable_secs);
+            self.shared.neighbors.note_due(now + reachable);
         }
         tracing::debug!(port, %ip, "neighbour learned");
         bump(&self.shared.counters.workers[self.worker].neighbors_learned);
@@ -1031,6 +1085,10 @@ impl Pipeline {
         let mut ask = false;
         let res = {
             let mut m = self.shared.neighbors.map.lock();
+            // A held frame times out, a request is retried: timer work.
+            let cfg = &self.shared.config.neighbor;
+            let soon = Duration::from_millis(cfg.hold_timeout_ms.min(cfg.retry_ms));
+            self.shared.neighbors.note_due(now + soon);
             match m.get_mut(&(port, nh)) {
                 Some(Neighbor::Resolved { mac, .. }) => Ok(*mac),
                 Some(Neighbor::Incomplete { queue, .. }) => {

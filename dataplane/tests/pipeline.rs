@@ -474,3 +474,45 @@ fn ipv6_unresolved_next_hop_is_solicited_and_released_by_the_advert() {
     assert_eq!((v.src_mac, v.dst_mac, v.ttl), (WAN_MAC, ROUTER_MAC, 63));
     assert_eq!(v.dst, IpAddr::V6(REMOTE6));
 }
+
+/// Neighbour timer passes are skipped until an entry may need one; a
+/// learned neighbour still expires right after its reachable time, and a
+/// frame held later still times out on time.
+#[test]
+fn neighbour_timers_skip_idle_passes_but_expire_on_time() {
+    let cfg = router_config();
+    let reachable = cfg.neighbor.reachable_secs as f64;
+    let hold = cfg.neighbor.hold_timeout_ms as f64 / 1000.0;
+    let mut p = single(cfg).unwrap();
+    let (disp, _, _) = one(
+        &mut p,
+        LAN,
+        wire::arp_reply(HOST2_MAC, HOST2, LAN_MAC, GW),
+        ts(1.0),
+    );
+    assert_eq!(disp, Disposition::Consumed);
+    let has = |p: &dataplane::pipeline::Pipeline| {
+        p.shared()
+            .neighbors
+            .scan()
+            .iter()
+            .any(|(_, ip, mac)| *ip == IpAddr::V4(HOST2) && mac.is_some())
+    };
+    assert!(has(&p));
+    for k in 1..50 {
+        p.poll_timers(ts(1.0 + k as f64 * 0.02));
+    }
+    p.poll_timers(ts(1.0 + reachable - 0.01));
+    assert!(has(&p), "still reachable just before its time");
+    p.poll_timers(ts(1.0 + reachable + 0.02));
+    assert!(!has(&p), "expired right after its reachable time");
+    // A frame towards it is now held; the hold timeout still fires.
+    let t0 = 2.0 + reachable;
+    let d = traffic::udp_dgram(53, 5000, b"x");
+    let f = traffic::ipv4(ROUTER_MAC, WAN_MAC, REMOTE, HOST2, 60, 1, PROTO_UDP, &d);
+    assert_eq!(one(&mut p, WAN, f, ts(t0)).0, Disposition::Consumed);
+    p.poll_timers(ts(t0 + hold - 0.01));
+    assert_eq!(drops(&p, DropReason::NeighborUnresolved), 0);
+    p.poll_timers(ts(t0 + hold + 0.02));
+    assert_eq!(drops(&p, DropReason::NeighborUnresolved), 1);
+}
