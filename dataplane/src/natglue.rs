@@ -199,6 +199,18 @@ impl NatStage {
         self.nat.poll(now, budget)
     }
 
+    /// Expire the sessions of the shards worker `worker` of `workers` owns
+    /// (`nat::Nat::poll_owned`), at most `budget`.
+    pub fn poll_owned(
+        &self,
+        now: Timestamp,
+        budget: usize,
+        worker: usize,
+        workers: usize,
+    ) -> usize {
+        self.nat.poll_owned(now, budget, worker, workers)
+    }
+
     /// Figures for the summary. O(reasons).
     pub fn summary(&self) -> NatSummary {
         let s = self.nat.stats();

@@ -877,11 +877,14 @@ impl Pipeline {
                 .is_none_or(|t| now.saturating_duration_since(t) >= tick);
         if due {
             self.last_flow_poll = Some(now);
+            // Each worker expires the flow-table shards it owns (shard s:
+            // worker s % workers); with one worker, all of them.
+            let (w, ws) = (self.worker, self.shared.counters.workers.len());
             let mut n = 0;
             if let Some(nat) = &self.shared.nat {
-                n = nat.poll(now, POLL_BUDGET);
+                n = nat.poll_owned(now, POLL_BUDGET, w, ws);
             }
-            let m = self.shared.v6flows.poll(now, POLL_BUDGET);
+            let m = self.shared.v6flows.poll_owned(now, POLL_BUDGET, w, ws);
             self.flow_backlog = n >= POLL_BUDGET || m >= POLL_BUDGET;
             work += n + m;
         }

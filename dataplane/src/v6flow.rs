@@ -98,6 +98,17 @@ impl V6Flows {
         self.table.poll(now, budget)
     }
 
+    /// [`V6Flows::poll`] for the shards worker `worker` of `workers` owns.
+    pub fn poll_owned(
+        &self,
+        now: Timestamp,
+        budget: usize,
+        worker: usize,
+        workers: usize,
+    ) -> usize {
+        self.table.poll_owned(now, budget, worker, workers)
+    }
+
     /// (active, created, expired). O(shards).
     pub fn stats(&self) -> (usize, u64, u64) {
         let s = self.table.stats();

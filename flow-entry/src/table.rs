@@ -1752,10 +1752,32 @@ impl<V> FlowTable<V> {
     /// chunks of 1024 with every shard locked (in ascending order), so a
     /// poll stalls workers for at most one chunk at a time.
     pub fn poll(&self, now: Timestamp, budget: usize) -> usize {
+        self.poll_where(now, budget, |_| true)
+    }
+
+    /// [`FlowTable::poll`] for the shards worker `worker` of `workers` owns
+    /// (shard `s` is owned by worker `s % workers`): each worker of a
+    /// multi-worker driver advances and expires only its own shards' wheels,
+    /// so workers do not repeat each other's timer work. Releases still lock
+    /// every shard per chunk (a release needs its reverse key's shard).
+    /// The union over all workers is what `poll` does; within one call the
+    /// order is (deadline tick, forward key) over the owned shards.
+    pub fn poll_owned(
+        &self,
+        now: Timestamp,
+        budget: usize,
+        worker: usize,
+        workers: usize,
+    ) -> usize {
+        let workers = workers.max(1);
+        self.poll_where(now, budget, |s| s % workers == worker % workers)
+    }
+
+    fn poll_where(&self, now: Timestamp, budget: usize, owned: impl Fn(usize) -> bool) -> usize {
         let now_t = self.time.now_tick(now);
         // Phase A: wheel -> ready lists, sorted.
         let mut any_ready = false;
-        for s in 0..self.shards.len() {
+        for s in (0..self.shards.len()).filter(|&s| owned(s)) {
             let mut l = self.lock1(s);
             let fi = l.get(s);
             let keys = &self.shards[s].keys;
@@ -1813,7 +1835,7 @@ impl<V> FlowTable<V> {
             let mut guards: Vec<Guard<'_, V>> =
                 self.shards.iter().map(|s| s.inner.lock()).collect();
             let mut heap: BinaryHeap<Reverse<(u64, FlowKey, usize)>> = BinaryHeap::new();
-            for (s, g) in guards.iter_mut().enumerate() {
+            for (s, g) in guards.iter_mut().enumerate().filter(|(s, _)| owned(*s)) {
                 if let Some(h) = self.ready_head(s, g) {
                     heap.push(Reverse((h.0, h.1, s)));
                 }

@@ -441,3 +441,48 @@ fn deadlines_beyond_the_wheel_range_are_clamped_and_rearmed() {
         vec![(2, ReleaseReason::Expired), (1, ReleaseReason::Expired)]
     );
 }
+
+/// `poll_owned`: each worker expires only the shards it owns (shard `s` by
+/// worker `s % workers`); together they expire what `poll` would, each
+/// entry once, and nothing before its deadline.
+#[test]
+fn poll_owned_expires_only_the_workers_shards() {
+    let (t, log) = table(cfg(8, 1024));
+    let n = 200u32;
+    for i in 0..n {
+        let dl = ts(10 + u64::from(i % 5));
+        assert!(matches!(
+            t.insert_pair(fwd(i), rev(i), i, dl, ts(0)),
+            Ok(Inserted::New(_))
+        ));
+    }
+    let shard_of = |i: u32| t.shard_for(&fwd(i));
+    assert_eq!(t.poll_owned(ts(9), usize::MAX, 0, 3), 0, "nothing due yet");
+    let mut seen = std::collections::BTreeSet::new();
+    for w in 0..3 {
+        let before = released(&log).len();
+        let k = t.poll_owned(ts(20), usize::MAX, w, 3);
+        let now_released: Vec<_> = released(&log)[before..].to_vec();
+        assert_eq!(k, now_released.len());
+        for (v, r) in now_released {
+            assert_eq!(r, ReleaseReason::Expired);
+            assert_eq!(
+                shard_of(v) % 3,
+                w,
+                "worker {w} released entry {v} of another worker"
+            );
+            assert!(seen.insert(v), "entry {v} released twice");
+        }
+        // The other workers' entries are still there.
+        for i in 0..n {
+            let owner = shard_of(i) % 3;
+            assert_eq!(
+                t.get(&fwd(i), ts(5)).is_some(),
+                owner > w,
+                "entry {i} (owner {owner}) after worker {w}"
+            );
+        }
+    }
+    assert_eq!(seen.len(), n as usize);
+    assert!(t.is_empty());
+}

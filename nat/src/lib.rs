@@ -1123,11 +1123,30 @@ impl Nat {
     /// Expire sessions due by `now` (bounded by `budget` removals) and
     /// fragment entries and port hold-downs. Returns sessions removed.
     pub fn poll(&self, now: Timestamp, budget: usize) -> usize {
+        self.poll_owned(now, budget, 0, 1)
+    }
+
+    /// [`Nat::poll`] for worker `worker` of `workers`: expires the sessions
+    /// of the flow-table shards that worker owns
+    /// (`flow_entry::FlowTable::poll_owned`); worker 0 also expires fragment
+    /// records and port hold-downs. Every worker polling its share does
+    /// what one `poll` does.
+    pub fn poll_owned(
+        &self,
+        now: Timestamp,
+        budget: usize,
+        worker: usize,
+        workers: usize,
+    ) -> usize {
         let now = now.as_nanos();
         self.note_now(now);
-        let n = self.table.poll(Timestamp::from_nanos(now), budget);
-        lock(&self.frags).expire(now);
-        lock(&self.shared.pool).alloc.expire_holds(now);
+        let n = self
+            .table
+            .poll_owned(Timestamp::from_nanos(now), budget, worker, workers);
+        if worker.is_multiple_of(workers.max(1)) {
+            lock(&self.frags).expire(now);
+            lock(&self.shared.pool).alloc.expire_holds(now);
+        }
         n
     }
 
