@@ -423,7 +423,7 @@ impl Nat {
         let now = now.as_nanos();
         match self.prepare(frame, cls, ingress, now) {
             Pre::Done(v) => v,
-            Pre::Go(p) => self.finish(frame, cls, &p, None, ingress, now),
+            Pre::Go(p) => self.finish(frame, cls, &p, ingress, now),
         }
     }
 
@@ -488,8 +488,8 @@ impl Nat {
         let mut start = 0;
         while start < n {
             let end = (start + PREFETCH_CHUNK).min(n);
-            let mut hashes: [Option<FlowHash>; PREFETCH_CHUNK] = [None; PREFETCH_CHUNK];
             if end - start > 1 {
+                let mut hashes: [Option<FlowHash>; PREFETCH_CHUNK] = [None; PREFETCH_CHUNK];
                 for i in start..end {
                     hashes[i - start] = self.prefetch(frames[i], &cls[i]);
                 }
@@ -585,15 +585,13 @@ impl Nat {
         })
     }
 
-    /// Everything after the lookup: creation on a miss (`looked_up` is the
-    /// batch lookup's result, `None` = not looked up or missed), hairpin,
-    /// rewrite, fragment record.
+    /// Everything from the lookup on: lookup or creation, hairpin, rewrite,
+    /// fragment record.
     fn finish(
         &self,
         frame: &mut [u8],
         cls: &Classified,
         p: &Prep,
-        looked_up: Option<Step>,
         ingress: Side,
         now: u64,
     ) -> Verdict {
@@ -602,10 +600,7 @@ impl Nat {
             flags,
             icmp_type,
         } = *p;
-        let mut step = match looked_up {
-            Some(s) => s,
-            None => self.stage(&tuple, ingress, flags, icmp_type, now),
-        };
+        let mut step = self.stage(&tuple, ingress, flags, icmp_type, now);
         let mut hairpin = false;
         if let Step::Xlat(to) = step
             && ingress == Side::Inside
