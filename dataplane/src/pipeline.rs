@@ -603,9 +603,15 @@ pub struct Pipeline {
     passthrough: bool,
 }
 
-/// What [`Pipeline::prefetch`] found for a frame (opaque; `Copy`).
+/// What [`Pipeline::prefetch`] found for a frame (opaque; `Copy`): the
+/// session's hash for the second stage, and the frame's classification,
+/// which [`Pipeline::process_prefetched`] reuses instead of classifying the
+/// frame again.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Prefetch(Option<nat::FlowHash>);
+pub struct Prefetch {
+    hash: Option<nat::FlowHash>,
+    cls: Option<Classified>,
+}
 
 enum Step {
     Done(Disposition),
@@ -663,6 +669,22 @@ impl Pipeline {
         now: Timestamp,
         out: &mut Output,
     ) {
+        self.process_prefetched(ingress, frames, &[], now, out);
+    }
+
+    /// [`Pipeline::process`] for frames that went through
+    /// [`Pipeline::prefetch`]: `pre[i]` is what it returned for `frames[i]`
+    /// (unchanged since), and its classification is used instead of
+    /// classifying the frame again. Frames without an entry in `pre` are
+    /// classified as usual. Same results as `process`.
+    pub fn process_prefetched<F: Frame>(
+        &mut self,
+        ingress: PortId,
+        frames: &mut [F],
+        pre: &[Prefetch],
+        now: Timestamp,
+        out: &mut Output,
+    ) {
         out.clear();
         out.dispositions.reserve(frames.len());
         for (port, f) in self.pending.drain(..) {
@@ -709,7 +731,8 @@ impl Pipeline {
                 Some(p) => {
                     bump(&self.shared.counters.workers[self.worker].rx[usize::from(p)]);
                     let before = out.generated.len();
-                    let pre = self.one(p, f.data_mut(), now, out);
+                    let known = pre.get(i).and_then(|x| x.cls);
+                    let pre = self.one(p, f.data_mut(), known, now, out);
                     for _ in before..out.generated.len() {
                         out.generated_cause.push(Some(i as u32));
                     }
@@ -797,21 +820,21 @@ impl Pipeline {
     #[inline]
     pub fn prefetch(&self, frame: &[u8]) -> Prefetch {
         if self.passthrough {
-            return Prefetch(None);
+            return Prefetch::default();
         }
-        let Some(nat) = &self.shared.nat else {
-            return Prefetch(None);
-        };
         match wire::classify(frame) {
-            Ok(c) => Prefetch(nat.prefetch(frame, &c)),
-            Err(_) => Prefetch(None),
+            Ok(c) => Prefetch {
+                hash: self.shared.nat.as_ref().and_then(|n| n.prefetch(frame, &c)),
+                cls: Some(c),
+            },
+            Err(_) => Prefetch::default(),
         }
     }
 
     /// Second prefetch stage (see [`Pipeline::prefetch`]).
     #[inline]
-    pub fn prefetch_entry(&self, p: Prefetch) {
-        if let (Some(h), Some(nat)) = (p.0, &self.shared.nat) {
+    pub fn prefetch_entry(&self, p: &Prefetch) {
+        if let (Some(h), Some(nat)) = (p.hash, &self.shared.nat) {
             nat.prefetch_entry(h);
         }
     }
@@ -1140,8 +1163,17 @@ impl Pipeline {
         }
     }
 
-    fn one(&mut self, ingress: PortId, f: &mut [u8], now: Timestamp, out: &mut Output) -> Pre {
-        let cls = match wire::classify(f) {
+    /// Every stage before NAT for one frame; `known` is its classification
+    /// if the caller already has it (from [`Pipeline::prefetch`]).
+    fn one(
+        &mut self,
+        ingress: PortId,
+        f: &mut [u8],
+        known: Option<Classified>,
+        now: Timestamp,
+        out: &mut Output,
+    ) -> Pre {
+        let cls = match known.map_or_else(|| wire::classify(f), Ok) {
             Ok(c) => c,
             Err(
                 net::ClassifyError::UnsupportedEthertype(_) | net::ClassifyError::TooManyVlanTags,

@@ -759,7 +759,7 @@ impl Ahead {
         feed: &mut dyn Feed,
         pipeline: &Pipeline,
         skipped: &mut BTreeMap<SkipReason, u64>,
-    ) -> Result<Option<(PortId, Packet)>, ReplayError> {
+    ) -> Result<Option<(PortId, Packet, Prefetch)>, ReplayError> {
         while !self.done && self.err.is_none() && self.q.len() < self.window {
             match feed.next(skipped) {
                 Ok(Some((port, p))) => {
@@ -776,13 +776,13 @@ impl Ahead {
         }
         let stage_to = self.q.len().min(self.window.saturating_sub(AHEAD / 2));
         while self.staged < stage_to {
-            pipeline.prefetch_entry(self.q[self.staged].2);
+            pipeline.prefetch_entry(&self.q[self.staged].2);
             self.staged += 1;
         }
         match self.q.pop_front() {
-            Some((port, p, _)) => {
+            Some(x) => {
                 self.staged = self.staged.saturating_sub(1);
-                Ok(Some((port, p)))
+                Ok(Some(x))
             }
             None => match self.err.take() {
                 Some(e) => Err(e),
@@ -828,12 +828,13 @@ pub fn drive_bursts(
     let mut now: Option<Timestamp> = None;
     let mut first_ts: Option<u64> = None;
     let mut count = 0u64;
-    let mut carry: Option<(PortId, Packet)> = None;
+    let mut carry: Option<(PortId, Packet, Prefetch)> = None;
     let mut stamps: Vec<u64> = Vec::with_capacity(burst);
     let mut frames: Vec<Vec<u8>> = Vec::with_capacity(burst);
+    let mut pres: Vec<Prefetch> = Vec::with_capacity(burst);
     let mut ahead = Ahead::new(burst, feed.may_read_ahead());
     loop {
-        let (port, first) = match carry.take() {
+        let (port, first, pre) = match carry.take() {
             Some(x) => x,
             None => match ahead.next(feed, pipeline, &mut skipped)? {
                 Some(x) => x,
@@ -842,13 +843,16 @@ pub fn drive_bursts(
         };
         stamps.clear();
         frames.clear();
+        pres.clear();
         stamps.push(first.ts_ns);
         frames.push(first.data);
+        pres.push(pre);
         while frames.len() < burst {
             match ahead.next(feed, pipeline, &mut skipped)? {
-                Some((p, pk)) if p == port => {
+                Some((p, pk, pre)) if p == port => {
                     stamps.push(pk.ts_ns);
                     frames.push(pk.data);
+                    pres.push(pre);
                 }
                 Some(other) => {
                     carry = Some(other);
@@ -866,7 +870,7 @@ pub fn drive_bursts(
                 t
             }
         };
-        pipeline.process(port, &mut frames, n, &mut out);
+        pipeline.process_prefetched(port, &mut frames, &pres, n, &mut out);
         // `now` never moves backwards; remember the latest capture time.
         let last = stamps.iter().copied().max().unwrap_or(stamps[0]);
         now = Some(n.max(Timestamp::from_nanos(last)));
