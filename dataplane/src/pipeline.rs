@@ -831,6 +831,13 @@ impl Pipeline {
         }
     }
 
+    /// Whether [`Pipeline::prefetch`] does anything (not for the
+    /// pass-through baseline, which reads nothing of a frame): drivers skip
+    /// reading ahead when it does not.
+    pub fn uses_prefetch(&self) -> bool {
+        !self.passthrough
+    }
+
     /// Second prefetch stage (see [`Pipeline::prefetch`]).
     #[inline]
     pub fn prefetch_entry(&self, p: &Prefetch) {

@@ -727,9 +727,16 @@ impl Feed for Merge<'_> {
 /// the same packets in the same order with the same timestamps; an input
 /// error is returned only after every packet read before it.
 struct Ahead {
-    q: VecDeque<(PortId, Packet, Prefetch)>,
+    q: VecDeque<(PortId, Packet)>,
+    /// What `Pipeline::prefetch` found for each packet of `q` (same order;
+    /// empty when not reading ahead, so the pass-through baseline moves
+    /// nothing extra).
+    pre: VecDeque<Prefetch>,
+    /// The prefetch record of the packet `next` returned last.
+    last: Prefetch,
     /// Packets kept read ahead beyond those being processed.
     window: usize,
+    prefetching: bool,
     /// Front entries that had their second prefetch stage.
     staged: usize,
     err: Option<ReplayError>,
@@ -742,12 +749,16 @@ const AHEAD: usize = 8;
 
 impl Ahead {
     /// `read_ahead == false`: no packet is read before it is needed (a
-    /// burst is still read whole, as without read-ahead).
+    /// burst is still read whole, as without read-ahead) and nothing is
+    /// prefetched.
     fn new(burst: usize, read_ahead: bool) -> Self {
         let window = if read_ahead { AHEAD + burst } else { 1 };
         Self {
             q: VecDeque::with_capacity(window + 1),
+            pre: VecDeque::with_capacity(if read_ahead { window + 1 } else { 0 }),
+            last: Prefetch::default(),
             window,
+            prefetching: read_ahead,
             staged: 0,
             err: None,
             done: false,
@@ -759,29 +770,32 @@ impl Ahead {
         feed: &mut dyn Feed,
         pipeline: &Pipeline,
         skipped: &mut BTreeMap<SkipReason, u64>,
-    ) -> Result<Option<(PortId, Packet, Prefetch)>, ReplayError> {
+    ) -> Result<Option<(PortId, Packet)>, ReplayError> {
         while !self.done && self.err.is_none() && self.q.len() < self.window {
             match feed.next(skipped) {
                 Ok(Some((port, p))) => {
-                    let h = if self.window > 1 {
-                        pipeline.prefetch(&p.data)
-                    } else {
-                        Prefetch::default()
-                    };
-                    self.q.push_back((port, p, h));
+                    if self.prefetching {
+                        self.pre.push_back(pipeline.prefetch(&p.data));
+                    }
+                    self.q.push_back((port, p));
                 }
                 Ok(None) => self.done = true,
                 Err(e) => self.err = Some(e),
             }
         }
-        let stage_to = self.q.len().min(self.window.saturating_sub(AHEAD / 2));
-        while self.staged < stage_to {
-            pipeline.prefetch_entry(&self.q[self.staged].2);
-            self.staged += 1;
+        if self.prefetching {
+            let stage_to = self.pre.len().min(self.window.saturating_sub(AHEAD / 2));
+            while self.staged < stage_to {
+                pipeline.prefetch_entry(&self.pre[self.staged]);
+                self.staged += 1;
+            }
         }
         match self.q.pop_front() {
             Some(x) => {
-                self.staged = self.staged.saturating_sub(1);
+                if let Some(p) = self.pre.pop_front() {
+                    self.last = p;
+                    self.staged = self.staged.saturating_sub(1);
+                }
                 Ok(Some(x))
             }
             None => match self.err.take() {
@@ -828,34 +842,48 @@ pub fn drive_bursts(
     let mut now: Option<Timestamp> = None;
     let mut first_ts: Option<u64> = None;
     let mut count = 0u64;
-    let mut carry: Option<(PortId, Packet, Prefetch)> = None;
+    let mut carry: Option<(PortId, Packet)> = None;
+    let mut carry_pre = Prefetch::default();
     let mut stamps: Vec<u64> = Vec::with_capacity(burst);
     let mut frames: Vec<Vec<u8>> = Vec::with_capacity(burst);
+    // Classifications from the read-ahead (empty without read-ahead).
     let mut pres: Vec<Prefetch> = Vec::with_capacity(burst);
-    let mut ahead = Ahead::new(burst, feed.may_read_ahead());
+    let mut ahead = Ahead::new(burst, feed.may_read_ahead() && pipeline.uses_prefetch());
     loop {
-        let (port, first, pre) = match carry.take() {
-            Some(x) => x,
+        pres.clear();
+        let (port, first) = match carry.take() {
+            Some(x) => {
+                if ahead.prefetching {
+                    pres.push(carry_pre);
+                }
+                x
+            }
             None => match ahead.next(feed, pipeline, &mut skipped)? {
-                Some(x) => x,
+                Some(x) => {
+                    if ahead.prefetching {
+                        pres.push(ahead.last);
+                    }
+                    x
+                }
                 None => break,
             },
         };
         stamps.clear();
         frames.clear();
-        pres.clear();
         stamps.push(first.ts_ns);
         frames.push(first.data);
-        pres.push(pre);
         while frames.len() < burst {
             match ahead.next(feed, pipeline, &mut skipped)? {
-                Some((p, pk, pre)) if p == port => {
+                Some((p, pk)) if p == port => {
                     stamps.push(pk.ts_ns);
                     frames.push(pk.data);
-                    pres.push(pre);
+                    if ahead.prefetching {
+                        pres.push(ahead.last);
+                    }
                 }
                 Some(other) => {
                     carry = Some(other);
+                    carry_pre = ahead.last;
                     break;
                 }
                 None => break,
