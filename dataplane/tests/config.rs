@@ -140,3 +140,27 @@ fn check_config_cli_exit_codes_and_messages() {
     assert_eq!(o.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn address_dependent_filtering_is_accepted_and_needs_eim() {
+    let c = Config::from_toml_str(&config_text_with(
+        "filtering = \"address_and_port_dependent\"",
+        "filtering = \"address_dependent\"",
+    ))
+    .unwrap();
+    assert_eq!(
+        c.nat.unwrap().filtering,
+        nat::FilteringBehavior::AddressDependent
+    );
+    let text = config_text_with(
+        "filtering = \"address_and_port_dependent\"",
+        "filtering = \"address_dependent\"",
+    )
+    .replace(
+        "mapping = \"endpoint_independent\"",
+        "mapping = \"address_and_port_dependent\"",
+    );
+    let (f, m) = err(&text);
+    assert!(f.contains("filtering"), "{f}: {m}");
+    assert!(m.contains("endpoint_independent mapping"), "{m}");
+}

@@ -191,6 +191,10 @@ pub enum FilteringBehavior {
     AddressAndPortDependent,
     /// Any remote may send to a mapped external ip:port (creates a session).
     EndpointIndependent,
+    /// A remote *address* the mapping has a live session with may send to
+    /// it from any port (creates a session); RFC 4787 REQ-8's stricter
+    /// recommendation.
+    AddressDependent,
 }
 
 /// L4 protocol of a port-forward rule.
@@ -483,7 +487,7 @@ impl NatConfig {
                 }
             }
         }
-        if self.filtering == FilteringBehavior::EndpointIndependent
+        if self.filtering != FilteringBehavior::AddressAndPortDependent
             && self.mapping == MappingBehavior::AddressAndPortDependent
         {
             return err("filtering".into(), ConfigProblem::FilteringNeedsEim);
@@ -639,7 +643,7 @@ pub enum ConfigProblem {
     #[error("{0} is not in an inside prefix")]
     NotInside(String),
     #[error(
-        "endpoint_independent filtering needs endpoint_independent mapping (an address-and-port-dependent mapping admits only its own remote)"
+        "endpoint_independent and address_dependent filtering need endpoint_independent mapping (an address-and-port-dependent mapping admits only its own remote)"
     )]
     FilteringNeedsEim,
     #[error("flow table: {0}")]

@@ -169,10 +169,38 @@ struct Pool {
     alloc: Allocator,
     by_in: FastMap<MapKey, Mapping>,
     by_ext: FastMap<(u8, Ipv4Addr, u16), MapKey>,
+    /// Address-dependent filtering only: live sessions per (mapping,
+    /// remote address), so an inbound packet from that address (any port)
+    /// is admitted while one exists.
+    remotes: Option<FastMap<(MapKey, Ipv4Addr), u32>>,
 }
 
 impl Pool {
-    fn unref(&mut self, k: &MapKey, now: u64) {
+    /// A session of mapping `k` with remote address `remote` now holds a
+    /// reference (the caller has counted it in `refs`).
+    fn note_remote(&mut self, k: &MapKey, remote: Ipv4Addr) {
+        if let Some(r) = &mut self.remotes {
+            *r.entry((*k, remote)).or_insert(0) += 1;
+        }
+    }
+
+    /// Whether mapping `k` has a live session with `remote`.
+    fn has_remote(&self, k: &MapKey, remote: Ipv4Addr) -> bool {
+        self.remotes
+            .as_ref()
+            .is_some_and(|r| r.contains_key(&(*k, remote)))
+    }
+
+    /// A session of mapping `k` with remote address `remote` is gone.
+    fn unref(&mut self, k: &MapKey, remote: Ipv4Addr, now: u64) {
+        if let Some(r) = &mut self.remotes
+            && let Some(n) = r.get_mut(&(*k, remote))
+        {
+            *n -= 1;
+            if *n == 0 {
+                r.remove(&(*k, remote));
+            }
+        }
         let Some(m) = self.by_in.get_mut(k) else {
             return;
         };
@@ -329,6 +357,8 @@ impl Nat {
                 alloc: Allocator::new(&cfg),
                 by_in: FastMap::default(),
                 by_ext: FastMap::default(),
+                remotes: (cfg.filtering == FilteringBehavior::AddressDependent)
+                    .then(FastMap::default),
             }),
             counters: Counters {
                 drops: DropReason::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
@@ -348,7 +378,7 @@ impl Nat {
             bump(&hook_shared.counters.released[why.index()]);
             if let Some(k) = &map_key(s, apdm) {
                 let now = hook_shared.last_now.load(Ordering::Relaxed);
-                lock(&hook_shared.pool).unref(k, now);
+                lock(&hook_shared.pool).unref(k, s.orig.dst, now);
             }
         });
         let tick_ns = u64::try_from(table_cfg.tick.as_nanos()).unwrap_or(u64::MAX);
@@ -772,7 +802,9 @@ impl Nat {
             if let Some(m) = pool.by_in.get_mut(&key) {
                 m.refs += 1;
                 prefetch_reply(m.ext_ip, m.ext_port);
-                (m.ext_ip, m.ext_port)
+                let ext = (m.ext_ip, m.ext_port);
+                pool.note_remote(&key, t.dst);
+                ext
             } else {
                 match pool.alloc.allocate(t.proto, t.src, t.sport, now) {
                     Ok((ip, port, _)) => {
@@ -786,6 +818,7 @@ impl Nat {
                             },
                         );
                         pool.by_ext.insert((t.proto, ip, port), key);
+                        pool.note_remote(&key, t.dst);
                         (ip, port)
                     }
                     Err(AllocError::QuotaExceeded) => return Step::Drop(DropReason::QuotaExceeded),
@@ -859,14 +892,14 @@ impl Nat {
                 // Lost a race: release our reference, use the winner's session.
                 bump(&self.shared.counters.race_lost);
                 if let Some(k) = mapping {
-                    lock(&self.shared.pool).unref(&k, now);
+                    lock(&self.shared.pool).unref(&k, fwd.dst, now);
                 }
                 self.fast(t, ingress, flags, now)
                     .unwrap_or(Step::Drop(DropReason::TableConflict))
             }
             Err(e) => {
                 if let Some(k) = mapping {
-                    lock(&self.shared.pool).unref(&k, now);
+                    lock(&self.shared.pool).unref(&k, fwd.dst, now);
                 }
                 Step::Drop(match e {
                     InsertError::Full => DropReason::TableFull,
@@ -912,32 +945,37 @@ impl Nat {
             let is_nat = self.is_nat_address(t.dst);
             let mapped = pool.by_ext.get(&(t.proto, t.dst, t.dport)).copied();
             let mut out = None;
+            let admitted = |pool: &Pool, k: &MapKey| match self.cfg.filtering {
+                FilteringBehavior::EndpointIndependent => true,
+                FilteringBehavior::AddressDependent => pool.has_remote(k, t.src),
+                FilteringBehavior::AddressAndPortDependent => false,
+            };
+            let adm = mapped.is_some_and(|k| admitted(&pool, &k));
             if let Some(k) = mapped
-                && self.cfg.filtering == FilteringBehavior::EndpointIndependent
+                && adm
                 && t.proto != ip_protocol::ICMP
                 && (t.proto != ip_protocol::TCP || syn_only)
                 && let Some(m) = pool.by_in.get_mut(&k)
             {
                 m.refs += 1;
+                pool.note_remote(&k, t.src);
                 out = Some(k);
             }
-            (is_nat, mapped.map(|k| (k, out.is_some())))
+            (is_nat, mapped.map(|k| (k, out.is_some(), adm)))
         };
         if !is_nat {
             return Step::Untouched;
         }
         match mapped {
             None => Step::Drop(DropReason::NoSession),
-            Some((_, false))
-                if t.proto == ip_protocol::TCP
-                    && !syn_only
-                    && self.cfg.filtering == FilteringBehavior::EndpointIndependent =>
-            {
+            // Admitted by the filter, but a TCP segment other than a SYN.
+            Some((_, false, true)) if t.proto == ip_protocol::TCP && !syn_only => {
                 Step::Drop(DropReason::TcpNotSyn)
             }
-            Some((_, false)) => Step::Drop(DropReason::Filtered),
-            Some((k, true)) => {
-                // Endpoint-independent filtering: a new session on the mapping.
+            Some((_, false, _)) => Step::Drop(DropReason::Filtered),
+            Some((k, true, _)) => {
+                // Endpoint-independent filtering, or address-dependent from
+                // an address the mapping talks to: a new session on it.
                 let orig = Tuple {
                     src: k.in_ip,
                     sport: k.in_port,

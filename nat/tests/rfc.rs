@@ -234,6 +234,57 @@ fn rfc4787_req8_filtering_endpoint_independent_configurable() {
     assert_eq!(v, Verdict::Drop(DropReason::NoSession));
 }
 
+/// RFC 4787 REQ-8, the stricter recommended option: address-dependent
+/// filtering admits any port of a remote address the mapping has a live
+/// session with, nothing from other addresses, and stops admitting once
+/// the last session with that address is gone; TCP needs a SYN.
+#[test]
+fn rfc4787_req8_filtering_address_dependent_configurable() {
+    let mut c = base_config();
+    c.filtering = FilteringBehavior::AddressDependent;
+    let udp_t = c.timeouts.udp;
+    let n = nat(c);
+    let (_, f) = out_udp(&n, "10.0.0.1", 5000, "192.0.2.1", 53, 0);
+    let (ext, eport, ..) = addrs(&f);
+    let (v, _) = in_udp(&n, "192.0.2.99", 53, ext, eport, 1);
+    assert_eq!(
+        v,
+        Verdict::Drop(DropReason::Filtered),
+        "other remote address"
+    );
+    let (v, back) = in_udp(&n, "192.0.2.1", 7777, ext, eport, 1);
+    assert_eq!(v, Verdict::Forward, "same address, other port");
+    assert_eq!(addrs(&back), (ip("192.0.2.1"), 7777, ip("10.0.0.1"), 5000));
+    verify_checksums(&back);
+    let mut syn = tcp("192.0.2.1", 8888, &ext.to_string(), eport, 0x02);
+    assert_eq!(
+        run(&n, &mut syn, Side::Outside, secs(1)),
+        Verdict::Drop(DropReason::NoSession),
+        "no TCP mapping on that port"
+    );
+    let st = n.stats();
+    assert_eq!((st.sessions_active, st.mappings), (2, 1));
+    // Both sessions with 192.0.2.1 expire: the address is no longer admitted.
+    assert_eq!(n.poll(secs(2 + udp_t), usize::MAX), 2);
+    // A new session (and mapping) to another address.
+    let (_, f) = out_udp(&n, "10.0.0.1", 5000, "192.0.2.50", 53, 3 + udp_t);
+    let (ext, eport, ..) = addrs(&f);
+    let (v, _) = in_udp(&n, "192.0.2.1", 7777, ext, eport, 4 + udp_t);
+    assert_eq!(
+        v,
+        Verdict::Drop(DropReason::Filtered),
+        "no live session with it any more"
+    );
+    let (v, _) = in_udp(&n, "192.0.2.50", 9, ext, eport, 4 + udp_t);
+    assert_eq!(v, Verdict::Forward);
+    // Address-dependent filtering needs endpoint-independent mapping.
+    let mut bad = base_config();
+    bad.filtering = FilteringBehavior::AddressDependent;
+    bad.mapping = MappingBehavior::AddressAndPortDependent;
+    let e = bad.validate().unwrap_err();
+    assert!(e.to_string().contains("filtering"), "{e}");
+}
+
 #[test]
 fn rfc4787_req9_hairpinning() {
     let mut c = base_config();
