@@ -1385,8 +1385,9 @@ impl<V> FlowTable<V> {
         if let Some((es, slot, dir)) = self.hinted(h)
             && let Some(cell) = self.shards.get(es).and_then(|sh| sh.keys.try_cell(slot))
         {
-            let mut l = self.lock1(es);
-            let fi = l.get(es);
+            // One guard, not a `Locked` set: nothing else is locked here.
+            let mut g = self.shards[es].inner.lock();
+            let fi = &mut *g;
             let live = fi
                 .slots
                 .get(slot as usize)
