@@ -765,7 +765,21 @@ impl Ahead {
         }
     }
 
+    #[inline]
     fn next(
+        &mut self,
+        feed: &mut dyn Feed,
+        pipeline: &Pipeline,
+        skipped: &mut BTreeMap<SkipReason, u64>,
+    ) -> Result<Option<(PortId, Packet)>, ReplayError> {
+        if !self.prefetching {
+            // Nothing to prefetch: read each packet when it is needed.
+            return feed.next(skipped);
+        }
+        self.next_ahead(feed, pipeline, skipped)
+    }
+
+    fn next_ahead(
         &mut self,
         feed: &mut dyn Feed,
         pipeline: &Pipeline,
@@ -883,7 +897,9 @@ pub fn drive_bursts(
                 }
                 Some(other) => {
                     carry = Some(other);
-                    carry_pre = ahead.last;
+                    if ahead.prefetching {
+                        carry_pre = ahead.last;
+                    }
                     break;
                 }
                 None => break,
