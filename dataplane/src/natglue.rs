@@ -156,6 +156,11 @@ impl NatStage {
         self.nat.prefetch(frame, cls)
     }
 
+    /// Whether a live NAT session matches the frame (`nat::Nat::has_session`).
+    pub fn has_session(&self, frame: &[u8], cls: &Classified, now: Timestamp) -> bool {
+        self.nat.has_session(frame, cls, now)
+    }
+
     /// Second prefetch stage (`nat::Nat::prefetch_entry`).
     #[inline]
     pub fn prefetch_entry(&self, h: nat::FlowHash) {

@@ -1412,6 +1412,19 @@ impl Pipeline {
         self.released = rel;
     }
 
+    /// Turn the ICMP echo request `f` into its reply, back out of `ingress`.
+    fn answer_echo(&self, ingress: PortId, f: &mut [u8], cls: &Classified) -> Disposition {
+        let mac = self.shared.ports[usize::from(ingress)].mac;
+        let l3 = usize::from(cls.l3_offset);
+        let (l4, end) = (usize::from(cls.l4_offset), usize::from(cls.l3_end));
+        if wire::icmpv4_echo_to_reply(f, l3, l4, end, mac) {
+            bump(&self.shared.counters.workers[self.worker].echo_replies);
+            Disposition::Tx(ingress)
+        } else {
+            Disposition::Drop(DropReason::Malformed)
+        }
+    }
+
     fn icmp_source_v4(&self, ingress: PortId) -> Option<Ipv4Addr> {
         self.shared.ports[usize::from(ingress)].v4.first().copied()
     }
@@ -1428,6 +1441,19 @@ impl Pipeline {
     ) -> Pre {
         let l3 = usize::from(cls.l3_offset);
         let ttl = wire::ipv4_view(f, l3, usize::from(cls.l3_end)).map_or(0, |p| p.ttl());
+        if ttl <= 1
+            && self.shared.ports[usize::from(ingress)].role == Role::Outside
+            && cls.l4 == L4Kind::Icmpv4
+            && cls.icmp_type_code == Some((8, 0))
+            && cls.frag.is_none()
+            && let Some(nat) = &self.shared.nat
+            && nat.is_pool(v4_dst(f, cls))
+            && !nat.has_session(f, cls, now)
+        {
+            // For the gateway itself (see `after_nat_v4`): no TTL check, as
+            // for a port address.
+            return Pre::Done(self.answer_echo(ingress, f, cls));
+        }
         if ttl <= 1 {
             // RFC 1812 §4.3.2.7: no ICMP error about an ICMP error or a
             // non-first fragment.
@@ -1488,13 +1514,7 @@ impl Pipeline {
                 // An echo request to a NAT address that matches no session
                 // is for the gateway itself: answered like one to a port
                 // address (operators ping their public addresses).
-                let mac = self.shared.ports[usize::from(ingress)].mac;
-                let (l4, end) = (usize::from(cls.l4_offset), usize::from(cls.l3_end));
-                if wire::icmpv4_echo_to_reply(f, l3, l4, end, mac) {
-                    bump(&self.shared.counters.workers[self.worker].echo_replies);
-                    return Disposition::Tx(ingress);
-                }
-                return Disposition::Drop(DropReason::Malformed);
+                return self.answer_echo(ingress, f, cls);
             }
             NatOutcome::Drop(r) => return Disposition::Drop(r),
             NatOutcome::DropWithIcmp(r) => {

@@ -812,6 +812,20 @@ fn echo_to_pool_address_without_session_is_answered() {
                 &traffic::icmp_echo(8, 998, 6, b"are you there"),
             ),
         ),
+        // With TTL 1 (the last hop of a traceroute -I): answered too.
+        pkt(
+            2.15,
+            traffic::ipv4(
+                ROUTER_MAC,
+                WAN_MAC,
+                REMOTE,
+                POOL2,
+                1,
+                11,
+                PROTO_ICMP,
+                &traffic::icmp_echo(8, 997, 7, b"last hop"),
+            ),
+        ),
         // Unsolicited UDP to the pool: still dropped.
         pkt(
             2.2,
@@ -836,14 +850,18 @@ fn echo_to_pool_address_without_session_is_answered() {
         .into_iter()
         .filter(|(_, v, _)| v.icmp == Some((0, 0)))
         .collect();
-    assert_eq!(answers.len(), 2, "one echo reply per pool address");
-    for ((ts, v, f), (pool, id)) in answers.iter().zip([(POOL1, 999), (POOL2, 998)]) {
+    assert_eq!(answers.len(), 3, "one echo reply per request");
+    for ((ts, v, f), (pool, id)) in answers
+        .iter()
+        .zip([(POOL1, 999), (POOL2, 998), (POOL2, 997)])
+    {
         assert_eq!((v.src, v.dst), (IpAddr::V4(pool), IpAddr::V4(REMOTE)));
         assert_eq!((v.sport, v.dport), (id, id));
         assert_eq!(v.dst_mac, ROUTER_MAC);
         assert!(*ts >= 2_000_000_000);
         assert!(traffic::checksums_ok(f));
     }
-    assert_eq!(summary.echo_replies, 2);
+    assert_eq!(summary.echo_replies, 3);
     assert_eq!(summary.drops["unsolicited_inbound"], 1, "only the UDP");
+    assert_eq!(summary.drops["ttl_exceeded"], 0, "TTL 1 to the gateway");
 }

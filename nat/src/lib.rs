@@ -465,6 +465,14 @@ impl Nat {
     /// reads `frame`, changes nothing, counts nothing. Cost: one hash.
     #[inline]
     pub fn prefetch(&self, frame: &[u8], cls: &Classified) -> Option<FlowHash> {
+        self.lookup_tuple(frame, cls)
+            .map(|t| self.table.prefetch(&key(&t)))
+    }
+
+    /// The tuple a frame's session is looked up by (TCP/UDP, ICMP echo
+    /// request or reply), without side effects; `None` for anything else.
+    #[inline]
+    fn lookup_tuple(&self, frame: &[u8], cls: &Classified) -> Option<Tuple> {
         if cls.l3 != L3Kind::Ipv4 {
             return None;
         }
@@ -489,7 +497,16 @@ impl Nat {
             }
             _ => return None,
         };
-        Some(self.table.prefetch(&key(&t)))
+        Some(t)
+    }
+
+    /// Whether a live session matches `frame`'s own tuple (TCP/UDP, ICMP
+    /// echo) at `now`; `false` for frames not looked up by their tuple. A
+    /// lookup only: no state, refresh or counter changes (a session found
+    /// past its deadline is released, as any lookup does). O(1).
+    pub fn has_session(&self, frame: &[u8], cls: &Classified, now: Timestamp) -> bool {
+        self.lookup_tuple(frame, cls)
+            .is_some_and(|t| self.table.lookup_with(&key(&t), now, |_| ()).is_some())
     }
 
     /// Second stage: starts loading the session's key cell and slot (see
