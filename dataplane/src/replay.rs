@@ -788,21 +788,17 @@ impl Ahead {
         while !self.done && self.err.is_none() && self.q.len() < self.window {
             match feed.next(skipped) {
                 Ok(Some((port, p))) => {
-                    if self.prefetching {
-                        self.pre.push_back(pipeline.prefetch(&p.data));
-                    }
+                    self.pre.push_back(pipeline.prefetch(&p.data));
                     self.q.push_back((port, p));
                 }
                 Ok(None) => self.done = true,
                 Err(e) => self.err = Some(e),
             }
         }
-        if self.prefetching {
-            let stage_to = self.pre.len().min(self.window.saturating_sub(AHEAD / 2));
-            while self.staged < stage_to {
-                pipeline.prefetch_entry(&self.pre[self.staged]);
-                self.staged += 1;
-            }
+        let stage_to = self.pre.len().min(self.window.saturating_sub(AHEAD / 2));
+        while self.staged < stage_to {
+            pipeline.prefetch_entry(&self.pre[self.staged]);
+            self.staged += 1;
         }
         match self.q.pop_front() {
             Some(x) => {

@@ -1393,16 +1393,7 @@ impl<V> FlowTable<V> {
                 .get(slot as usize)
                 .is_some_and(|x| x.value.is_some());
             if live && cell.matches(dir, key) && cell.deadline() > now_t {
-                let g = cell.gen_();
-                let mut e = EntryMut {
-                    inner: fi,
-                    table: self,
-                    shard: es,
-                    slot,
-                    gen_: g,
-                    dir,
-                };
-                return Some(f(&mut e));
+                return Some(f(&mut self.entry(fi, es, slot, cell.gen_(), dir)));
             }
         }
         // The index misses start before (and overlap) the lock.
@@ -1436,16 +1427,28 @@ impl<V> FlowTable<V> {
                 return None;
             }
             let g = cell.gen_();
-            let fi = l.get(es);
-            let mut e = EntryMut {
-                inner: fi,
-                table: self,
-                shard: es,
-                slot,
-                gen_: g,
-                dir,
-            };
-            return Some(f(&mut e));
+            return Some(f(&mut self.entry(l.get(es), es, slot, g, dir)));
+        }
+    }
+
+    /// The caller's view of a live entry whose shard `shard` is locked
+    /// (`inner` is that shard's state).
+    #[inline(always)]
+    fn entry<'a>(
+        &'a self,
+        inner: &'a mut Inner<V>,
+        shard: usize,
+        slot: u32,
+        gen_: u32,
+        dir: Direction,
+    ) -> EntryMut<'a, V> {
+        EntryMut {
+            inner,
+            table: self,
+            shard,
+            slot,
+            gen_,
+            dir,
         }
     }
 
@@ -1595,14 +1598,7 @@ impl<V> FlowTable<V> {
                 }
                 let fi = l.get(s);
                 for &(i, slot, g, dir) in &local[..nl] {
-                    let mut e = EntryMut {
-                        inner: &mut *fi,
-                        table: self,
-                        shard: s,
-                        slot,
-                        gen_: g,
-                        dir,
-                    };
+                    let mut e = self.entry(&mut *fi, s, slot, g, dir);
                     f(base + i as usize, Some(&mut e));
                 }
             }
@@ -1629,14 +1625,7 @@ impl<V> FlowTable<V> {
                         ns += 1;
                         continue;
                     }
-                    let mut e = EntryMut {
-                        inner: fi,
-                        table: self,
-                        shard: es,
-                        slot,
-                        gen_: g,
-                        dir: Direction::Reverse,
-                    };
+                    let mut e = self.entry(fi, es, slot, g, Direction::Reverse);
                     f(base + i as usize, Some(&mut e));
                 }
             }
@@ -1685,15 +1674,13 @@ impl<V> FlowTable<V> {
         if !live || cell.gen_() != handle.gen_ {
             return None;
         }
-        let mut e = EntryMut {
-            inner: fi,
-            table: self,
-            shard: s,
-            slot: handle.slot,
-            gen_: handle.gen_,
-            dir: Direction::Forward,
-        };
-        Some(f(&mut e))
+        Some(f(&mut self.entry(
+            fi,
+            s,
+            handle.slot,
+            handle.gen_,
+            Direction::Forward,
+        )))
     }
 
     // ------------------------------------------------------------ updates
