@@ -168,10 +168,11 @@ impl NatStage {
     }
 
     /// Translate a burst arriving on one side (`nat::Nat::process_burst`:
-    /// session lookups batched per shard). One outcome per frame is
-    /// appended to `out`. No allocation: the NAT is called on chunks of
-    /// [`NAT_CHUNK`] frames (its own batch size, so the batching is the same
-    /// as one call over the whole burst) with a stack verdict buffer.
+    /// the burst's sessions prefetched, then each frame in order). One
+    /// outcome per frame is appended to `out`. No allocation: the NAT is
+    /// called on chunks of [`NAT_CHUNK`] frames (its own prefetch chunk, so
+    /// the result is the same as one call over the whole burst) with a stack
+    /// verdict buffer.
     pub fn process_burst(
         &self,
         frames: &mut [&mut [u8]],

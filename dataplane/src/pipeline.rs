@@ -754,14 +754,17 @@ impl Pipeline {
             out.dispositions.push(d);
         }
         if let (Some(p), false) = (ingress, nat_idx.is_empty()) {
-            // Pass 2: NAT over the burst (batched session lookups).
+            // Pass 2: NAT over the burst (its sessions prefetched first).
             // Borrowed, not cloned: an `Arc` clone is two atomic RMWs per
             // burst, which for one-frame bursts is a measurable share.
             if let Some(nat) = &self.shared.nat {
                 let role = self.shared.ports[usize::from(p)].role;
-                if let ([i], [c]) = (nat_idx.as_slice(), nat_cls.as_slice()) {
-                    // One NAT frame: no slice array to build.
-                    outcomes.push(nat.process(frames[*i].data_mut(), c, role, now));
+                if nat_idx.len() == 1 || !pre.is_empty() {
+                    // One NAT frame, or sessions the caller already
+                    // prefetched: frame by frame, no second prefetch pass.
+                    for (&i, c) in nat_idx.iter().zip(&nat_cls) {
+                        outcomes.push(nat.process(frames[i].data_mut(), c, role, now));
+                    }
                 } else {
                     nat_chunks(nat, frames, (&nat_idx, &nat_cls), role, now, &mut outcomes);
                 }

@@ -752,10 +752,11 @@ impl Ahead {
     /// burst is still read whole, as without read-ahead) and nothing is
     /// prefetched.
     fn new(burst: usize, read_ahead: bool) -> Self {
-        let window = if read_ahead { AHEAD + burst } else { 1 };
+        let window = AHEAD + burst;
+        let cap = if read_ahead { window + 1 } else { 0 };
         Self {
-            q: VecDeque::with_capacity(window + 1),
-            pre: VecDeque::with_capacity(if read_ahead { window + 1 } else { 0 }),
+            q: VecDeque::with_capacity(cap),
+            pre: VecDeque::with_capacity(cap),
             last: Prefetch::default(),
             window,
             prefetching: read_ahead,
