@@ -143,8 +143,23 @@ pub fn metrics_text_with(shared: &Shared, ports: Option<&dyn PortStatsSource>) -
             "# HELP dataplane_nat_drops_total NAT drops by the NAT's reason."
         );
         let _ = writeln!(text, "# TYPE dataplane_nat_drops_total counter");
-        for (r, v) in &n.nat().stats().drops {
+        let st = n.nat().stats();
+        for (r, v) in &st.drops {
             let _ = writeln!(text, "dataplane_nat_drops_total{{reason=\"{r}\"}} {v}");
+        }
+        let h = st.syn_hold;
+        let _ = writeln!(
+            text,
+            "# HELP dataplane_nat_syn_hold_total Unsolicited inbound TCP SYNs held 6 s (RFC 5382 REQ-4, unsolicited_syn = \"hold\"), by what ended the hold."
+        );
+        let _ = writeln!(text, "# TYPE dataplane_nat_syn_hold_total counter");
+        for (what, v) in [
+            ("held", h.held),
+            ("answered", h.answered),
+            ("cancelled", h.cancelled),
+            ("not_held", h.not_held),
+        ] {
+            let _ = writeln!(text, "dataplane_nat_syn_hold_total{{event=\"{what}\"}} {v}");
         }
     }
     if let Some(src) = ports {

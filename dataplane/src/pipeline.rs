@@ -935,6 +935,11 @@ impl Pipeline {
             let mut n = 0;
             if let Some(nat) = &self.shared.nat {
                 n = nat.poll_owned(now, POLL_BUDGET, w, ws);
+                // What the NAT's timers produced (answers to held SYNs) is
+                // routed now, as timer output.
+                let mut tmp = Output::default();
+                self.forward_released(now, &mut tmp);
+                self.pending.append(&mut tmp.generated);
             }
             let m = self.shared.v6flows.poll_owned(now, POLL_BUDGET, w, ws);
             self.flow_backlog = n >= POLL_BUDGET || m >= POLL_BUDGET;

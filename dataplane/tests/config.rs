@@ -164,3 +164,18 @@ fn address_dependent_filtering_is_accepted_and_needs_eim() {
     assert!(f.contains("filtering"), "{f}: {m}");
     assert!(m.contains("endpoint_independent mapping"), "{m}");
 }
+
+#[test]
+fn unsolicited_syn_policy_is_parsed_and_checked() {
+    let c = Config::from_toml_str(&config_text_with(
+        "unsolicited_syn = \"drop\"",
+        "unsolicited_syn = \"hold\"",
+    ))
+    .unwrap();
+    assert_eq!(c.nat.unwrap().unsolicited_syn, nat::UnsolicitedSyn::Hold);
+    let (f, m) = err(&config_text_with(
+        "unsolicited_syn = \"drop\"",
+        "unsolicited_syn = \"answer\"",
+    ));
+    assert!(f.contains("unsolicited_syn"), "{f}: {m}");
+}

@@ -865,3 +865,62 @@ fn echo_to_pool_address_without_session_is_answered() {
     assert_eq!(summary.drops["unsolicited_inbound"], 1, "only the UDP");
     assert_eq!(summary.drops["ttl_exceeded"], 0, "TTL 1 to the gateway");
 }
+
+/// RFC 5382 REQ-4 through the harness with `unsolicited_syn = "hold"`: an
+/// unsolicited SYN to a pool address is dropped, and 6 s of capture time
+/// later the remote gets ICMP port unreachable from that pool address,
+/// routed out of the WAN port to the router. Not before, and never with the
+/// default policy.
+#[test]
+fn unsolicited_syn_held_then_answered_with_port_unreachable() {
+    let syn = traffic::ipv4(
+        ROUTER_MAC,
+        WAN_MAC,
+        REMOTE,
+        POOL2,
+        50,
+        2,
+        PROTO_TCP,
+        &traffic::tcp_seg(80, 6666, 1, 0, tcp::SYN, &[]),
+    );
+    let tick = |t: f64, id: u16| {
+        pkt(
+            t,
+            traffic::ipv4(
+                ROUTER_MAC,
+                WAN_MAC,
+                REMOTE,
+                POOL1,
+                50,
+                id,
+                PROTO_UDP,
+                &traffic::udp_dgram(53, 5555, b"x"),
+            ),
+        )
+    };
+    let wan = vec![pkt(1.0, syn.clone()), tick(6.9, 3), tick(7.1, 4)];
+    let mut cfg = nat_config();
+    if let Some(n) = cfg.nat.as_mut() {
+        n.unsolicited_syn = nat::UnsolicitedSyn::Hold;
+    }
+    let (sink, summary) = replay(cfg, arp_preamble(), wan.clone());
+    assert!(ip_out(&sink, LAN).is_empty(), "nothing reaches inside");
+    let sent = ip_out(&sink, WAN);
+    assert_eq!(sent.len(), 1, "one answer: {sent:?}");
+    let (t, v, f) = &sent[0];
+    assert_eq!(*t, 7_100_000_000, "sent with the first packet after 6 s");
+    assert_eq!((v.src, v.dst), (IpAddr::V4(POOL2), IpAddr::V4(REMOTE)));
+    assert_eq!((v.src_mac, v.dst_mac), (WAN_MAC, ROUTER_MAC));
+    assert_eq!(v.icmp, Some((3, 3)), "port unreachable");
+    assert_eq!(
+        f[14 + 20 + 8..14 + 20 + 8 + 28],
+        syn[14..14 + 28],
+        "quotes the SYN"
+    );
+    assert_eq!(wire::checksum(&f[14..34]), 0);
+    assert_eq!(wire::checksum(&f[34..]), 0, "ICMP checksum");
+    assert_eq!(summary.drops["unsolicited_inbound"], 3, "{summary:?}");
+
+    let (sink, _) = replay(nat_config(), arp_preamble(), wan);
+    assert!(ip_out(&sink, WAN).is_empty(), "default: never answered");
+}

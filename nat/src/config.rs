@@ -197,6 +197,24 @@ pub enum FilteringBehavior {
     AddressDependent,
 }
 
+/// What happens to an unsolicited inbound TCP SYN: one to a NAT address
+/// that no session, mapping or rule admits (RFC 5382 REQ-4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnsolicitedSyn {
+    /// Dropped silently at once (counted as `NoSession` / `Filtered`): the
+    /// REQ-4a choice, a NAT that never answers unsolicited traffic.
+    #[default]
+    Drop,
+    /// Dropped, and a copy held for 6 s: if the inside host sends the SYN
+    /// of the same connection in that time (TCP simultaneous open), the
+    /// copy is discarded silently; otherwise the remote gets ICMP port
+    /// unreachable (type 3, code 3) from the NAT address it tried (REQ-4's
+    /// SHOULD). At most 1024 SYNs are held at once (more are only dropped,
+    /// counted as `syn_hold_full`).
+    Hold,
+}
+
 /// L4 protocol of a port-forward rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -351,6 +369,11 @@ pub struct NatConfig {
     /// RFC 4787 REQ-9 / RFC 5382 REQ-8.
     #[serde(default = "yes")]
     pub hairpinning: bool,
+    /// Unsolicited inbound TCP SYNs (RFC 5382 REQ-4): `drop` (default) or
+    /// `hold` (6 s, then ICMP port unreachable unless the inside host
+    /// opened the same connection meanwhile).
+    #[serde(default)]
+    pub unsolicited_syn: UnsolicitedSyn,
     /// Hold a freed external port this many seconds before reuse (RFC 6888 REQ-8).
     #[serde(default)]
     pub port_reuse_hold_down: Option<u64>,
@@ -395,6 +418,7 @@ impl NatConfig {
             mapping: MappingBehavior::default(),
             filtering: FilteringBehavior::default(),
             hairpinning: true,
+            unsolicited_syn: UnsolicitedSyn::default(),
             port_reuse_hold_down: None,
             icmp_on_quota_exceeded: false,
             port_forwards: Vec::new(),

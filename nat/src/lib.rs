@@ -21,6 +21,7 @@ pub mod config;
 pub mod frag;
 pub mod pkt;
 mod sync;
+pub mod synhold;
 pub mod tcp;
 
 pub use flow_entry::{FlowHash, FlowTableConfig, ReleaseReason, Timestamp};
@@ -38,7 +39,7 @@ use serde::Serialize;
 pub use alloc::{AllocError, AllocStats, Allocator};
 pub use config::{
     ConfigError, ConfigProblem, FilteringBehavior, ForwardProtocol, Ipv4Prefix, MappingBehavior,
-    NatConfig, PortForward, PortRange,
+    NatConfig, PortForward, PortRange, UnsolicitedSyn,
 };
 use flow_entry::{Direction, EntryMut, FlowKey, FlowTable, InsertError, Inserted};
 pub use frag::FragStats;
@@ -173,6 +174,8 @@ struct Pool {
     /// remote address), so an inbound packet from that address (any port)
     /// is admitted while one exists.
     remotes: Option<FastMap<(MapKey, Ipv4Addr), u32>>,
+    /// Unsolicited inbound SYNs held (`unsolicited_syn = "hold"`).
+    syn: synhold::SynHolds,
 }
 
 impl Pool {
@@ -219,6 +222,23 @@ const N_REL: usize = ReleaseReason::ALL.len();
 
 /// Frames of a burst whose sessions are prefetched together.
 const PREFETCH_CHUNK: usize = 64;
+
+/// ICMP port unreachable (type 3, code 3) for a held unsolicited SYN of
+/// connection `k`, from the NAT address it was sent to, quoting it (RFC
+/// 5382 REQ-4): an Ethernet frame with zero MACs for the dataplane to
+/// route like a released fragment.
+fn syn_refused(k: &synhold::SynKey, quote: &[u8]) -> Vec<u8> {
+    let (remote, _, nat_ip, _) = *k;
+    net::build::ipv4_frame(
+        &net::build::L2::default(),
+        ipv4::Repr::new(nat_ip, remote, ip_protocol::ICMP, 0),
+        net::build::L4::Icmpv4(icmpv4::Repr::DstUnreachable {
+            code: 3,
+            next_hop_mtu: 0,
+            data: quote,
+        }),
+    )
+}
 
 /// The flow-table key of a tuple (zone 0).
 fn key(t: &Tuple) -> FlowKey {
@@ -280,6 +300,8 @@ pub struct NatStats {
     pub drops: std::collections::BTreeMap<&'static str, u64>,
     pub alloc: AllocStats,
     pub fragments: FragStats,
+    /// Unsolicited SYNs held (RFC 5382 REQ-4, `unsolicited_syn = "hold"`).
+    pub syn_hold: synhold::SynHoldStats,
 }
 
 /// Filter for [`Nat::sessions_scan`].
@@ -359,6 +381,7 @@ impl Nat {
                 by_ext: FastMap::default(),
                 remotes: (cfg.filtering == FilteringBehavior::AddressDependent)
                     .then(FastMap::default),
+                syn: synhold::SynHolds::default(),
             }),
             counters: Counters {
                 drops: DropReason::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
@@ -667,6 +690,23 @@ impl Nat {
                 bump(&self.shared.counters.untouched);
                 Verdict::Forward
             }
+            Step::Drop(r @ (DropReason::NoSession | DropReason::Filtered))
+                if ingress == Side::Outside
+                    && !hairpin
+                    && tuple.proto == ip_protocol::TCP
+                    && flags & (tcp::flags::SYN | tcp::flags::ACK | tcp::flags::RST)
+                        == tcp::flags::SYN
+                    && self.cfg.unsolicited_syn == UnsolicitedSyn::Hold =>
+            {
+                // RFC 5382 REQ-4: no answer for 6 s; see `synhold`.
+                let l3 = usize::from(cls.l3_offset);
+                let end = usize::from(cls.l3_end).min(frame.len());
+                if let Some(ip) = frame.get(l3..end) {
+                    let key = (tuple.src, tuple.sport, tuple.dst, tuple.dport);
+                    lock(&self.shared.pool).syn.hold(key, ip, now);
+                }
+                self.drop_(r)
+            }
             Step::Drop(r) => self.drop_(r),
             Step::Xlat(to) => {
                 // The whole translated tuple in one pass (one checksum delta):
@@ -816,34 +856,19 @@ impl Nat {
         };
         let (ext_ip, ext_port) = {
             let mut pool = lock(&self.shared.pool);
-            if let Some(m) = pool.by_in.get_mut(&key) {
-                m.refs += 1;
-                prefetch_reply(m.ext_ip, m.ext_port);
-                let ext = (m.ext_ip, m.ext_port);
-                pool.note_remote(&key, t.dst);
-                ext
-            } else {
-                match pool.alloc.allocate(t.proto, t.src, t.sport, now) {
-                    Ok((ip, port, _)) => {
-                        prefetch_reply(ip, port);
-                        pool.by_in.insert(
-                            key,
-                            Mapping {
-                                ext_ip: ip,
-                                ext_port: port,
-                                refs: 1,
-                            },
-                        );
-                        pool.by_ext.insert((t.proto, ip, port), key);
-                        pool.note_remote(&key, t.dst);
-                        (ip, port)
-                    }
-                    Err(AllocError::QuotaExceeded) => return Step::Drop(DropReason::QuotaExceeded),
-                    Err(AllocError::Exhausted) => return Step::Drop(DropReason::PoolExhausted),
-                    Err(AllocError::Protocol(_)) => {
-                        return Step::Drop(DropReason::UnsupportedProtocol);
-                    }
-                }
+            let ext = self.outbound_mapping(&mut pool, &key, t, now, prefetch_reply);
+            if let Ok((ip, port)) = ext
+                && t.proto == ip_protocol::TCP
+            {
+                // The inside host opens the connection a held unsolicited
+                // SYN was for (simultaneous open): that SYN is dropped
+                // silently, never answered (RFC 5382 REQ-4).
+                let dport = t.dport;
+                pool.syn.cancel(&(t.dst, dport, ip, port));
+            }
+            match ext {
+                Ok(e) => e,
+                Err(r) => return Step::Drop(r),
             }
         };
         let xlat = Tuple {
@@ -866,6 +891,45 @@ impl Nat {
             mapped: true,
         };
         self.insert(session, t, Side::Inside, tcp.class(), flags, now)
+    }
+
+    /// The external endpoint of an outbound session's mapping `key`: the
+    /// existing mapping (one more reference) or a new one. Under the pool
+    /// lock (`pool`).
+    fn outbound_mapping(
+        &self,
+        pool: &mut Pool,
+        key: &MapKey,
+        t: &Tuple,
+        now: u64,
+        prefetch_reply: impl Fn(Ipv4Addr, u16),
+    ) -> Result<(Ipv4Addr, u16), DropReason> {
+        if let Some(m) = pool.by_in.get_mut(key) {
+            m.refs += 1;
+            prefetch_reply(m.ext_ip, m.ext_port);
+            let ext = (m.ext_ip, m.ext_port);
+            pool.note_remote(key, t.dst);
+            return Ok(ext);
+        }
+        match pool.alloc.allocate(t.proto, t.src, t.sport, now) {
+            Ok((ip, port, _)) => {
+                prefetch_reply(ip, port);
+                pool.by_in.insert(
+                    *key,
+                    Mapping {
+                        ext_ip: ip,
+                        ext_port: port,
+                        refs: 1,
+                    },
+                );
+                pool.by_ext.insert((t.proto, ip, port), *key);
+                pool.note_remote(key, t.dst);
+                Ok((ip, port))
+            }
+            Err(AllocError::QuotaExceeded) => Err(DropReason::QuotaExceeded),
+            Err(AllocError::Exhausted) => Err(DropReason::PoolExhausted),
+            Err(AllocError::Protocol(_)) => Err(DropReason::UnsupportedProtocol),
+        }
     }
 
     /// Insert a new session; on a lost race adopt the winner's translation.
@@ -1158,9 +1222,12 @@ impl Nat {
         }
     }
 
-    /// Move fragments released since the last call (held out-of-order
-    /// fragments whose first fragment has now been translated, already
-    /// rewritten) into `out`. Call after each burst. O(released).
+    /// Move frames released since the last call into `out`, to be routed
+    /// by the caller: held out-of-order fragments whose first fragment has
+    /// now been translated (already rewritten), and the ICMP port
+    /// unreachable answers to held unsolicited SYNs that [`Nat::poll`]
+    /// produced (`unsolicited_syn = "hold"`; zero MACs, TTL 64). Call after
+    /// each burst and after polling. O(released).
     pub fn take_released(&self, out: &mut Vec<Vec<u8>>) {
         if self.released_any.load(Ordering::Acquire) == 0 {
             return;
@@ -1195,7 +1262,17 @@ impl Nat {
             .poll_owned(Timestamp::from_nanos(now), budget, worker, workers);
         if worker.is_multiple_of(workers.max(1)) {
             lock(&self.frags).expire(now);
-            lock(&self.shared.pool).alloc.expire_holds(now);
+            let mut answers = Vec::new();
+            {
+                let mut pool = lock(&self.shared.pool);
+                pool.alloc.expire_holds(now);
+                pool.syn
+                    .expire(now, |k, quote| answers.push(syn_refused(k, quote)));
+            }
+            if !answers.is_empty() {
+                lock(&self.released).append(&mut answers);
+                self.released_any.store(1, Ordering::Release);
+            }
         }
         n
     }
@@ -1205,9 +1282,9 @@ impl Nat {
     pub fn stats(&self) -> NatStats {
         let c = &self.shared.counters;
         let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let (alloc, mappings) = {
+        let (alloc, mappings, syn_hold) = {
             let p = lock(&self.shared.pool);
-            (p.alloc.stats(), p.by_in.len() as u64)
+            (p.alloc.stats(), p.by_in.len() as u64, p.syn.stats())
         };
         NatStats {
             sessions_active: self.table.len() as u64,
@@ -1232,6 +1309,7 @@ impl Nat {
                 .collect(),
             alloc,
             fragments: lock(&self.frags).stats(),
+            syn_hold,
         }
     }
 

@@ -405,6 +405,96 @@ fn rfc5382_tcp_only_syn_creates() {
     assert_eq!(n.stats().sessions_active, 0);
 }
 
+fn released(n: &nat::Nat) -> Vec<Vec<u8>> {
+    let mut v = Vec::new();
+    n.take_released(&mut v);
+    v
+}
+
+/// RFC 5382 REQ-4 with `unsolicited_syn = "hold"`: an unsolicited SYN is
+/// not answered for 6 s, then gets ICMP port unreachable from the NAT
+/// address it was sent to, quoting it; a retransmission is not answered
+/// twice; the default (`drop`) never answers.
+#[test]
+fn rfc5382_req4_unsolicited_syn_answered_after_6s() {
+    let mut c = base_config();
+    c.unsolicited_syn = nat::UnsolicitedSyn::Hold;
+    let n = nat(c);
+    let mut syn = tcp("192.0.2.1", 5555, "203.0.113.2", 40000, SYN);
+    let orig = syn.clone();
+    assert_eq!(
+        run(&n, &mut syn, Side::Outside, secs(10)),
+        Verdict::Drop(DropReason::NoSession)
+    );
+    // The client retransmits 1 s later.
+    let mut again = orig.clone();
+    run(&n, &mut again, Side::Outside, secs(11));
+    n.poll(
+        nat::Timestamp::from_nanos(16 * 1_000_000_000 - 1),
+        usize::MAX,
+    );
+    assert!(released(&n).is_empty(), "nothing within 6 s");
+    n.poll(secs(16), usize::MAX);
+    let out = released(&n);
+    assert_eq!(out.len(), 1, "one answer for the held SYN");
+    let e = &out[0];
+    verify_checksums(e);
+    assert_eq!(addrs(e).0, ip("203.0.113.2"), "from the NAT address tried");
+    assert_eq!(addrs(e).2, ip("192.0.2.1"), "to the remote");
+    assert_eq!((e[34], e[35]), (3, 3), "ICMP port unreachable");
+    let emb = verify_embedded(e);
+    assert_eq!(
+        emb[..],
+        orig[14..14 + 28],
+        "quotes the SYN's header + 8 bytes"
+    );
+    n.poll(secs(30), usize::MAX);
+    assert!(
+        released(&n).is_empty(),
+        "the retransmission is not answered"
+    );
+    let h = n.stats().syn_hold;
+    assert_eq!((h.held, h.answered, h.not_held, h.holding), (1, 1, 1, 0));
+
+    let n = nat(base_config());
+    let mut syn = orig.clone();
+    run(&n, &mut syn, Side::Outside, secs(10));
+    n.poll(secs(30), usize::MAX);
+    assert!(released(&n).is_empty(), "default: dropped, never answered");
+    assert_eq!(n.stats().syn_hold.held, 0);
+}
+
+/// RFC 5382 REQ-4, simultaneous open: when the inside host sends the SYN
+/// of the connection a held SYN belongs to within the 6 s, the held SYN is
+/// dropped silently and never answered; the connection works.
+#[test]
+fn rfc5382_req4_simultaneous_open_cancels_the_answer() {
+    let mut c = base_config();
+    c.unsolicited_syn = nat::UnsolicitedSyn::Hold;
+    // Where the inside host's SYN will be mapped (same seed, same config).
+    let probe = nat(c.clone());
+    let mut f = tcp("10.0.0.1", 40000, "192.0.2.1", 5555, SYN);
+    run(&probe, &mut f, Side::Inside, secs(0));
+    let (ext, eport, ..) = addrs(&f);
+    let n = nat(c);
+    let mut syn = tcp("192.0.2.1", 5555, &ext.to_string(), eport, SYN);
+    assert_eq!(
+        run(&n, &mut syn, Side::Outside, secs(10)),
+        Verdict::Drop(DropReason::NoSession)
+    );
+    let mut out = tcp("10.0.0.1", 40000, "192.0.2.1", 5555, SYN);
+    assert_eq!(run(&n, &mut out, Side::Inside, secs(12)), Verdict::Forward);
+    assert_eq!((addrs(&out).0, addrs(&out).1), (ext, eport));
+    // The remote's next SYN (its retransmission) now gets through.
+    let mut syn = tcp("192.0.2.1", 5555, &ext.to_string(), eport, SYN);
+    assert_eq!(run(&n, &mut syn, Side::Outside, secs(13)), Verdict::Forward);
+    assert_eq!(addrs(&syn).2, ip("10.0.0.1"));
+    n.poll(secs(30), usize::MAX);
+    assert!(released(&n).is_empty(), "cancelled: never answered");
+    let h = n.stats().syn_hold;
+    assert_eq!((h.held, h.cancelled, h.answered), (1, 1, 0));
+}
+
 #[test]
 fn rfc7857_req2_time_wait_after_both_fins() {
     let n = nat(base_config());
