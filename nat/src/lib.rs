@@ -88,7 +88,8 @@ reasons! {
     Malformed,
     /// An IP protocol NAT cannot translate (not TCP, UDP or ICMP), from inside.
     UnsupportedProtocol,
-    /// ICMP message from inside that is neither echo nor a translatable error.
+    /// ICMP message from inside that is neither a query (echo, timestamp)
+    /// nor a translatable error.
     UnsupportedIcmp,
     /// Unsolicited inbound traffic to a NAT address: no session, mapping or rule.
     NoSession,
@@ -482,7 +483,7 @@ impl Nat {
 
     /// First stage of prefetching the session a later [`Nat::process`] of
     /// `frame` will look up (see `flow_entry::FlowTable::prefetch`): for a
-    /// TCP/UDP segment or ICMP echo, hashes its key and starts loading the
+    /// TCP/UDP segment or ICMP query, hashes its key and starts loading the
     /// index group. `None` for frames whose lookup is not by their own
     /// tuple (fragments, ICMP errors, other protocols, IPv6). A hint: it
     /// reads `frame`, changes nothing, counts nothing. Cost: one hash.
@@ -492,7 +493,7 @@ impl Nat {
             .map(|t| self.table.prefetch(&key(&t)))
     }
 
-    /// The tuple a frame's session is looked up by (TCP/UDP, ICMP echo
+    /// The tuple a frame's session is looked up by (TCP/UDP, ICMP query
     /// request or reply), without side effects; `None` for anything else.
     #[inline]
     fn lookup_tuple(&self, frame: &[u8], cls: &Classified) -> Option<Tuple> {
@@ -505,7 +506,7 @@ impl Nat {
                 let (ty, _) = cls.icmp_type_code?;
                 let l4 = usize::from(cls.l4_offset);
                 let end = usize::from(cls.l3_end).min(frame.len());
-                if !matches!(ty, 0 | 8) || end < l4 + 8 || l4 < usize::from(cls.l3_offset) + 20 {
+                if !icmpv4::is_query(ty) || end < l4 + 8 || l4 < usize::from(cls.l3_offset) + 20 {
                     return None;
                 }
                 let ip = ipv4::Packet::new_unchecked(frame.get(usize::from(cls.l3_offset)..)?);
@@ -611,7 +612,7 @@ impl Nat {
                 if icmpv4::is_error(ty) {
                     return Pre::Done(self.icmp_error(frame, cls, ip_src, ip_dst, ingress, now));
                 }
-                if !matches!(ty, 0 | 8) || end < l4 + 8 {
+                if !icmpv4::is_query(ty) || end < l4 + 8 {
                     return Pre::Done(self.other_traffic(
                         ip_src,
                         ip_dst,
@@ -832,7 +833,9 @@ impl Nat {
             {
                 return Step::Drop(DropReason::TcpNotSyn);
             }
-            ip_protocol::ICMP if icmp_type != Some(8) => return Step::Drop(DropReason::NoSession),
+            ip_protocol::ICMP if !icmp_type.is_some_and(icmpv4::is_query_request) => {
+                return Step::Drop(DropReason::NoSession);
+            }
             _ => {}
         }
         let key = MapKey {

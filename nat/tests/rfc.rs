@@ -546,6 +546,61 @@ fn rfc5508_req1_icmp_echo_translated_by_identifier() {
     verify_checksums(&r);
 }
 
+/// RFC 5508 REQ-1 for the other query with an identifier: ICMP timestamp
+/// requests are translated by identifier like echo (two hosts with the
+/// same identifier get distinct external ones), replies go back, an ICMP
+/// error quoting a translated request is un-NATed; deprecated queries
+/// (address mask, RFC 6918) are dropped as unsupported.
+#[test]
+fn rfc5508_req1_icmp_timestamp_translated_by_identifier() {
+    let n = nat(base_config());
+    let mut f = timestamp("10.0.0.1", "192.0.2.1", 0x55, true);
+    assert_eq!(run(&n, &mut f, Side::Inside, secs(0)), Verdict::Forward);
+    verify_checksums(&f);
+    let (ext, eid, ..) = addrs(&f);
+    assert_eq!(f[34], 13, "still a timestamp request");
+    let mut g = timestamp("10.0.0.9", "192.0.2.1", 0x55, true);
+    assert_eq!(run(&n, &mut g, Side::Inside, secs(0)), Verdict::Forward);
+    verify_checksums(&g);
+    assert!(addrs(&g).0 != ext || addrs(&g).1 != eid);
+    let mut r = timestamp("192.0.2.1", &ext.to_string(), eid, false);
+    assert_eq!(run(&n, &mut r, Side::Outside, secs(1)), Verdict::Forward);
+    assert_eq!(addrs(&r), (ip("192.0.2.1"), 0x55, ip("10.0.0.1"), 0x55));
+    assert_eq!(r[34], 14);
+    verify_checksums(&r);
+    // Time exceeded on the way out, quoting the translated request.
+    let mut e = icmp_error(
+        "198.51.100.1",
+        &ext.to_string(),
+        Icmpv4Type::TimeExceeded(TimeExceededCode::TtlExceededInTransit),
+        &f,
+        1000,
+    );
+    assert_eq!(run(&n, &mut e, Side::Outside, secs(2)), Verdict::Forward);
+    verify_checksums(&e);
+    let emb = verify_embedded(&e);
+    assert_eq!(emb[12..16], [10, 0, 0, 1]);
+    assert_eq!(u16::from_be_bytes([emb[24], emb[25]]), 0x55);
+    // A reply without a session from inside creates nothing.
+    let mut r = timestamp("10.0.0.1", "192.0.2.1", 0x77, false);
+    assert_eq!(
+        run(&n, &mut r, Side::Inside, secs(3)),
+        Verdict::Drop(DropReason::NoSession)
+    );
+    // Address mask request (type 17): deprecated, not translated.
+    let mut m = echo("10.0.0.1", "192.0.2.1", 9, true, b"mask");
+    m[34] = 17;
+    m[36] = 0;
+    m[37] = 0;
+    let c = net::checksum::checksum(&m[34..]);
+    m[36..38].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(
+        run(&n, &mut m, Side::Inside, secs(3)),
+        Verdict::Drop(DropReason::UnsupportedIcmp)
+    );
+    assert_eq!(n.stats().sessions_active, 2);
+}
+
 #[test]
 fn rfc5508_req1_icmp_query_timeout_60s() {
     let n = nat(base_config());

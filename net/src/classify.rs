@@ -98,7 +98,8 @@ pub struct Classified {
     pub l3_end: u16,
     /// Set for any fragment (first or not).
     pub frag: Option<FragInfo>,
-    /// For TCP/UDP: the ports; for ICMP echo: the identifier twice.
+    /// For TCP/UDP: the ports; for an ICMP query (echo, timestamp;
+    /// `icmpv4::is_query`) and ICMPv6 echo: the identifier twice.
     /// `Some` for every IP packet except a non-first fragment (ports 0 when
     /// the protocol has none: ICMP errors and other messages, other
     /// protocols); `None` for ARP.
@@ -421,7 +422,7 @@ fn classify_l4(
             let i = icmpv4::Packet::new_unchecked(seg);
             let t = i.msg_type();
             c.icmp_type_code = Some((t, i.msg_code()));
-            let id = if icmpv4::is_echo(t) {
+            let id = if icmpv4::is_query(t) {
                 i.echo_ident()
             } else {
                 0

@@ -110,6 +110,27 @@ pub const fn is_echo(t: u8) -> bool {
     matches!(t, msg_type::ECHO_REQUEST | msg_type::ECHO_REPLY)
 }
 
+/// Is `t` a query message with an identifier at the echo's offset (bytes
+/// 4–5), which NAT maps like a port (RFC 5508 REQ-1): echo and timestamp,
+/// request or reply. Information request and address mask (RFC 6918:
+/// deprecated) are not.
+#[inline]
+pub const fn is_query(t: u8) -> bool {
+    matches!(
+        t,
+        msg_type::ECHO_REQUEST
+            | msg_type::ECHO_REPLY
+            | msg_type::TIMESTAMP
+            | msg_type::TIMESTAMP_REPLY
+    )
+}
+
+/// Is `t` a query request ([`is_query`]): echo or timestamp request.
+#[inline]
+pub const fn is_query_request(t: u8) -> bool {
+    matches!(t, msg_type::ECHO_REQUEST | msg_type::TIMESTAMP)
+}
+
 /// A view of an ICMPv4 message.
 #[derive(Debug, Clone)]
 pub struct Packet<T: AsRef<[u8]>> {

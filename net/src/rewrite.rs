@@ -21,7 +21,7 @@ pub enum RewriteError {
     #[error("classification does not match the frame")]
     Mismatch,
     /// A port was given but the packet has none (non-first fragment, ICMP
-    /// other than echo, protocols without ports, or an embedded packet of
+    /// other than a query (echo, timestamp), protocols without ports, or an embedded packet of
     /// that kind).
     #[error("packet has no port or ICMP identifier to rewrite")]
     NoPort,
@@ -87,7 +87,7 @@ fn offsets(frame_len: usize, cls: &Classified) -> Option<(usize, usize, usize)> 
 enum PortSlot {
     Tcp,
     Udp,
-    IcmpEcho,
+    IcmpQuery,
 }
 
 /// Sets the ports of a TCP/UDP header (first 4 bytes of `l4`), recording
@@ -106,7 +106,7 @@ fn set_ports(l4: &mut [u8], c: &Change, d: &mut Delta) {
     }
 }
 
-/// Sets an ICMP echo identifier: the source side's value, then the
+/// Sets an ICMP query identifier: the source side's value, then the
 /// destination side's (one field), recording the changes in `d`.
 #[inline(always)]
 fn set_ident(l4: &mut [u8], c: &Change, d: &mut Delta) {
@@ -149,8 +149,8 @@ fn rewrite_outer(frame: &mut [u8], cls: &Classified, c: Change) -> Result<(), Re
         L4Kind::Tcp if seg.len() >= tcp::HEADER_LEN => Some(PortSlot::Tcp),
         L4Kind::Udp if seg.len() >= udp::HEADER_LEN => Some(PortSlot::Udp),
         L4Kind::Icmpv4 if seg.len() >= icmpv4::HEADER_LEN => {
-            let echo = icmpv4::is_echo(icmpv4::Packet::new_unchecked(&*seg).msg_type());
-            echo.then_some(PortSlot::IcmpEcho)
+            let echo = icmpv4::is_query(icmpv4::Packet::new_unchecked(&*seg).msg_type());
+            echo.then_some(PortSlot::IcmpQuery)
         }
         L4Kind::Tcp | L4Kind::Udp | L4Kind::Icmpv4 => return Err(RewriteError::Mismatch),
         _ => None,
@@ -179,20 +179,20 @@ fn rewrite_outer(frame: &mut [u8], cls: &Classified, c: Change) -> Result<(), Re
             let mut u = udp::Packet::new_unchecked(&mut *seg);
             u.set_checksum(d.apply_udp(u.checksum()));
         }
-        Some(PortSlot::IcmpEcho) if c.has_port() => {
+        Some(PortSlot::IcmpQuery) if c.has_port() => {
             // ICMPv4 has no pseudo-header: only the identifier matters.
             let mut d = Delta::default();
             set_ident(seg, &c, &mut d);
             let mut i = icmpv4::Packet::new_unchecked(&mut *seg);
             i.set_checksum(d.apply(i.checksum()));
         }
-        Some(PortSlot::IcmpEcho) | None => {}
+        Some(PortSlot::IcmpQuery) | None => {}
     }
     Ok(())
 }
 
 /// Source NAT of one packet: sets the IPv4 source address to `new_ip` and
-/// the source port — or, for an ICMP echo request/reply, the identifier —
+/// the source port — or, for an ICMP query (echo or timestamp request/reply), the identifier —
 /// to `new_port`, updating the IPv4 header checksum and the TCP/UDP/ICMP
 /// checksum incrementally (RFC 1624). A UDP checksum of 0 stays 0.
 ///
@@ -201,7 +201,7 @@ fn rewrite_outer(frame: &mut [u8], cls: &Classified, c: Change) -> Result<(), Re
 ///
 /// # Errors
 /// [`RewriteError::NotIpv4`], [`RewriteError::NoPort`] (non-first fragment,
-/// ICMP other than echo, other protocols: use [`rewrite_ipv4_src_addr`]),
+/// ICMP other than a query, other protocols: use [`rewrite_ipv4_src_addr`]),
 /// [`RewriteError::Mismatch`]. Nothing is written on error.
 #[inline]
 pub fn rewrite_ipv4_src(
@@ -220,7 +220,7 @@ pub fn rewrite_ipv4_src(
 }
 
 /// Destination NAT of one packet: like [`rewrite_ipv4_src`] for the
-/// destination address and port (or ICMP echo identifier).
+/// destination address and port (or ICMP query identifier).
 ///
 /// # Errors
 /// As [`rewrite_ipv4_src`].
@@ -245,7 +245,7 @@ pub fn rewrite_ipv4_dst(
 /// and both ports, with one checksum delta per checksum. A field that keeps
 /// its value costs nothing in the checksums (its delta is zero).
 ///
-/// An ICMP echo has a single identifier: it ends up as `new_dport` (the
+/// An ICMP query has a single identifier: it ends up as `new_dport` (the
 /// source side is applied first). Pass the identifier as both ports, as
 /// [`crate::classify()`]'s tuple does.
 ///
@@ -385,10 +385,13 @@ fn locate_quote(frame: &[u8], cls: &Classified) -> Result<Quote, RewriteError> {
         }
         ip_protocol::ICMP
             if l4b.len() >= icmpv4::HEADER_LEN
-                && icmpv4::is_echo(icmpv4::Packet::new_unchecked(l4b).msg_type()) =>
+                && icmpv4::is_query(icmpv4::Packet::new_unchecked(l4b).msg_type()) =>
         {
             // Always quoted (within the 8-byte header).
-            (PortSlot::IcmpEcho, l4b.len() >= icmpv4::CHECKSUM_OFFSET + 2)
+            (
+                PortSlot::IcmpQuery,
+                l4b.len() >= icmpv4::CHECKSUM_OFFSET + 2,
+            )
         }
         _ => return Err(RewriteError::NoPort),
     };
@@ -403,8 +406,8 @@ fn locate_quote(frame: &[u8], cls: &Classified) -> Result<Quote, RewriteError> {
 
 /// The 5-tuple of the packet quoted by an ICMPv4 error (RFC 5508: the NAT
 /// finds the session through it): addresses, protocol, and the TCP/UDP
-/// ports or — for a quoted ICMP echo — the identifier as both ports (as
-/// [`crate::classify()`] reports an echo). Exactly the quotes the
+/// ports or — for a quoted ICMP query (echo, timestamp) — the identifier as both ports (as
+/// [`crate::classify()`] reports a query). Exactly the quotes the
 /// embedded rewrites accept are accepted here.
 ///
 /// # Errors
@@ -419,7 +422,7 @@ pub fn icmpv4_embedded_tuple(frame: &[u8], cls: &Classified) -> Result<FiveTuple
             let u = udp::Packet::new_unchecked(l4b);
             (u.src_port(), u.dst_port())
         }
-        PortSlot::IcmpEcho => {
+        PortSlot::IcmpQuery => {
             let id = icmpv4::Packet::new_unchecked(l4b).echo_ident();
             (id, id)
         }
@@ -476,7 +479,7 @@ fn rewrite_embedded(frame: &mut [u8], cls: &Classified, c: Change) -> Result<(),
                 outer.add_u16(old, new);
             }
         }
-        PortSlot::IcmpEcho => {
+        PortSlot::IcmpQuery => {
             set_ident(l4b, &c, &mut port);
             let mut i = icmpv4::Packet::new_unchecked(&mut *l4b);
             let old = i.checksum();
@@ -493,7 +496,7 @@ fn rewrite_embedded(frame: &mut [u8], cls: &Classified, c: Change) -> Result<(),
 
 /// For an ICMPv4 error (destination unreachable, time exceeded, parameter
 /// problem, source quench, redirect): rewrites the *embedded* packet's
-/// source address and source port (TCP/UDP) or echo identifier to
+/// source address and source port (TCP/UDP) or query identifier to
 /// `new_ip`/`new_port`, fixing the embedded IPv4 header checksum, the
 /// embedded TCP/UDP/ICMP checksum when the quote contains it (TCP needs 18
 /// quoted bytes, UDP 8), and the outer ICMP checksum. The outer IPv4 header

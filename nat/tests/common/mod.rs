@@ -89,6 +89,28 @@ pub fn echo(src: &str, dst: &str, id: u16, request: bool, payload: &[u8]) -> Vec
     v
 }
 
+/// An ICMP timestamp request or reply (RFC 792, 20 bytes).
+pub fn timestamp(src: &str, dst: &str, id: u16, request: bool) -> Vec<u8> {
+    let m = etherparse::icmpv4::TimestampMessage {
+        id,
+        seq: 3,
+        originate_timestamp: 0x0102_0304,
+        receive_timestamp: if request { 0 } else { 0x0a0b_0c0d },
+        transmit_timestamp: if request { 0 } else { 0x0a0b_0c0e },
+    };
+    let ty = if request {
+        Icmpv4Type::TimestampRequest(m)
+    } else {
+        Icmpv4Type::TimestampReply(m)
+    };
+    let b = PacketBuilder::ethernet2(MAC_A, MAC_B)
+        .ipv4(ip(src).octets(), ip(dst).octets(), 64)
+        .icmpv4(ty);
+    let mut v = Vec::new();
+    b.write(&mut v, &[]).unwrap();
+    v
+}
+
 /// An ICMP error from `src` to `dst` quoting the IP packet of `quoted` (a
 /// whole Ethernet frame), truncated to `quote_len` bytes of IP packet.
 pub fn icmp_error(
@@ -153,8 +175,8 @@ pub fn mini_classify(f: &[u8]) -> Classified {
             }
             1 => {
                 icmp = Some((f[l4o], f[l4o + 1]));
-                // Echo: the identifier as both ports; other ICMP: ports 0.
-                let idf = if matches!(f[l4o], 0 | 8) {
+                // Query (echo, timestamp): the identifier as both ports; other ICMP: ports 0.
+                let idf = if matches!(f[l4o], 0 | 8 | 13 | 14) {
                     u16::from_be_bytes([f[l4o + 4], f[l4o + 5]])
                 } else {
                     0

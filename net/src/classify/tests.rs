@@ -162,6 +162,17 @@ fn icmp_tuples() {
     assert_eq!(c.icmp_type_code, Some((8, 0)));
     assert!(c.is_icmp_echo() && !c.is_icmp_error());
 
+    // A timestamp request is a query too: its identifier as both ports.
+    let mut ts = f.clone();
+    let l4 = usize::from(c.l4_offset);
+    ts[l4] = icmpv4::msg_type::TIMESTAMP;
+    let t = classify(&ts).unwrap().five_tuple().unwrap();
+    assert_eq!((t.src_port, t.dst_port), (0xbeef, 0xbeef));
+    // Address mask (deprecated, RFC 6918): no identifier.
+    ts[l4] = 17;
+    let t = classify(&ts).unwrap().five_tuple().unwrap();
+    assert_eq!((t.src_port, t.dst_port), (0, 0));
+
     let inner = build::udp4(
         "10.0.0.1:5000".parse().unwrap(),
         "8.8.8.8:53".parse().unwrap(),
