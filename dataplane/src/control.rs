@@ -202,8 +202,9 @@ pub fn answer_with(shared: &Shared, ports: Option<&dyn PortStatsSource>, line: &
                 "flow_table_capacity": shared.config.flow_table.capacity,
             })
         }
-        "sessions" | "flows" => {
+        "sessions" | "flows" | "clear-sessions" => {
             let Some(n) = &shared.nat else { return "error: NAT is not configured\n".into() };
+            let clear = cmd == "clear-sessions";
             let mut f = nat::SessionFilter::default();
             let mut limit = 100usize;
             for w in words {
@@ -211,14 +212,21 @@ pub fn answer_with(shared: &Shared, ports: Option<&dyn PortStatsSource>, line: &
                 let ok = match k {
                     "inside" => val.parse().map(|a| f.inside = Some(a)).is_ok(),
                     "proto" => val.parse().map(|p| f.proto = Some(p)).is_ok(),
-                    "limit" => val.parse().map(|l: usize| limit = l.min(100_000)).is_ok(),
+                    "limit" if !clear => val.parse().map(|l: usize| limit = l.min(100_000)).is_ok(),
                     _ => false,
                 };
                 if !ok {
-                    return format!("error: bad filter `{w}` (inside=IP proto=N limit=N)\n");
+                    let usage = if clear { "inside=IP proto=N" } else { "inside=IP proto=N limit=N" };
+                    return format!("error: bad filter `{w}` ({usage})\n");
                 }
             }
-            serde_json::to_value(n.nat().sessions_scan(&f, limit)).unwrap_or_default()
+            if clear {
+                let removed = n.nat().sessions_clear(&f);
+                tracing::info!(removed, inside = ?f.inside, proto = ?f.proto, "NAT sessions cleared by ctl");
+                json!({ "removed": removed })
+            } else {
+                serde_json::to_value(n.nat().sessions_scan(&f, limit)).unwrap_or_default()
+            }
         }
         "neighbors" => {
             let rows: Vec<_> = shared
@@ -236,7 +244,7 @@ pub fn answer_with(shared: &Shared, ports: Option<&dyn PortStatsSource>, line: &
             serde_json::Value::Array(rows)
         }
         "metrics" => return metrics_text_with(shared, ports),
-        _ => return "error: commands: counters | nat | occupancy | sessions [inside=IP] [proto=N] [limit=N] | neighbors | ports | metrics\n".into(),
+        _ => return "error: commands: counters | nat | occupancy | sessions [inside=IP] [proto=N] [limit=N] | clear-sessions [inside=IP] [proto=N] | neighbors | ports | metrics\n".into(),
     };
     let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
     s.push('\n');

@@ -77,6 +77,23 @@ fn metrics_and_ctl_socket_serve_live_counters() {
             .unwrap()
             .starts_with("error:")
     );
+    // Clearing: a bad filter is an error; another host's filter removes
+    // nothing; the host's own removes its session and frees its port,
+    // after which its next packet opens a new session.
+    assert!(
+        control::ctl(&sock, &format!("clear-sessions inside={HOST} limit=3"))
+            .unwrap()
+            .starts_with("error:")
+    );
+    let r = control::ctl(&sock, "clear-sessions inside=192.168.1.99").unwrap();
+    assert!(r.contains("\"removed\": 0"), "{r}");
+    let r = control::ctl(&sock, &format!("clear-sessions inside={HOST} proto=17")).unwrap();
+    assert!(r.contains("\"removed\": 1"), "{r}");
+    let occ = control::ctl(&sock, "occupancy").unwrap();
+    assert!(occ.contains("\"nat_sessions_active\": 0"), "{occ}");
+    assert!(occ.contains("\"nat_ports_in_use\": 0"), "{occ}");
+    let nat = control::ctl(&sock, "nat").unwrap();
+    assert!(nat.contains("\"removed\": 1"), "{nat}");
     drop(h);
     assert!(!sock.exists(), "socket removed on shutdown");
     let _ = std::fs::remove_dir_all(&dir);

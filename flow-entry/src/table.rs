@@ -984,7 +984,7 @@ impl<V> FlowTable<V> {
         slot: u32,
         gen_: u32,
         reason: ReleaseReason,
-        cond: impl Fn(&KeyCell) -> bool,
+        cond: impl Fn(&KeyCell, &V) -> bool,
     ) -> bool {
         let Some(cell) = self.shards.get(shard).and_then(|s| s.keys.try_cell(slot)) else {
             return false;
@@ -996,12 +996,11 @@ impl<V> FlowTable<V> {
         // generation still matches once locked (a reuse bumps it first).
         let r = self.rev_shard(shard, slot);
         let mut l = self.lock2(shard, r);
-        let live = l
-            .get(shard)
-            .slots
-            .get(slot as usize)
-            .is_some_and(|s| s.value.is_some());
-        if !live || cell.gen_() != gen_ || !cond(cell) {
+        let keep = match l.get(shard).slots.get(slot as usize) {
+            Some(Slot { value: Some(v), .. }) => cell.gen_() != gen_ || !cond(cell, v),
+            _ => true,
+        };
+        if keep {
             return false;
         }
         let (fi, ri) = l.pair(shard, r);
@@ -1214,7 +1213,7 @@ impl<V> FlowTable<V> {
                     return Ok(Inserted::Existing(h, value));
                 }
                 drop(l);
-                self.remove_checked(es, slot, g, ReleaseReason::LazyExpired, |c| {
+                self.remove_checked(es, slot, g, ReleaseReason::LazyExpired, |c, _| {
                     c.deadline() <= now_t
                 });
                 continue;
@@ -1230,7 +1229,7 @@ impl<V> FlowTable<V> {
                     return Err((InsertError::Conflict, value));
                 }
                 drop(l);
-                self.remove_checked(es, slot, g, ReleaseReason::LazyExpired, |c| {
+                self.remove_checked(es, slot, g, ReleaseReason::LazyExpired, |c, _| {
                     c.deadline() <= now_t
                 });
                 continue;
@@ -1721,8 +1720,37 @@ impl<V> FlowTable<V> {
             handle.slot,
             handle.gen_,
             reason,
-            |_| true,
+            |_, _| true,
         )
+    }
+
+    /// Removes every live entry whose value satisfies `pred` (reason
+    /// [`ReleaseReason::Removed`], through the release hook, both keys).
+    /// A scan: O(n). Each shard is locked while its matches are listed;
+    /// then each is removed under its pair's locks only if its slot still
+    /// holds the same entry (generation) and it still matches, so an entry
+    /// inserted meanwhile is never touched (no ABA). Returns how many it
+    /// removed. For the control plane (e.g. clearing sessions).
+    pub fn remove_matching(&self, pred: impl Fn(&V) -> bool) -> usize {
+        let mut n = 0;
+        for s in 0..self.shards.len() {
+            let found: Vec<(u32, u32)> = {
+                let mut l = self.lock1(s);
+                let fi = l.get(s);
+                fi.slots
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, sl)| sl.value.as_ref().is_some_and(&pred))
+                    .map(|(i, _)| (i as u32, self.cell(s, i as u32).gen_()))
+                    .collect()
+            };
+            for (slot, g) in found {
+                if self.remove_checked(s, slot, g, ReleaseReason::Removed, |_, v| pred(v)) {
+                    n += 1;
+                }
+            }
+        }
+        n
     }
 
     // ------------------------------------------------------------ expiry

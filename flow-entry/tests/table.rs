@@ -486,3 +486,41 @@ fn poll_owned_expires_only_the_workers_shards() {
     assert_eq!(seen.len(), n as usize);
     assert!(t.is_empty());
 }
+
+/// `remove_matching` removes exactly the entries whose value matches, both
+/// keys, each released once with `Removed`; a slot reused by an entry that
+/// does not match (inserted after the removal) is untouched.
+#[test]
+fn remove_matching_removes_exactly_the_matching_pairs() {
+    let (t, log) = table(cfg(4, 256));
+    for i in 0..40u32 {
+        t.insert_pair(fwd(i), rev(i), i, ts(100), ts(0)).unwrap();
+    }
+    assert_eq!(t.remove_matching(|v| v % 4 == 0), 10);
+    let mut rel = released(&log);
+    rel.sort_unstable();
+    let want: Vec<_> = (0..40)
+        .filter(|v| v % 4 == 0)
+        .map(|v| (v, ReleaseReason::Removed))
+        .collect();
+    assert_eq!(rel, want);
+    for i in 0..40u32 {
+        let gone = i % 4 == 0;
+        assert_eq!(t.get(&fwd(i), ts(1)).is_none(), gone, "fwd {i}");
+        assert_eq!(t.get(&rev(i), ts(1)).is_none(), gone, "rev {i}");
+    }
+    assert_eq!(t.len(), 30);
+    assert_eq!(t.stats().released[ReleaseReason::Removed.index()], 10);
+    // Nothing matches any more: a second call is a no-op.
+    assert_eq!(t.remove_matching(|v| v % 4 == 0), 0);
+    // Freed slots are reused by new entries; those are not removed by a
+    // predicate they do not satisfy.
+    t.insert_pair(fwd(100), rev(100), 101, ts(100), ts(1))
+        .unwrap();
+    assert_eq!(t.remove_matching(|v| *v == 100), 0);
+    assert_eq!(t.get(&fwd(100), ts(1)), Some(101));
+    // Expiry later releases the rest once each.
+    t.poll(ts(200), usize::MAX);
+    assert_eq!(released(&log).len(), 41);
+    assert_eq!(t.len(), 0);
+}

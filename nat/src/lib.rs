@@ -1333,21 +1333,8 @@ impl Nat {
             if out.len() >= limit {
                 return;
             }
-            let (inside, external, remote) = match s.kind {
-                SessionKind::PortForward => (
-                    (s.xlat.dst, s.xlat.dport),
-                    (s.orig.dst, s.orig.dport),
-                    (s.orig.src, s.orig.sport),
-                ),
-                _ => (
-                    (s.orig.src, s.orig.sport),
-                    (s.xlat.src, s.xlat.sport),
-                    (s.orig.dst, s.orig.dport),
-                ),
-            };
-            if filter.inside.is_none_or(|i| i == inside.0)
-                && filter.proto.is_none_or(|p| p == s.orig.proto)
-            {
+            let (inside, external, remote) = s.endpoints();
+            if filter.matches(s) {
                 out.push(SessionInfo {
                     kind: s.kind,
                     proto: s.orig.proto,
@@ -1359,6 +1346,42 @@ impl Nat {
             }
         });
         out
+    }
+
+    /// Remove every session matching `filter` (an operator's "clear
+    /// translations"): each through the same release path as expiry (its
+    /// port returned, counted as `removed`), both keys at once; a session
+    /// created meanwhile in a reused slot is never touched. Returns how
+    /// many were removed. A scan: O(table), one shard locked at a time
+    /// while listing; for control, never the packet path.
+    pub fn sessions_clear(&self, filter: &SessionFilter) -> usize {
+        self.table.remove_matching(|s| filter.matches(s))
+    }
+}
+
+impl Session {
+    /// (inside, external, remote) endpoints, whichever side opened it.
+    fn endpoints(&self) -> ((Ipv4Addr, u16), (Ipv4Addr, u16), (Ipv4Addr, u16)) {
+        match self.kind {
+            SessionKind::PortForward => (
+                (self.xlat.dst, self.xlat.dport),
+                (self.orig.dst, self.orig.dport),
+                (self.orig.src, self.orig.sport),
+            ),
+            _ => (
+                (self.orig.src, self.orig.sport),
+                (self.xlat.src, self.xlat.sport),
+                (self.orig.dst, self.orig.dport),
+            ),
+        }
+    }
+}
+
+impl SessionFilter {
+    /// Whether session `s` passes the filter.
+    fn matches(&self, s: &Session) -> bool {
+        self.inside.is_none_or(|i| i == s.endpoints().0.0)
+            && self.proto.is_none_or(|p| p == s.orig.proto)
     }
 }
 

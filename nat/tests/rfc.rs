@@ -1104,3 +1104,54 @@ fn deadline_near_end_of_time_saturates() {
     assert_eq!(run(&n, &mut f, Side::Inside, late), Verdict::Forward);
     assert_eq!(n.stats().sessions_active, 3);
 }
+
+/// Clearing sessions by filter (an operator's "clear translations"):
+/// exactly the matching sessions go, through the release path (ports
+/// returned, counted as removed); replies to them are no longer admitted;
+/// the others keep working.
+#[test]
+fn sessions_clear_by_inside_host_and_protocol() {
+    let mut c = base_config();
+    c.port_forwards.push(forward_rule());
+    let n = nat(c);
+    let (_, a1) = out_udp(&n, "10.0.0.1", 5000, "192.0.2.1", 53, 0);
+    let (_, a2) = out_udp(&n, "10.0.0.1", 5001, "192.0.2.2", 53, 0);
+    let (ext, eport) = handshake(&n, 0);
+    let (_, b) = out_udp(&n, "10.0.0.2", 5000, "192.0.2.1", 53, 0);
+    let mut pf = tcp("192.0.2.9", 4444, "203.0.113.1", 8080, SYN);
+    assert_eq!(run(&n, &mut pf, Side::Outside, secs(0)), Verdict::Forward);
+    assert_eq!(n.stats().sessions_active, 5);
+    let ports = n.stats().ports_in_use;
+
+    let udp_of_a = SessionFilter {
+        inside: Some(ip("10.0.0.1")),
+        proto: Some(17),
+    };
+    assert_eq!(n.sessions_clear(&udp_of_a), 2);
+    let st = n.stats();
+    assert_eq!((st.sessions_active, st.removed), (3, 2));
+    assert_eq!(st.ports_in_use, ports - 2, "their ports are free again");
+    for f in [&a1, &a2] {
+        let (ext, ep, ..) = addrs(f);
+        let (v, _) = in_udp(&n, &addrs(f).2.to_string(), 53, ext, ep, 1);
+        assert!(
+            matches!(v, Verdict::Drop(_)),
+            "reply to a cleared session: {v:?}"
+        );
+    }
+    // The TCP session of the same host and the other host's UDP stay.
+    let mut r = tcp("192.0.2.1", 80, &ext.to_string(), eport, ACK);
+    assert_eq!(run(&n, &mut r, Side::Outside, secs(1)), Verdict::Forward);
+    let (bx, bp, ..) = addrs(&b);
+    assert_eq!(in_udp(&n, "192.0.2.1", 53, bx, bp, 1).0, Verdict::Forward);
+    // A port-forward session is cleared by its inside server's address.
+    let pf_filter = SessionFilter {
+        inside: Some(ip("10.0.0.80")),
+        proto: None,
+    };
+    assert_eq!(n.sessions_clear(&pf_filter), 1);
+    // Everything else.
+    assert_eq!(n.sessions_clear(&SessionFilter::default()), 2);
+    let st = n.stats();
+    assert_eq!((st.sessions_active, st.ports_in_use, st.removed), (0, 0, 5));
+}
