@@ -227,6 +227,38 @@ fn shuttle_remove_vs_lookup_no_aba() {
     both(remove_vs_lookup);
 }
 
+/// `remove_matching` (clearing by value) racing with a worker that removes
+/// the matching entry and inserts a non-matching one under the same keys
+/// (likely in the freed slot): the new entry always survives, the old one
+/// is released exactly once, whoever removed it.
+fn clear_vs_reinsert() {
+    let (t, log) = table(cfg(4, 64));
+    let Ok(Inserted::New(h1)) = t.insert_pair(fwd(1), rev(1), 1, ts(100), ts(0)) else {
+        panic!()
+    };
+    t.insert_pair(fwd(3), rev(3), 3, ts(100), ts(0)).unwrap();
+    let t1 = t.clone();
+    let a = thread::spawn(move || {
+        let ra = t1.remove(h1, ReleaseReason::Removed);
+        let r = t1.insert_pair(fwd(1), rev(1), 2, ts(100), ts(0));
+        assert!(matches!(r, Ok(Inserted::New(_))), "{r:?}");
+        ra
+    });
+    let t2 = t.clone();
+    let b = thread::spawn(move || t2.remove_matching(|v| *v == 1 || *v == 3));
+    let ra = a.join().unwrap();
+    let nb = b.join().unwrap();
+    assert_eq!(t.get(&fwd(1), ts(1)), Some(2), "the new entry survived");
+    assert_eq!(t.get(&fwd(3), ts(1)), None);
+    assert_eq!(nb, if ra { 1 } else { 2 }, "value 1 removed exactly once");
+    check_invariants(&t, &log, &[1, 2, 3]);
+}
+
+#[test]
+fn shuttle_clear_vs_reinsert_no_aba() {
+    both(clear_vs_reinsert);
+}
+
 fn pair_across_shards() {
     let (t, log) = table(cfg(4, 64));
     let (i, j) = cross_pairs(&t);
