@@ -150,13 +150,29 @@ pub enum SessionKind {
     PortForward,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct MapKey {
     proto: u8,
     in_ip: Ipv4Addr,
     in_port: u16,
     /// Address-and-port-dependent mapping: the remote endpoint.
     remote: Option<(Ipv4Addr, u16)>,
+}
+
+/// Protocol, address and port packed into one word (map keys: one hash
+/// write, one compare).
+fn endpoint_word(proto: u8, ip: Ipv4Addr, port: u16) -> u64 {
+    (u64::from(proto) << 48) | (u64::from(u32::from(ip)) << 16) | u64::from(port)
+}
+
+impl core::hash::Hash for MapKey {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        // Consistent with the derived `Eq`: equal keys write equal words.
+        state.write_u64(endpoint_word(self.proto, self.in_ip, self.in_port));
+        if let Some((ip, port)) = self.remote {
+            state.write_u64(endpoint_word(1, ip, port));
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -170,7 +186,8 @@ struct Mapping {
 struct Pool {
     alloc: Allocator,
     by_in: FastMap<MapKey, Mapping>,
-    by_ext: FastMap<(u8, Ipv4Addr, u16), MapKey>,
+    /// External endpoint (`endpoint_word`) → mapping.
+    by_ext: FastMap<u64, MapKey>,
     /// Address-dependent filtering only: live sessions per (mapping,
     /// remote address), so an inbound packet from that address (any port)
     /// is admitted while one exists.
@@ -212,7 +229,7 @@ impl Pool {
         if m.refs == 0 {
             let m = *m;
             self.by_in.remove(k);
-            self.by_ext.remove(&(k.proto, m.ext_ip, m.ext_port));
+            self.by_ext.remove(&endpoint_word(k.proto, m.ext_ip, m.ext_port));
             self.alloc
                 .release(k.proto, k.in_ip, m.ext_ip, m.ext_port, now);
         }
@@ -925,7 +942,7 @@ impl Nat {
                         refs: 1,
                     },
                 );
-                pool.by_ext.insert((t.proto, ip, port), *key);
+                pool.by_ext.insert(endpoint_word(t.proto, ip, port), *key);
                 pool.note_remote(key, t.dst);
                 Ok((ip, port))
             }
@@ -1027,7 +1044,7 @@ impl Nat {
         let (is_nat, mapped) = {
             let mut pool = lock(&self.shared.pool);
             let is_nat = self.is_nat_address(t.dst);
-            let mapped = pool.by_ext.get(&(t.proto, t.dst, t.dport)).copied();
+            let mapped = pool.by_ext.get(&endpoint_word(t.proto, t.dst, t.dport)).copied();
             let mut out = None;
             let admitted = |pool: &Pool, k: &MapKey| match self.cfg.filtering {
                 FilteringBehavior::EndpointIndependent => true,
