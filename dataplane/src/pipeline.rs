@@ -941,6 +941,11 @@ impl Pipeline {
                 self.forward_released(now, &mut tmp);
                 self.pending.append(&mut tmp.generated);
             }
+            if w == 0
+                && let Some(nat) = &self.shared.nat
+            {
+                log_mappings(nat.nat());
+            }
             let m = self.shared.v6flows.poll_owned(now, POLL_BUDGET, w, ws);
             self.flow_backlog = n >= POLL_BUDGET || m >= POLL_BUDGET;
             work += n + m;
@@ -1770,6 +1775,33 @@ impl Pipeline {
             }
             Err(d) => d,
         }
+    }
+}
+
+/// Write the NAT's mapping events (`nat.log_mappings`) to the log: one
+/// `info` event each under the target `nat_mappings`, at most
+/// `POLL_BUDGET` per call (the rest wait for the next poll). Runs on
+/// worker 0's poll, outside every lock.
+fn log_mappings(nat: &nat::Nat) {
+    if !nat.config().log_mappings {
+        return;
+    }
+    let mut ev = Vec::new();
+    nat.take_mapping_events(&mut ev, POLL_BUDGET);
+    for e in ev {
+        let (ii, ip) = e.inside;
+        let (ei, ep) = e.external;
+        let remote = e.remote.map(|(a, p)| format!("{a}:{p}"));
+        tracing::info!(
+            target: "nat_mappings",
+            event = ?e.kind,
+            proto = e.proto,
+            inside = %format_args!("{ii}:{ip}"),
+            external = %format_args!("{ei}:{ep}"),
+            remote = remote.as_deref().unwrap_or("-"),
+            at_ns = e.at_ns,
+            "NAT mapping"
+        );
     }
 }
 

@@ -924,3 +924,70 @@ fn unsolicited_syn_held_then_answered_with_port_unreachable() {
     let (sink, _) = replay(nat_config(), arp_preamble(), wan);
     assert!(ip_out(&sink, WAN).is_empty(), "default: never answered");
 }
+
+/// `nat.log_mappings`: the replay writes one `nat_mappings` log event when
+/// a mapping is created and one when it is released (at capture time),
+/// with the inside and external endpoints.
+#[test]
+fn mapping_log_through_the_harness() {
+    #[derive(Clone, Default)]
+    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let udp = |t: f64, sport: u16| {
+        pkt(
+            t,
+            traffic::ipv4(
+                HOST_MAC,
+                LAN_MAC,
+                HOST,
+                REMOTE,
+                64,
+                1,
+                PROTO_UDP,
+                &traffic::udp_dgram(sport, 53, b"q"),
+            ),
+        )
+    };
+    let mut lan = arp_preamble();
+    lan.push(udp(1.0, 41000));
+    // 400 s later (UDP timeout 300 s): the first mapping is released.
+    lan.push(udp(401.0, 41001));
+    let mut cfg = nat_config();
+    if let Some(n) = cfg.nat.as_mut() {
+        n.log_mappings = true;
+    }
+    let buf = Buf::default();
+    let w = buf.clone();
+    let sub = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || w.clone())
+        .finish();
+    tracing::subscriber::with_default(sub, || {
+        replay(cfg, lan, vec![]);
+    });
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("nat_mappings"))
+        .collect();
+    let has = |ev: &str, port: u16, at: u64| {
+        lines.iter().any(|l| {
+            l.contains(&format!("event={ev}"))
+                && l.contains(&format!("inside={HOST}:{port}"))
+                && l.contains(&format!("at_ns={at}"))
+        })
+    };
+    assert!(has("Created", 41000, S), "{text}");
+    assert!(has("Released", 41000, 401 * S), "{text}");
+    assert!(has("Created", 41001, 401 * S), "{text}");
+    assert_eq!(lines.len(), 3, "{text}");
+}

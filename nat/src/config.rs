@@ -381,6 +381,11 @@ pub struct NatConfig {
     /// ICMP type 3 code 13 (RFC 5508 REQ-8). NAT itself only reports it.
     #[serde(default)]
     pub icmp_on_quota_exceeded: bool,
+    /// Record every dynamic mapping's creation and release (inside and
+    /// external endpoint, protocol, time) for the operator's translation
+    /// log: [`crate::Nat::take_mapping_events`]. Off by default.
+    #[serde(default)]
+    pub log_mappings: bool,
     #[serde(default)]
     pub port_forwards: Vec<PortForward>,
     #[serde(default)]
@@ -421,6 +426,7 @@ impl NatConfig {
             unsolicited_syn: UnsolicitedSyn::default(),
             port_reuse_hold_down: None,
             icmp_on_quota_exceeded: false,
+            log_mappings: false,
             port_forwards: Vec::new(),
             fragments: FragmentConfig::default(),
             seed: default_seed(),

@@ -194,9 +194,57 @@ struct Pool {
     remotes: Option<FastMap<(MapKey, Ipv4Addr), u32>>,
     /// Unsolicited inbound SYNs held (`unsolicited_syn = "hold"`).
     syn: synhold::SynHolds,
+    /// Mapping events not yet taken (`log_mappings`; at most
+    /// [`MAPPING_EVENTS_MAX`]) and how many did not fit.
+    events: Option<std::collections::VecDeque<MappingEvent>>,
+    events_dropped: u64,
+}
+
+/// Most mapping events kept until [`Nat::take_mapping_events`]; more are
+/// counted in [`NatStats::mapping_events_dropped`] and lost.
+pub const MAPPING_EVENTS_MAX: usize = 65_536;
+
+/// What happened to a mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MappingEventKind {
+    Created,
+    Released,
+}
+
+/// One dynamic mapping created or released (`log_mappings`), for the
+/// operator's translation log (who used which external address and port
+/// when).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MappingEvent {
+    pub kind: MappingEventKind,
+    pub proto: u8,
+    pub inside: (Ipv4Addr, u16),
+    pub external: (Ipv4Addr, u16),
+    /// Address-and-port-dependent mapping: the remote endpoint.
+    pub remote: Option<(Ipv4Addr, u16)>,
+    /// The `now` of the packet or poll that caused it (ns).
+    pub at_ns: u64,
 }
 
 impl Pool {
+    /// Record a mapping event when `log_mappings` is on. O(1).
+    fn event(&mut self, kind: MappingEventKind, k: &MapKey, ext: (Ipv4Addr, u16), at_ns: u64) {
+        let Some(q) = &mut self.events else { return };
+        if q.len() >= MAPPING_EVENTS_MAX {
+            self.events_dropped += 1;
+            return;
+        }
+        q.push_back(MappingEvent {
+            kind,
+            proto: k.proto,
+            inside: (k.in_ip, k.in_port),
+            external: ext,
+            remote: k.remote,
+            at_ns,
+        });
+    }
+
     /// A session of mapping `k` with remote address `remote` now holds a
     /// reference (the caller has counted it in `refs`).
     fn note_remote(&mut self, k: &MapKey, remote: Ipv4Addr) {
@@ -229,9 +277,11 @@ impl Pool {
         if m.refs == 0 {
             let m = *m;
             self.by_in.remove(k);
-            self.by_ext.remove(&endpoint_word(k.proto, m.ext_ip, m.ext_port));
+            self.by_ext
+                .remove(&endpoint_word(k.proto, m.ext_ip, m.ext_port));
             self.alloc
                 .release(k.proto, k.in_ip, m.ext_ip, m.ext_port, now);
+            self.event(MappingEventKind::Released, k, (m.ext_ip, m.ext_port), now);
         }
     }
 }
@@ -320,6 +370,8 @@ pub struct NatStats {
     pub fragments: FragStats,
     /// Unsolicited SYNs held (RFC 5382 REQ-4, `unsolicited_syn = "hold"`).
     pub syn_hold: synhold::SynHoldStats,
+    /// Mapping events lost because [`MAPPING_EVENTS_MAX`] were waiting.
+    pub mapping_events_dropped: u64,
 }
 
 /// Filter for [`Nat::sessions_scan`].
@@ -400,6 +452,8 @@ impl Nat {
                 remotes: (cfg.filtering == FilteringBehavior::AddressDependent)
                     .then(FastMap::default),
                 syn: synhold::SynHolds::default(),
+                events: cfg.log_mappings.then(std::collections::VecDeque::new),
+                events_dropped: 0,
             }),
             counters: Counters {
                 drops: DropReason::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
@@ -944,6 +998,7 @@ impl Nat {
                 );
                 pool.by_ext.insert(endpoint_word(t.proto, ip, port), *key);
                 pool.note_remote(key, t.dst);
+                pool.event(MappingEventKind::Created, key, (ip, port), now);
                 Ok((ip, port))
             }
             Err(AllocError::QuotaExceeded) => Err(DropReason::QuotaExceeded),
@@ -1044,7 +1099,10 @@ impl Nat {
         let (is_nat, mapped) = {
             let mut pool = lock(&self.shared.pool);
             let is_nat = self.is_nat_address(t.dst);
-            let mapped = pool.by_ext.get(&endpoint_word(t.proto, t.dst, t.dport)).copied();
+            let mapped = pool
+                .by_ext
+                .get(&endpoint_word(t.proto, t.dst, t.dport))
+                .copied();
             let mut out = None;
             let admitted = |pool: &Pool, k: &MapKey| match self.cfg.filtering {
                 FilteringBehavior::EndpointIndependent => true,
@@ -1257,6 +1315,20 @@ impl Nat {
         out.append(&mut r);
     }
 
+    /// Move up to `max` mapping events (oldest first) into `out`
+    /// (`log_mappings`; nothing otherwise). Returns how many. O(moved), one
+    /// short hold of the pool lock; call from a poll, not per packet.
+    pub fn take_mapping_events(&self, out: &mut Vec<MappingEvent>, max: usize) -> usize {
+        if !self.cfg.log_mappings {
+            return 0;
+        }
+        let mut p = lock(&self.shared.pool);
+        let Some(q) = &mut p.events else { return 0 };
+        let n = q.len().min(max);
+        out.extend(q.drain(..n));
+        n
+    }
+
     /// Expire sessions due by `now` (bounded by `budget` removals) and
     /// fragment entries and port hold-downs. Returns sessions removed.
     pub fn poll(&self, now: Timestamp, budget: usize) -> usize {
@@ -1302,9 +1374,14 @@ impl Nat {
     pub fn stats(&self) -> NatStats {
         let c = &self.shared.counters;
         let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let (alloc, mappings, syn_hold) = {
+        let (alloc, mappings, syn_hold, mapping_events_dropped) = {
             let p = lock(&self.shared.pool);
-            (p.alloc.stats(), p.by_in.len() as u64, p.syn.stats())
+            (
+                p.alloc.stats(),
+                p.by_in.len() as u64,
+                p.syn.stats(),
+                p.events_dropped,
+            )
         };
         NatStats {
             sessions_active: self.table.len() as u64,
@@ -1330,6 +1407,7 @@ impl Nat {
             alloc,
             fragments: lock(&self.frags).stats(),
             syn_hold,
+            mapping_events_dropped,
         }
     }
 

@@ -1155,3 +1155,45 @@ fn sessions_clear_by_inside_host_and_protocol() {
     let st = n.stats();
     assert_eq!((st.sessions_active, st.ports_in_use, st.removed), (0, 0, 5));
 }
+
+/// With `log_mappings`, every dynamic mapping's creation and release is
+/// recorded once, with its endpoints and the virtual time, oldest first;
+/// a mapping shared by two sessions is released once, when the last goes.
+/// Off (the default), nothing is recorded.
+#[test]
+fn mapping_log_records_creation_and_release() {
+    use nat::{MappingEvent, MappingEventKind};
+    let mut c = base_config();
+    c.log_mappings = true;
+    let n = nat(c);
+    let (_, a) = out_udp(&n, "10.0.0.1", 5000, "192.0.2.1", 53, 10);
+    let (_, b) = out_udp(&n, "10.0.0.1", 5000, "192.0.2.2", 53, 20);
+    assert_eq!((addrs(&a).0, addrs(&a).1), (addrs(&b).0, addrs(&b).1));
+    let ext = (addrs(&a).0, addrs(&a).1);
+    let mut ev = Vec::new();
+    assert_eq!(n.take_mapping_events(&mut ev, 100), 1);
+    assert_eq!(
+        ev[0],
+        MappingEvent {
+            kind: MappingEventKind::Created,
+            proto: 17,
+            inside: (ip("10.0.0.1"), 5000),
+            external: ext,
+            remote: None,
+            at_ns: 10 * 1_000_000_000,
+        }
+    );
+    // The first session expires (UDP 300 s): the mapping stays.
+    n.poll(secs(315), usize::MAX);
+    assert_eq!(n.take_mapping_events(&mut ev, 100), 0);
+    n.poll(secs(325), usize::MAX);
+    assert_eq!(n.take_mapping_events(&mut ev, 100), 1);
+    assert_eq!(ev[1].kind, MappingEventKind::Released);
+    assert_eq!((ev[1].inside, ev[1].external), (ev[0].inside, ext));
+    assert_eq!(ev[1].at_ns, 325 * 1_000_000_000);
+    assert_eq!(n.stats().mapping_events_dropped, 0);
+
+    let n = nat(base_config());
+    out_udp(&n, "10.0.0.1", 5000, "192.0.2.1", 53, 10);
+    assert_eq!(n.take_mapping_events(&mut ev, 100), 0, "off by default");
+}
