@@ -353,6 +353,16 @@ impl RouteTable {
             .collect();
     }
 
+    /// [`RouteTable::lookup`] for an IPv4 destination.
+    #[inline]
+    pub fn lookup_v4(&self, dst: Ipv4Addr) -> Option<(PortId, IpAddr)> {
+        let d = u32::from(dst);
+        self.v4
+            .iter()
+            .find(|r| d & r.mask == r.prefix)
+            .map(|r| (r.port, r.via.unwrap_or(IpAddr::V4(dst))))
+    }
+
     /// Longest-prefix match: `(egress port, next hop address)`.
     pub fn lookup(&self, dst: IpAddr) -> Option<(PortId, IpAddr)> {
         match dst {
@@ -365,18 +375,6 @@ impl RouteTable {
                     .map(|r| (r.port, r.via.unwrap_or(dst)))
             }
         }
-    }
-}
-
-impl RouteTable {
-    /// [`RouteTable::lookup`] for an IPv4 destination.
-    #[inline]
-    pub fn lookup_v4(&self, dst: Ipv4Addr) -> Option<(PortId, IpAddr)> {
-        let d = u32::from(dst);
-        self.v4
-            .iter()
-            .find(|r| d & r.mask == r.prefix)
-            .map(|r| (r.port, r.via.unwrap_or(IpAddr::V4(dst))))
     }
 }
 
@@ -1202,11 +1200,10 @@ impl Pipeline {
         }
     }
 
-    /// Every stage before NAT for one frame; `known` is its classification
-    /// if the caller already has it (from [`Pipeline::prefetch`]).
-    /// Pass 1 for one frame: [`Pipeline::one`], with the common case (a
-    /// unicast IPv4 packet to forward, headed for the NAT) decided by
-    /// [`Pipeline::quick_to_nat`] in one read of the header.
+    /// Pass 1 for one frame: classification (`known` if the caller already
+    /// has it, from [`Pipeline::prefetch`]), then [`Pipeline::one`], with
+    /// the common case (a unicast IPv4 packet to forward, headed for the
+    /// NAT) decided by [`Pipeline::quick_to_nat`] in one read of the header.
     #[inline]
     fn pre_nat(
         &mut self,
@@ -1326,6 +1323,7 @@ impl Pipeline {
         Some(Disposition::Tx(egress))
     }
 
+    /// Every stage before NAT for one classified frame.
     fn one(
         &mut self,
         ingress: PortId,

@@ -937,8 +937,7 @@ impl Nat {
                 // The inside host opens the connection a held unsolicited
                 // SYN was for (simultaneous open): that SYN is dropped
                 // silently, never answered (RFC 5382 REQ-4).
-                let dport = t.dport;
-                pool.syn.cancel(&(t.dst, dport, ip, port));
+                pool.syn.cancel(&(t.dst, t.dport, ip, port));
             }
             match ext {
                 Ok(e) => e,
