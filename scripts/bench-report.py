@@ -37,7 +37,8 @@ if os.path.exists(f"{out}/load.txt"):
             except ValueError:
                 pass
 stage = {"before-build": "before the build", "measure-start": "when measuring started",
-         "after-a": "after (a)", "after-b": "after (b)", "measure-end": "after the measurements"}
+         "after-a": "after (a)", "after-b": "after (b)", "after-c": "after (c)",
+         "measure-end": "after the measurements"}
 if loads:
     seen = ", ".join(f"{v:.2f} {stage.get(k, k)}" for k, v in loads)
     w(f"| load | 1-minute load average: {seen} (on {os.cpu_count()} cores; from the start of the "
@@ -151,6 +152,37 @@ w("| check | kernel | dataplane |")
 w("|---|---|---|")
 for n in names:
     w(f"| {n} | {dict(knc).get(n, '—')} | {dict(dpc).get(n, '—')} |")
+w("")
+
+# (d) replay harness
+rj = None
+if os.path.exists(f"{out}/replay.json"):
+    for l in open(f"{out}/replay.json"):
+        if l.strip().startswith("{"):
+            rj = json.loads(l)
+w("## `dataplane replay`: full pipeline vs pass-through (`replaybench`)")
+w("")
+if rj:
+    w(f"`cargo run --release -p dataplane --example replaybench`: {rj['packets']:,} packets of {rj['flows']:,} flows "
+      "(5 packets each way; replies to the NAT's chosen endpoints), "
+      "replayed through the full pipeline and through a pass-through pipeline (frames forwarded untouched) "
+      "with the same driver, same run, best of 2 rounds. `files` is what `dataplane replay` does (pcap files "
+      "in, per-port pcap files out); `memory` keeps frames in memory. Burst 1 is `dataplane replay`'s default "
+      "(exact clock); burst 32 is `--burst 32`.")
+    w("")
+    w("| variant | full (packets/s) | pass-through (packets/s) | ratio |")
+    w("|---|---:|---:|---:|")
+    for b in (1, 32):
+        for io in ("files", "memory"):
+            f = rj[f"burst{b}_{io}_full_pps"]; p = rj[f"burst{b}_{io}_passthrough_pps"]
+            w(f"| {io}, burst {b} | {f:,.0f} | {p:,.0f} | {rj[f'burst{b}_{io}_ratio']:.3f} |")
+    w("")
+    w(f"`dataplane replay` (files, burst 1): **{rj['burst1_files_ratio']:.2f}** of the pass-through rate "
+      "(target ≥ 0.50). Full pipeline: "
+      f"{rj['nat_sessions_created']:,} sessions created, {rj['nat_sessions_active']:,} active at the end, "
+      f"{rj['full_drops']} drops.")
+else:
+    w("(replaybench did not produce figures in this run)")
 w("")
 
 # plots
