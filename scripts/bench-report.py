@@ -176,6 +176,12 @@ if rj:
         for io in ("files", "memory"):
             f = rj[f"burst{b}_{io}_full_pps"]; p = rj[f"burst{b}_{io}_passthrough_pps"]
             w(f"| {io}, burst {b} | {f:,.0f} | {p:,.0f} | {rj[f'burst{b}_{io}_ratio']:.3f} |")
+    if "floor_files_pps" in rj:
+        for io in ("files", "memory"):
+            p = rj[f"burst1_{io}_passthrough_pps"]
+            w(f"| {io}, floor (least work any NAT does: classify, one hash lookup/insert, rewrite, TTL, MACs; "
+              f"no locks, expiry, state, counters) | {rj[f'floor_{io}_pps']:,.0f} | {p:,.0f} | "
+              f"{rj[f'floor_{io}_ratio']:.3f} |")
     w("")
     w(f"`dataplane replay` (files, burst 1): **{rj['burst1_files_ratio']:.2f}** of the pass-through rate "
       "(target ≥ 0.50). Full pipeline: "

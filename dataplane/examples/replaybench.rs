@@ -14,7 +14,11 @@
 //! first replay, as a real capture would show). Two I/O variants, each with
 //! both pipelines: `files` is what `dataplane replay` does (pcap files read,
 //! per-port pcap files written); `memory` keeps frames in memory and counts
-//! output, so it isolates the pipeline. Prints one JSON line; per-round
+//! output, so it isolates the pipeline. A third loop, the *floor*
+//! (`floor_files`, `floor_memory`), does the least any NAT has to do per
+//! packet with the same feed and sink (classify, one hash lookup or insert,
+//! rewrite, TTL, MACs; no locks, expiry, state or counters, no prefetch):
+//! what a minimal lookup-and-rewrite loop achieves on this harness. Prints one JSON line; per-round
 //! figures on stderr. Best of `BENCH_ROUNDS` (2).
 
 use std::collections::BTreeMap;
@@ -217,6 +221,131 @@ fn run(cfg: Config, io: &Io<'_>, passthrough: bool, burst: usize) -> (f64, f64, 
     }
 }
 
+/// Multiply-fold hasher for the floor's maps (keys are packed words).
+#[derive(Default, Clone, Copy)]
+struct FoldHash(u64);
+
+impl core::hash::Hasher for FoldHash {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, w: u64) {
+        let p = u128::from(self.0 ^ w) * 0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835;
+        self.0 = (p as u64) ^ ((p >> 64) as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FloorMap<K, V> = std::collections::HashMap<K, V, core::hash::BuildHasherDefault<FoldHash>>;
+
+/// The floor: the least work any NAT design has to do per packet here, with
+/// the same feed and sink as the pipelines — classify (`net::classify`),
+/// one hash lookup (an insert of both directions for a new outbound flow),
+/// the address/port rewrite with incremental checksums (`net::rewrite`),
+/// TTL and MACs. Single-threaded, no locks, no expiry, no TCP state, no
+/// counters, no ARP/ICMP/fragment handling: a lower bound for comparison,
+/// not a NAT. Outbound keeps the source port (endpoint-dependent, keyed
+/// with the remote); a reply to a port the real NAT chose differently
+/// misses the lookup (counted: the second figure) and is still rewritten
+/// and written, so every packet costs the same work.
+fn floor(
+    feed: &mut dyn replay::Feed,
+    sink: &mut dyn replay::PacketSink,
+    pool: Ipv4Addr,
+) -> (u64, u64) {
+    let word = |a: Ipv4Addr, b: Ipv4Addr| u64::from(u32::from(a)) << 32 | u64::from(u32::from(b));
+    let mut out: FloorMap<(u64, u64), ()> = FloorMap::default();
+    let mut back: FloorMap<(u64, u64), Ipv4Addr> = FloorMap::default();
+    let mut skipped = BTreeMap::new();
+    let (mut sent, mut missed) = (0u64, 0u64);
+    while let Some((port, mut p)) = feed.next(&mut skipped).expect("feed") {
+        let Ok(c) = wire::classify(&p.data) else {
+            missed += 1;
+            continue;
+        };
+        let Some(t) = c.tuple else { continue };
+        let (IpAddr::V4(s), IpAddr::V4(d)) = (t.src, t.dst) else {
+            continue;
+        };
+        let ports = u64::from(t.src_port) << 24 | u64::from(t.dst_port) << 8 | u64::from(t.proto);
+        let ok = if port == LAN {
+            out.entry((word(s, d), ports)).or_insert_with(|| {
+                back.insert((word(d, pool), ports), s);
+            });
+            net::rewrite::rewrite_ipv4_src(&mut p.data, &c, pool, t.src_port).is_ok()
+        } else {
+            let rev = u64::from(t.dst_port) << 24 | u64::from(t.src_port) << 8 | u64::from(t.proto);
+            // A reply to a port the real NAT chose differently still gets
+            // the same work (rewrite, write) with a stand-in inside address.
+            let inside = back.get(&(word(s, pool), rev)).copied().unwrap_or_else(|| {
+                missed += 1;
+                Ipv4Addr::new(192, 168, 1, 10)
+            });
+            net::rewrite::rewrite_ipv4_dst(&mut p.data, &c, inside, t.dst_port).is_ok()
+        };
+        if !ok {
+            continue;
+        }
+        wire::ipv4_dec_ttl(&mut p.data, usize::from(c.l3_offset));
+        let (egress, mac) = if port == LAN {
+            (WAN, ROUTER_MAC)
+        } else {
+            (LAN, [2, 0, 0, 0, 0x10, 1])
+        };
+        wire::set_macs(
+            &mut p.data,
+            if port == LAN { WAN_MAC } else { LAN_MAC },
+            mac,
+        );
+        sink.write(egress, p.ts_ns, &p.data).expect("write");
+        sent += 1;
+    }
+    sink.finish().expect("finish");
+    (sent, missed)
+}
+
+/// [`floor`] over `io`, timed like [`run`]: (wall s, CPU s, sent, missed).
+fn run_floor(cfg: &Config, io: &Io<'_>) -> (f64, f64, u64, u64) {
+    let names: Vec<String> = cfg.ports.iter().map(|p| p.name.clone()).collect();
+    // The reply side's destination: any pool address works (replies are
+    // matched on remote endpoint and port only, see `floor`).
+    let pool = Ipv4Addr::new(203, 0, 113, 16);
+    match io {
+        Io::Memory(lan, wan) => {
+            let srcs: Vec<(PortId, Box<dyn PacketSource>)> = vec![
+                (LAN, Box::new(VecSource::new(lan.to_vec()))),
+                (WAN, Box::new(VecSource::new(wan.to_vec()))),
+            ];
+            let mut feed = Merge::new(srcs);
+            let mut sink = CountSink::default();
+            let (t0, c0) = (Instant::now(), thread_cpu());
+            let (sent, missed) = floor(&mut feed, &mut sink, pool);
+            (t0.elapsed().as_secs_f64(), thread_cpu() - c0, sent, missed)
+        }
+        Io::Files(dir, out) => {
+            let (t0, c0) = (Instant::now(), thread_cpu());
+            let srcs: Vec<(PortId, Box<dyn PacketSource>)> = vec![
+                (
+                    LAN,
+                    Box::new(FileSource::open(&dir.join("lan.pcap")).expect("open")),
+                ),
+                (
+                    WAN,
+                    Box::new(FileSource::open(&dir.join("wan.pcap")).expect("open")),
+                ),
+            ];
+            let mut feed = Merge::new(srcs);
+            let mut sink = PcapDirSink::create(out, &names).expect("out dir");
+            let (sent, missed) = floor(&mut feed, &mut sink, pool);
+            (t0.elapsed().as_secs_f64(), thread_cpu() - c0, sent, missed)
+        }
+    }
+}
+
 fn write_pcap(path: &Path, pkts: &[Packet]) {
     let f = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
     let mut w = PcapWriter::with_header(f, replay::out_header()).expect("header");
@@ -255,7 +384,26 @@ fn main() {
     let mut best: BTreeMap<String, f64> = BTreeMap::new();
     let mut full_out = 0;
     let mut stats = None;
+    let mut floor_missed = 0;
     for r in 0..rounds {
+        for (io_name, io) in [
+            ("memory", Io::Memory(&lan, &wan)),
+            ("files", Io::Files(&dir, &out_dir)),
+        ] {
+            let label = format!("floor_{io_name}");
+            if !only.is_empty() && !only.split(',').any(|o| o == label) {
+                continue;
+            }
+            let (secs, cpu, sent, missed) = run_floor(&cfg, &io);
+            let pps = total as f64 / secs;
+            eprintln!(
+                "round {r}: floor    {io_name:<6} {secs:.3} s  {pps:>12.0} packets/s  (cpu {cpu:.3} s, {:>10.0} packets/cpu-s)  ({sent} out, {missed} unmatched)",
+                total as f64 / cpu.max(1e-9)
+            );
+            let e = best.entry(label).or_insert(0.0);
+            *e = e.max(pps);
+            floor_missed = missed;
+        }
         for burst in [1usize, 32] {
             for (io_name, io) in [
                 ("memory", Io::Memory(&lan, &wan)),
@@ -305,6 +453,15 @@ fn main() {
             ));
         }
     }
+    for io in ["files", "memory"] {
+        let f = best[&format!("floor_{io}")];
+        let p = best[&format!("b1_{io}_passthrough")];
+        json.push_str(&format!(
+            ",\"floor_{io}_pps\":{f:.0},\"floor_{io}_ratio\":{:.3}",
+            f / p
+        ));
+    }
+    json.push_str(&format!(",\"floor_unmatched\":{floor_missed}"));
     json.push('}');
     println!("{json}");
 }
