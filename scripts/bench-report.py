@@ -179,8 +179,8 @@ if rj:
     if "floor_files_pps" in rj:
         for io in ("files", "memory"):
             p = rj[f"burst1_{io}_passthrough_pps"]
-            w(f"| {io}, floor (least work any NAT does: classify, one hash lookup/insert, rewrite, TTL, MACs; "
-              f"no locks, expiry, state, counters) | {rj[f'floor_{io}_pps']:,.0f} | {p:,.0f} | "
+            w(f"| {io}, floor (least work a NAT does: classify, one lookup/insert in a flat prefetched table, "
+              f"rewrite, TTL, MACs; no locks, allocator, expiry, state, counters) | {rj[f'floor_{io}_pps']:,.0f} | {p:,.0f} | "
               f"{rj[f'floor_{io}_ratio']:.3f} |")
     w("")
     w(f"`dataplane replay` (files, burst 1): **{rj['burst1_files_ratio']:.2f}** of the pass-through rate "

@@ -15,10 +15,11 @@
 //! both pipelines: `files` is what `dataplane replay` does (pcap files read,
 //! per-port pcap files written); `memory` keeps frames in memory and counts
 //! output, so it isolates the pipeline. A third loop, the *floor*
-//! (`floor_files`, `floor_memory`), does the least any NAT has to do per
-//! packet with the same feed and sink (classify, one hash lookup or insert,
-//! rewrite, TTL, MACs; no locks, expiry, state or counters, no prefetch):
-//! what a minimal lookup-and-rewrite loop achieves on this harness. Prints one JSON line; per-round
+//! (`floor_files`, `floor_memory`), does the least a NAT has to do per
+//! packet with the same feed and sink (classify, one lookup or insert in a
+//! flat prefetched table, rewrite, TTL, MACs; no locks, allocator, expiry,
+//! state or counters): what a minimal lookup-and-rewrite loop achieves on
+//! this harness. Prints one JSON line; per-round
 //! figures on stderr. Best of `BENCH_ROUNDS` (2).
 
 use std::collections::BTreeMap;
@@ -221,70 +222,145 @@ fn run(cfg: Config, io: &Io<'_>, passthrough: bool, burst: usize) -> (f64, f64, 
     }
 }
 
-/// Multiply-fold hasher for the floor's maps (keys are packed words).
-#[derive(Default, Clone, Copy)]
-struct FoldHash(u64);
+/// The floor's session table: open addressing with linear probing, keys
+/// and values inline (one cache line per probe), sized once; no deletion.
+struct FlatTable {
+    slots: Vec<(u64, u64, u32)>,
+    mask: usize,
+}
 
-impl core::hash::Hasher for FoldHash {
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u64(u64::from(*b));
+impl FlatTable {
+    fn new(entries: usize) -> Self {
+        let n = (entries * 2).next_power_of_two().max(1024);
+        FlatTable {
+            slots: vec![(0, 0, 0); n],
+            mask: n - 1,
         }
     }
-    fn write_u64(&mut self, w: u64) {
-        let p = u128::from(self.0 ^ w) * 0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835;
-        self.0 = (p as u64) ^ ((p >> 64) as u64);
+    fn index(&self, k: (u64, u64)) -> usize {
+        let p = u128::from(k.0 ^ k.1.rotate_left(29)) * 0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835;
+        ((p as u64) ^ ((p >> 64) as u64)) as usize & self.mask
     }
-    fn finish(&self) -> u64 {
-        self.0
+    /// Start loading the slot `k` probes first.
+    #[allow(unsafe_code)]
+    fn prefetch(&self, i: usize) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint; the address is inside `slots`.
+        unsafe {
+            use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            _mm_prefetch::<_MM_HINT_T0>(self.slots.as_ptr().add(i).cast());
+        }
+    }
+    /// The value of `k` (never 0 as a key word: keys carry a non-zero tag).
+    fn get(&self, k: (u64, u64), mut i: usize) -> Option<u32> {
+        loop {
+            let (a, b, v) = self.slots[i];
+            if (a, b) == k {
+                return Some(v);
+            }
+            if a == 0 {
+                return None;
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+    /// Insert `k` unless present; `false` when full.
+    fn insert(&mut self, k: (u64, u64), v: u32, mut i: usize) -> bool {
+        for _ in 0..self.slots.len() {
+            let (a, b, _) = self.slots[i];
+            if (a, b) == k {
+                return true;
+            }
+            if a == 0 {
+                self.slots[i] = (k.0, k.1, v);
+                return true;
+            }
+            i = (i + 1) & self.mask;
+        }
+        false
     }
 }
 
-type FloorMap<K, V> = std::collections::HashMap<K, V, core::hash::BuildHasherDefault<FoldHash>>;
+/// How far the floor reads ahead to prefetch its table slots.
+const FLOOR_AHEAD: usize = 8;
 
-/// The floor: the least work any NAT design has to do per packet here, with
-/// the same feed and sink as the pipelines — classify (`net::classify`),
-/// one hash lookup (an insert of both directions for a new outbound flow),
-/// the address/port rewrite with incremental checksums (`net::rewrite`),
-/// TTL and MACs. Single-threaded, no locks, no expiry, no TCP state, no
-/// counters, no ARP/ICMP/fragment handling: a lower bound for comparison,
-/// not a NAT. Outbound keeps the source port (endpoint-dependent, keyed
-/// with the remote); a reply to a port the real NAT chose differently
-/// misses the lookup (counted: the second figure) and is still rewritten
-/// and written, so every packet costs the same work.
+/// The floor: the least work a NAT has to do per packet here, with the same
+/// feed and sink as the pipelines — classify (`net::classify`), one table
+/// lookup (an insert of both directions for a new outbound flow) in a flat
+/// open-addressing table whose slots are prefetched `FLOOR_AHEAD` packets
+/// ahead, the address/port rewrite with incremental checksums
+/// (`net::rewrite`), TTL and MACs. Single-threaded, no locks, no expiry,
+/// no TCP state, no counters, no ARP/ICMP/fragment handling: what a
+/// minimal lookup-and-rewrite loop achieves, not a NAT. Outbound keeps the
+/// source port (keyed with the remote); a reply to a port the real NAT
+/// chose differently misses the lookup (counted: the second figure) and is
+/// still rewritten and written, so every packet costs the same work.
 fn floor(
     feed: &mut dyn replay::Feed,
     sink: &mut dyn replay::PacketSink,
     pool: Ipv4Addr,
+    flows: usize,
 ) -> (u64, u64) {
     let word = |a: Ipv4Addr, b: Ipv4Addr| u64::from(u32::from(a)) << 32 | u64::from(u32::from(b));
-    let mut out: FloorMap<(u64, u64), ()> = FloorMap::default();
-    let mut back: FloorMap<(u64, u64), Ipv4Addr> = FloorMap::default();
+    // Key: (addresses, ports | protocol | direction tag 1 or 2).
+    let mut table = FlatTable::new(flows * 2);
     let mut skipped = BTreeMap::new();
     let (mut sent, mut missed) = (0u64, 0u64);
-    while let Some((port, mut p)) = feed.next(&mut skipped).expect("feed") {
-        let Ok(c) = wire::classify(&p.data) else {
-            missed += 1;
+    let mut ahead = std::collections::VecDeque::with_capacity(FLOOR_AHEAD + 1);
+    let mut done = false;
+    loop {
+        while !done && ahead.len() < FLOOR_AHEAD {
+            match feed.next(&mut skipped).expect("feed") {
+                Some((port, p)) => {
+                    let c = wire::classify(&p.data).ok();
+                    let key = c.and_then(|c| {
+                        let t = c.tuple?;
+                        let (IpAddr::V4(s), IpAddr::V4(d)) = (t.src, t.dst) else {
+                            return None;
+                        };
+                        let k = if port == LAN {
+                            let ports = u64::from(t.src_port) << 24 | u64::from(t.dst_port) << 8;
+                            (word(s, d), ports | u64::from(t.proto) << 2 | 1)
+                        } else {
+                            let rev = u64::from(t.dst_port) << 24 | u64::from(t.src_port) << 8;
+                            (word(s, pool), rev | u64::from(t.proto) << 2 | 2)
+                        };
+                        let i = table.index(k);
+                        table.prefetch(i);
+                        Some((k, i))
+                    });
+                    ahead.push_back((port, p, c, key));
+                }
+                None => done = true,
+            }
+        }
+        let Some((port, mut p, c, key)) = ahead.pop_front() else {
+            break;
+        };
+        let (Some(c), Some((k, i))) = (c, key) else {
             continue;
         };
         let Some(t) = c.tuple else { continue };
-        let (IpAddr::V4(s), IpAddr::V4(d)) = (t.src, t.dst) else {
-            continue;
-        };
-        let ports = u64::from(t.src_port) << 24 | u64::from(t.dst_port) << 8 | u64::from(t.proto);
         let ok = if port == LAN {
-            out.entry((word(s, d), ports)).or_insert_with(|| {
-                back.insert((word(d, pool), ports), s);
-            });
+            let IpAddr::V4(s) = t.src else { continue };
+            if table.get(k, i).is_none() {
+                // Both directions: the reply's key, as the reply builds it.
+                let IpAddr::V4(d) = t.dst else { continue };
+                let rev = (word(d, pool), (k.1 & !3) | 2);
+                let ri = table.index(rev);
+                let _ = table.insert(k, 1, i) && table.insert(rev, u32::from(s), ri);
+            }
             net::rewrite::rewrite_ipv4_src(&mut p.data, &c, pool, t.src_port).is_ok()
         } else {
-            let rev = u64::from(t.dst_port) << 24 | u64::from(t.src_port) << 8 | u64::from(t.proto);
             // A reply to a port the real NAT chose differently still gets
             // the same work (rewrite, write) with a stand-in inside address.
-            let inside = back.get(&(word(s, pool), rev)).copied().unwrap_or_else(|| {
-                missed += 1;
-                Ipv4Addr::new(192, 168, 1, 10)
-            });
+            let inside = table.get(k, i).map_or_else(
+                || {
+                    missed += 1;
+                    Ipv4Addr::new(192, 168, 1, 10)
+                },
+                Ipv4Addr::from,
+            );
             net::rewrite::rewrite_ipv4_dst(&mut p.data, &c, inside, t.dst_port).is_ok()
         };
         if !ok {
@@ -309,7 +385,7 @@ fn floor(
 }
 
 /// [`floor`] over `io`, timed like [`run`]: (wall s, CPU s, sent, missed).
-fn run_floor(cfg: &Config, io: &Io<'_>) -> (f64, f64, u64, u64) {
+fn run_floor(cfg: &Config, io: &Io<'_>, flows: usize) -> (f64, f64, u64, u64) {
     let names: Vec<String> = cfg.ports.iter().map(|p| p.name.clone()).collect();
     // The reply side's destination: any pool address works (replies are
     // matched on remote endpoint and port only, see `floor`).
@@ -323,7 +399,7 @@ fn run_floor(cfg: &Config, io: &Io<'_>) -> (f64, f64, u64, u64) {
             let mut feed = Merge::new(srcs);
             let mut sink = CountSink::default();
             let (t0, c0) = (Instant::now(), thread_cpu());
-            let (sent, missed) = floor(&mut feed, &mut sink, pool);
+            let (sent, missed) = floor(&mut feed, &mut sink, pool, flows);
             (t0.elapsed().as_secs_f64(), thread_cpu() - c0, sent, missed)
         }
         Io::Files(dir, out) => {
@@ -340,7 +416,7 @@ fn run_floor(cfg: &Config, io: &Io<'_>) -> (f64, f64, u64, u64) {
             ];
             let mut feed = Merge::new(srcs);
             let mut sink = PcapDirSink::create(out, &names).expect("out dir");
-            let (sent, missed) = floor(&mut feed, &mut sink, pool);
+            let (sent, missed) = floor(&mut feed, &mut sink, pool, flows);
             (t0.elapsed().as_secs_f64(), thread_cpu() - c0, sent, missed)
         }
     }
@@ -394,7 +470,7 @@ fn main() {
             if !only.is_empty() && !only.split(',').any(|o| o == label) {
                 continue;
             }
-            let (secs, cpu, sent, missed) = run_floor(&cfg, &io);
+            let (secs, cpu, sent, missed) = run_floor(&cfg, &io, flows as usize);
             let pps = total as f64 / secs;
             eprintln!(
                 "round {r}: floor    {io_name:<6} {secs:.3} s  {pps:>12.0} packets/s  (cpu {cpu:.3} s, {:>10.0} packets/cpu-s)  ({sent} out, {missed} unmatched)",
