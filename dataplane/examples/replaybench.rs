@@ -19,7 +19,8 @@
 //! packet with the same feed and sink (classify, one lookup or insert in a
 //! flat prefetched table, rewrite, TTL, MACs; no locks, allocator, expiry,
 //! state or counters): what a minimal lookup-and-rewrite loop achieves on
-//! this harness. Prints one JSON line; per-round
+//! this harness; `floor_table_*` is the same loop with the product's
+//! `FlowTable` in place of the flat table. Prints one JSON line; per-round
 //! figures on stderr. Best of `BENCH_ROUNDS` (2).
 
 use std::collections::BTreeMap;
@@ -284,6 +285,100 @@ impl FlatTable {
 /// How far the floor reads ahead to prefetch its table slots.
 const FLOOR_AHEAD: usize = 8;
 
+/// A floor packet's session key: (source, destination, protocol, source
+/// port, destination port); replies use the pool address as destination.
+type FloorKey = (Ipv4Addr, Ipv4Addr, u8, u16, u16);
+
+/// The floor's session store: the flat table, or the product's
+/// `flow_entry::FlowTable` (sharded, locked, with its wheel and hints) in
+/// its place, to see what the table alone costs.
+enum FloorStore {
+    Flat(FlatTable),
+    Shared(flow_entry::FlowTable<u32>),
+}
+
+/// A prefetched position in a [`FloorStore`].
+#[derive(Clone, Copy)]
+enum FloorPos {
+    Flat((u64, u64), usize),
+    Shared(flow_entry::FlowKey, flow_entry::FlowHash),
+}
+
+impl FloorStore {
+    fn new(shared: bool, flows: usize) -> Self {
+        if !shared {
+            return FloorStore::Flat(FlatTable::new(flows * 2));
+        }
+        let cfg = flow_entry::FlowTableConfig {
+            shards: 16,
+            capacity: (flows * 2).next_power_of_two(),
+            tick: core::time::Duration::from_secs(1),
+            ..flow_entry::FlowTableConfig::default()
+        };
+        FloorStore::Shared(flow_entry::FlowTable::new(cfg, |_: &u32, _| {}).expect("table"))
+    }
+    /// The key's position, its first cache line(s) prefetched.
+    fn locate(&self, k: FloorKey) -> FloorPos {
+        let (a, b, proto, p1, p2) = k;
+        match self {
+            FloorStore::Flat(t) => {
+                let w = u64::from(u32::from(a)) << 32 | u64::from(u32::from(b));
+                let key = (
+                    w,
+                    u64::from(p1) << 24 | u64::from(p2) << 8 | u64::from(proto),
+                );
+                let i = t.index(key);
+                t.prefetch(i);
+                FloorPos::Flat(key, i)
+            }
+            FloorStore::Shared(t) => {
+                let key = flow_entry::FlowKey::v4(a, b, proto, p1, p2, 0);
+                FloorPos::Shared(key, t.prefetch(&key))
+            }
+        }
+    }
+    /// Second prefetch stage, half the read-ahead later (the shared
+    /// table's entry, through the hint the first stage loaded).
+    fn stage2(&self, pos: &FloorPos) {
+        if let (FloorStore::Shared(t), FloorPos::Shared(_, h)) = (self, pos) {
+            t.prefetch_entry(*h);
+        }
+    }
+    fn get(&self, pos: &FloorPos, now: u64) -> Option<u32> {
+        match (self, pos) {
+            (FloorStore::Flat(t), FloorPos::Flat(k, i)) => t.get(*k, *i),
+            (FloorStore::Shared(t), FloorPos::Shared(k, _)) => {
+                t.get(k, flow_entry::Timestamp::from_nanos(now))
+            }
+            _ => None,
+        }
+    }
+    /// Insert both directions of a new outbound flow: `fwd` (the packet's
+    /// position) and the reply key `rev`, the reply mapping to `inside`.
+    fn insert(&mut self, fwd: &FloorPos, rev: FloorKey, inside: Ipv4Addr, now: u64) {
+        match (self, fwd) {
+            (FloorStore::Flat(t), FloorPos::Flat(k, i)) => {
+                let (a, b, proto, p1, p2) = rev;
+                let w = u64::from(u32::from(a)) << 32 | u64::from(u32::from(b));
+                let rk = (
+                    w,
+                    u64::from(p1) << 24 | u64::from(p2) << 8 | u64::from(proto),
+                );
+                let ri = t.index(rk);
+                let _ = t.insert(*k, 1, *i) && t.insert(rk, u32::from(inside), ri);
+            }
+            (FloorStore::Shared(t), FloorPos::Shared(k, _)) => {
+                let (a, b, proto, p1, p2) = rev;
+                let rk = flow_entry::FlowKey::v4(a, b, proto, p1, p2, 0);
+                let now = flow_entry::Timestamp::from_nanos(now);
+                let exp = now + core::time::Duration::from_secs(3600);
+                let _ = t.insert_pair(*k, rk, u32::from(inside), exp, now);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The floor: the least work a NAT has to do per packet here, with the same
 /// feed and sink as the pipelines — classify (`net::classify`), one table
 /// lookup (an insert of both directions for a new outbound flow) in a flat
@@ -299,11 +394,8 @@ fn floor(
     feed: &mut dyn replay::Feed,
     sink: &mut dyn replay::PacketSink,
     pool: Ipv4Addr,
-    flows: usize,
+    mut store: FloorStore,
 ) -> (u64, u64) {
-    let word = |a: Ipv4Addr, b: Ipv4Addr| u64::from(u32::from(a)) << 32 | u64::from(u32::from(b));
-    // Key: (addresses, ports | protocol | direction tag 1 or 2).
-    let mut table = FlatTable::new(flows * 2);
     let mut skipped = BTreeMap::new();
     let (mut sent, mut missed) = (0u64, 0u64);
     let mut ahead = std::collections::VecDeque::with_capacity(FLOOR_AHEAD + 1);
@@ -313,48 +405,44 @@ fn floor(
             match feed.next(&mut skipped).expect("feed") {
                 Some((port, p)) => {
                     let c = wire::classify(&p.data).ok();
-                    let key = c.and_then(|c| {
+                    let pos = c.and_then(|c| {
                         let t = c.tuple?;
                         let (IpAddr::V4(s), IpAddr::V4(d)) = (t.src, t.dst) else {
                             return None;
                         };
-                        let k = if port == LAN {
-                            let ports = u64::from(t.src_port) << 24 | u64::from(t.dst_port) << 8;
-                            (word(s, d), ports | u64::from(t.proto) << 2 | 1)
-                        } else {
-                            let rev = u64::from(t.dst_port) << 24 | u64::from(t.src_port) << 8;
-                            (word(s, pool), rev | u64::from(t.proto) << 2 | 2)
-                        };
-                        let i = table.index(k);
-                        table.prefetch(i);
-                        Some((k, i))
+                        // Replies are looked up by remote and ports only
+                        // (the pool address stands for the real NAT's).
+                        let dst = if port == LAN { d } else { pool };
+                        Some(store.locate((s, dst, t.proto, t.src_port, t.dst_port)))
                     });
-                    ahead.push_back((port, p, c, key));
+                    ahead.push_back((port, p, c, pos));
                 }
                 None => done = true,
             }
         }
-        let Some((port, mut p, c, key)) = ahead.pop_front() else {
+        if let Some((_, _, _, Some(pos))) = ahead.get(FLOOR_AHEAD / 2) {
+            store.stage2(pos);
+        }
+        let Some((port, mut p, c, pos)) = ahead.pop_front() else {
             break;
         };
-        let (Some(c), Some((k, i))) = (c, key) else {
+        let (Some(c), Some(pos)) = (c, pos) else {
             continue;
         };
         let Some(t) = c.tuple else { continue };
+        let (IpAddr::V4(s), IpAddr::V4(d)) = (t.src, t.dst) else {
+            continue;
+        };
         let ok = if port == LAN {
-            let IpAddr::V4(s) = t.src else { continue };
-            if table.get(k, i).is_none() {
-                // Both directions: the reply's key, as the reply builds it.
-                let IpAddr::V4(d) = t.dst else { continue };
-                let rev = (word(d, pool), (k.1 & !3) | 2);
-                let ri = table.index(rev);
-                let _ = table.insert(k, 1, i) && table.insert(rev, u32::from(s), ri);
+            if store.get(&pos, p.ts_ns).is_none() {
+                let rev = (d, pool, t.proto, t.dst_port, t.src_port);
+                store.insert(&pos, rev, s, p.ts_ns);
             }
             net::rewrite::rewrite_ipv4_src(&mut p.data, &c, pool, t.src_port).is_ok()
         } else {
             // A reply to a port the real NAT chose differently still gets
             // the same work (rewrite, write) with a stand-in inside address.
-            let inside = table.get(k, i).map_or_else(
+            let inside = store.get(&pos, p.ts_ns).map_or_else(
                 || {
                     missed += 1;
                     Ipv4Addr::new(192, 168, 1, 10)
@@ -385,7 +473,7 @@ fn floor(
 }
 
 /// [`floor`] over `io`, timed like [`run`]: (wall s, CPU s, sent, missed).
-fn run_floor(cfg: &Config, io: &Io<'_>, flows: usize) -> (f64, f64, u64, u64) {
+fn run_floor(cfg: &Config, io: &Io<'_>, flows: usize, shared: bool) -> (f64, f64, u64, u64) {
     let names: Vec<String> = cfg.ports.iter().map(|p| p.name.clone()).collect();
     // The reply side's destination: any pool address works (replies are
     // matched on remote endpoint and port only, see `floor`).
@@ -399,7 +487,7 @@ fn run_floor(cfg: &Config, io: &Io<'_>, flows: usize) -> (f64, f64, u64, u64) {
             let mut feed = Merge::new(srcs);
             let mut sink = CountSink::default();
             let (t0, c0) = (Instant::now(), thread_cpu());
-            let (sent, missed) = floor(&mut feed, &mut sink, pool, flows);
+            let (sent, missed) = floor(&mut feed, &mut sink, pool, FloorStore::new(shared, flows));
             (t0.elapsed().as_secs_f64(), thread_cpu() - c0, sent, missed)
         }
         Io::Files(dir, out) => {
@@ -416,7 +504,7 @@ fn run_floor(cfg: &Config, io: &Io<'_>, flows: usize) -> (f64, f64, u64, u64) {
             ];
             let mut feed = Merge::new(srcs);
             let mut sink = PcapDirSink::create(out, &names).expect("out dir");
-            let (sent, missed) = floor(&mut feed, &mut sink, pool, flows);
+            let (sent, missed) = floor(&mut feed, &mut sink, pool, FloorStore::new(shared, flows));
             (t0.elapsed().as_secs_f64(), thread_cpu() - c0, sent, missed)
         }
     }
@@ -462,23 +550,25 @@ fn main() {
     let mut stats = None;
     let mut floor_missed = 0;
     for r in 0..rounds {
-        for (io_name, io) in [
-            ("memory", Io::Memory(&lan, &wan)),
-            ("files", Io::Files(&dir, &out_dir)),
-        ] {
-            let label = format!("floor_{io_name}");
-            if !only.is_empty() && !only.split(',').any(|o| o == label) {
-                continue;
+        for (kind, shared) in [("floor", false), ("floor_table", true)] {
+            for (io_name, io) in [
+                ("memory", Io::Memory(&lan, &wan)),
+                ("files", Io::Files(&dir, &out_dir)),
+            ] {
+                let label = format!("{kind}_{io_name}");
+                if !only.is_empty() && !only.split(',').any(|o| o == label) {
+                    continue;
+                }
+                let (secs, cpu, sent, missed) = run_floor(&cfg, &io, flows as usize, shared);
+                let pps = total as f64 / secs;
+                eprintln!(
+                    "round {r}: {kind:<11} {io_name:<6} {secs:.3} s  {pps:>12.0} packets/s  (cpu {cpu:.3} s, {:>10.0} packets/cpu-s)  ({sent} out, {missed} unmatched)",
+                    total as f64 / cpu.max(1e-9)
+                );
+                let e = best.entry(label).or_insert(0.0);
+                *e = e.max(pps);
+                floor_missed = missed;
             }
-            let (secs, cpu, sent, missed) = run_floor(&cfg, &io, flows as usize);
-            let pps = total as f64 / secs;
-            eprintln!(
-                "round {r}: floor    {io_name:<6} {secs:.3} s  {pps:>12.0} packets/s  (cpu {cpu:.3} s, {:>10.0} packets/cpu-s)  ({sent} out, {missed} unmatched)",
-                total as f64 / cpu.max(1e-9)
-            );
-            let e = best.entry(label).or_insert(0.0);
-            *e = e.max(pps);
-            floor_missed = missed;
         }
         for burst in [1usize, 32] {
             for (io_name, io) in [
@@ -529,13 +619,15 @@ fn main() {
             ));
         }
     }
-    for io in ["files", "memory"] {
-        let f = best[&format!("floor_{io}")];
-        let p = best[&format!("b1_{io}_passthrough")];
-        json.push_str(&format!(
-            ",\"floor_{io}_pps\":{f:.0},\"floor_{io}_ratio\":{:.3}",
-            f / p
-        ));
+    for kind in ["floor", "floor_table"] {
+        for io in ["files", "memory"] {
+            let f = best[&format!("{kind}_{io}")];
+            let p = best[&format!("b1_{io}_passthrough")];
+            json.push_str(&format!(
+                ",\"{kind}_{io}_pps\":{f:.0},\"{kind}_{io}_ratio\":{:.3}",
+                f / p
+            ));
+        }
     }
     json.push_str(&format!(",\"floor_unmatched\":{floor_missed}"));
     json.push('}');
