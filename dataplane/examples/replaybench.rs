@@ -176,13 +176,15 @@ enum Io<'a> {
     Files(&'a Path, &'a Path),
 }
 
-fn run(cfg: Config, io: &Io<'_>, passthrough: bool, burst: usize) -> (f64, f64, u64, Arc<Shared>) {
-    let shared = Shared::new(cfg, 1).expect("shared");
-    let mut p = if passthrough {
-        Pipeline::passthrough(Arc::clone(&shared), 0)
-    } else {
-        Pipeline::new(Arc::clone(&shared), 0)
-    };
+/// Build `io`'s feed (the two captures merged) and sink, time `f` over
+/// them (wall and thread CPU seconds; in memory, the clone of the frames is
+/// not timed). Returns `f`'s result and, in memory, the packets the sink
+/// counted.
+fn with_io<R>(
+    io: &Io<'_>,
+    names: &[String],
+    f: impl FnOnce(&mut dyn replay::Feed, &mut dyn replay::PacketSink) -> R,
+) -> (f64, f64, R, Option<u64>) {
     match io {
         Io::Memory(lan, wan) => {
             let srcs: Vec<(PortId, Box<dyn PacketSource>)> = vec![
@@ -192,9 +194,9 @@ fn run(cfg: Config, io: &Io<'_>, passthrough: bool, burst: usize) -> (f64, f64, 
             let mut feed = Merge::new(srcs);
             let mut sink = CountSink::default();
             let (t0, c0) = (Instant::now(), thread_cpu());
-            replay::drive_bursts(&mut p, &mut feed, &mut sink, burst, |_| {}).expect("replay");
+            let r = f(&mut feed, &mut sink);
             let cpu = thread_cpu() - c0;
-            (t0.elapsed().as_secs_f64(), cpu, sink.packets, shared)
+            (t0.elapsed().as_secs_f64(), cpu, r, Some(sink.packets))
         }
         Io::Files(dir, out) => {
             let (t0, c0) = (Instant::now(), thread_cpu());
@@ -209,18 +211,33 @@ fn run(cfg: Config, io: &Io<'_>, passthrough: bool, burst: usize) -> (f64, f64, 
                 ),
             ];
             let mut feed = Merge::new(srcs);
-            let mut sink = PcapDirSink::create(out, &shared.port_names()).expect("out dir");
-            replay::drive_bursts(&mut p, &mut feed, &mut sink, burst, |_| {}).expect("replay");
-            let n = shared
-                .counters
-                .snapshot(&shared.port_names())
-                .tx
-                .values()
-                .sum();
+            let mut sink = PcapDirSink::create(out, names).expect("out dir");
+            let r = f(&mut feed, &mut sink);
             let cpu = thread_cpu() - c0;
-            (t0.elapsed().as_secs_f64(), cpu, n, shared)
+            (t0.elapsed().as_secs_f64(), cpu, r, None)
         }
     }
+}
+
+fn run(cfg: Config, io: &Io<'_>, passthrough: bool, burst: usize) -> (f64, f64, u64, Arc<Shared>) {
+    let shared = Shared::new(cfg, 1).expect("shared");
+    let mut p = if passthrough {
+        Pipeline::passthrough(Arc::clone(&shared), 0)
+    } else {
+        Pipeline::new(Arc::clone(&shared), 0)
+    };
+    let (secs, cpu, (), counted) = with_io(io, &shared.port_names(), |feed, sink| {
+        replay::drive_bursts(&mut p, feed, sink, burst, |_| {}).expect("replay");
+    });
+    let out = counted.unwrap_or_else(|| {
+        shared
+            .counters
+            .snapshot(&shared.port_names())
+            .tx
+            .values()
+            .sum()
+    });
+    (secs, cpu, out, shared)
 }
 
 /// The floor's session table: open addressing with linear probing, keys
@@ -478,36 +495,10 @@ fn run_floor(cfg: &Config, io: &Io<'_>, flows: usize, shared: bool) -> (f64, f64
     // The reply side's destination: any pool address works (replies are
     // matched on remote endpoint and port only, see `floor`).
     let pool = Ipv4Addr::new(203, 0, 113, 16);
-    match io {
-        Io::Memory(lan, wan) => {
-            let srcs: Vec<(PortId, Box<dyn PacketSource>)> = vec![
-                (LAN, Box::new(VecSource::new(lan.to_vec()))),
-                (WAN, Box::new(VecSource::new(wan.to_vec()))),
-            ];
-            let mut feed = Merge::new(srcs);
-            let mut sink = CountSink::default();
-            let (t0, c0) = (Instant::now(), thread_cpu());
-            let (sent, missed) = floor(&mut feed, &mut sink, pool, FloorStore::new(shared, flows));
-            (t0.elapsed().as_secs_f64(), thread_cpu() - c0, sent, missed)
-        }
-        Io::Files(dir, out) => {
-            let (t0, c0) = (Instant::now(), thread_cpu());
-            let srcs: Vec<(PortId, Box<dyn PacketSource>)> = vec![
-                (
-                    LAN,
-                    Box::new(FileSource::open(&dir.join("lan.pcap")).expect("open")),
-                ),
-                (
-                    WAN,
-                    Box::new(FileSource::open(&dir.join("wan.pcap")).expect("open")),
-                ),
-            ];
-            let mut feed = Merge::new(srcs);
-            let mut sink = PcapDirSink::create(out, &names).expect("out dir");
-            let (sent, missed) = floor(&mut feed, &mut sink, pool, FloorStore::new(shared, flows));
-            (t0.elapsed().as_secs_f64(), thread_cpu() - c0, sent, missed)
-        }
-    }
+    let store = FloorStore::new(shared, flows);
+    let (secs, cpu, (sent, missed), _) =
+        with_io(io, &names, |feed, sink| floor(feed, sink, pool, store));
+    (secs, cpu, sent, missed)
 }
 
 fn write_pcap(path: &Path, pkts: &[Packet]) {

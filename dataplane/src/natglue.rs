@@ -200,6 +200,11 @@ impl NatStage {
         self.nat.take_released(out);
     }
 
+    /// Frames the NAT itself sends (`nat::Nat::take_originated`).
+    pub fn take_originated(&self, out: &mut Vec<Vec<u8>>) {
+        self.nat.take_originated(out);
+    }
+
     /// Expire sessions, at most `budget`.
     pub fn poll(&self, now: Timestamp, budget: usize) -> usize {
         self.nat.poll(now, budget)

@@ -935,9 +935,13 @@ impl Pipeline {
                 n = nat.poll_owned(now, POLL_BUDGET, w, ws);
                 // What the NAT's timers produced (answers to held SYNs) is
                 // routed now, as timer output.
-                let mut tmp = Output::default();
-                self.forward_released(now, &mut tmp);
-                self.pending.append(&mut tmp.generated);
+                let mut own = Vec::new();
+                nat.take_originated(&mut own);
+                if !own.is_empty() {
+                    let mut tmp = Output::default();
+                    self.route_nat_frames(&mut own, false, now, &mut tmp);
+                    self.pending.append(&mut tmp.generated);
+                }
             }
             if w == 0
                 && let Some(nat) = &self.shared.nat
@@ -1527,14 +1531,28 @@ impl Pipeline {
             || (p.role == Role::Outside && self.shared.nat.as_ref().is_some_and(|n| n.is_pool(ip)))
     }
 
-    /// Route fragments the NAT released (already translated) and queue them
-    /// as generated frames.
+    /// Route fragments the NAT released (already translated; forwarded, so
+    /// their TTL is decremented) and queue them as generated frames.
     fn forward_released(&mut self, now: Timestamp, out: &mut Output) {
         let Some(nat) = &self.shared.nat else { return };
         let mut rel = core::mem::take(&mut self.released);
         rel.clear();
         nat.take_released(&mut rel);
-        for mut f in rel.drain(..) {
+        self.route_nat_frames(&mut rel, true, now, out);
+        self.released = rel;
+    }
+
+    /// Route frames from the NAT (Ethernet frames whose MACs `l2_out`
+    /// sets), decrementing the TTL of forwarded ones (`forwarded`), not of
+    /// the NAT's own; queue them as generated frames. Drains `frames`.
+    fn route_nat_frames(
+        &mut self,
+        frames: &mut Vec<Vec<u8>>,
+        forwarded: bool,
+        now: Timestamp,
+        out: &mut Output,
+    ) {
+        for mut f in frames.drain(..) {
             let Ok(cls) = wire::classify(&f) else {
                 self.drop_count(DropReason::Malformed, 1);
                 continue;
@@ -1545,14 +1563,15 @@ impl Pipeline {
                 self.drop_count(DropReason::NoRoute, 1);
                 continue;
             };
-            wire::ipv4_dec_ttl(&mut f, l3);
+            if forwarded {
+                wire::ipv4_dec_ttl(&mut f, l3);
+            }
             match self.l2_out(egress, nh, &mut f, now, out) {
                 Disposition::Tx(p) => out.generated.push((p, f)),
                 Disposition::Drop(r) => self.drop_count(r, 1),
                 Disposition::Consumed => {}
             }
         }
-        self.released = rel;
     }
 
     /// Turn the ICMP echo request `f` into its reply, back out of `ingress`.

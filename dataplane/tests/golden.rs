@@ -912,6 +912,7 @@ fn unsolicited_syn_held_then_answered_with_port_unreachable() {
     assert_eq!((v.src, v.dst), (IpAddr::V4(POOL2), IpAddr::V4(REMOTE)));
     assert_eq!((v.src_mac, v.dst_mac), (WAN_MAC, ROUTER_MAC));
     assert_eq!(v.icmp, Some((3, 3)), "port unreachable");
+    assert_eq!(v.ttl, 64, "sent by the gateway itself: TTL not decremented");
     assert_eq!(
         f[14 + 20 + 8..14 + 20 + 8 + 28],
         syn[14..14 + 28],

@@ -294,7 +294,7 @@ const PREFETCH_CHUNK: usize = 64;
 /// ICMP port unreachable (type 3, code 3) for a held unsolicited SYN of
 /// connection `k`, from the NAT address it was sent to, quoting it (RFC
 /// 5382 REQ-4): an Ethernet frame with zero MACs for the dataplane to
-/// route like a released fragment.
+/// route ([`Nat::take_originated`]).
 fn syn_refused(k: &synhold::SynKey, quote: &[u8]) -> Vec<u8> {
     let (remote, _, nat_ip, _) = *k;
     net::build::ipv4_frame(
@@ -402,11 +402,40 @@ pub struct Nat {
     tick_ns: u64,
     shared: Arc<Shared>,
     frags: Mutex<FragTable>,
-    released: Mutex<Vec<Vec<u8>>>,
-    /// 1 if `released` may be non-empty (set under its lock after a
-    /// push, cleared under it by a take): lets `take_released` skip the
-    /// lock on the usual empty case.
-    released_any: AtomicU64,
+    /// Translated fragments released from the hold ([`Nat::take_released`]).
+    released: Outbox,
+    /// Frames the NAT itself sends: answers to held SYNs
+    /// ([`Nat::take_originated`]).
+    originated: Outbox,
+}
+
+/// Frames handed from the NAT to the dataplane between bursts.
+#[derive(Default)]
+struct Outbox {
+    frames: Mutex<Vec<Vec<u8>>>,
+    /// 1 if `frames` may be non-empty (set under its lock after a push,
+    /// cleared under it by a take): a take skips the lock on the usual
+    /// empty case.
+    any: AtomicU64,
+}
+
+impl Outbox {
+    fn push(&self, frames: &mut Vec<Vec<u8>>) {
+        if frames.is_empty() {
+            return;
+        }
+        lock(&self.frames).append(frames);
+        self.any.store(1, Ordering::Release);
+    }
+
+    fn take(&self, out: &mut Vec<Vec<u8>>) {
+        if self.any.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut f = lock(&self.frames);
+        self.any.store(0, Ordering::Relaxed);
+        out.append(&mut f);
+    }
 }
 
 /// A packet parsed up to its session lookup.
@@ -485,8 +514,8 @@ impl Nat {
                 problem: ConfigProblem::Table(e.to_string()),
             })?,
             shared,
-            released: Mutex::new(Vec::new()),
-            released_any: AtomicU64::new(0),
+            released: Outbox::default(),
+            originated: Outbox::default(),
             cfg,
         })
     }
@@ -1240,11 +1269,7 @@ impl Nat {
                 self.drop_(DropReason::Malformed);
             }
         }
-        if !out.is_empty() {
-            let mut r = lock(&self.released);
-            r.extend(out);
-            self.released_any.store(1, Ordering::Release);
-        }
+        self.released.push(&mut out);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1299,19 +1324,21 @@ impl Nat {
         }
     }
 
-    /// Move frames released since the last call into `out`, to be routed
-    /// by the caller: held out-of-order fragments whose first fragment has
-    /// now been translated (already rewritten), and the ICMP port
-    /// unreachable answers to held unsolicited SYNs that [`Nat::poll`]
-    /// produced (`unsolicited_syn = "hold"`; zero MACs, TTL 64). Call after
-    /// each burst and after polling. O(released).
+    /// Move fragments released since the last call (held out-of-order
+    /// fragments whose first fragment has now been translated, already
+    /// rewritten) into `out`, to be forwarded by the caller like any
+    /// packet (TTL decremented). Call after each burst. O(released).
     pub fn take_released(&self, out: &mut Vec<Vec<u8>>) {
-        if self.released_any.load(Ordering::Acquire) == 0 {
-            return;
-        }
-        let mut r = lock(&self.released);
-        self.released_any.store(0, Ordering::Relaxed);
-        out.append(&mut r);
+        self.released.take(out);
+    }
+
+    /// Move frames the NAT itself sends into `out`: the ICMP port
+    /// unreachable answers to held unsolicited SYNs that [`Nat::poll`]
+    /// produced (`unsolicited_syn = "hold"`; zero MACs, TTL 64), to be
+    /// routed by the caller as its own (TTL untouched). Call after
+    /// polling. O(frames).
+    pub fn take_originated(&self, out: &mut Vec<Vec<u8>>) {
+        self.originated.take(out);
     }
 
     /// Move up to `max` mapping events (oldest first) into `out`
@@ -1360,10 +1387,7 @@ impl Nat {
                 pool.syn
                     .expire(now, |k, quote| answers.push(syn_refused(k, quote)));
             }
-            if !answers.is_empty() {
-                lock(&self.released).append(&mut answers);
-                self.released_any.store(1, Ordering::Release);
-            }
+            self.originated.push(&mut answers);
         }
         n
     }

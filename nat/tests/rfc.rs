@@ -405,9 +405,9 @@ fn rfc5382_tcp_only_syn_creates() {
     assert_eq!(n.stats().sessions_active, 0);
 }
 
-fn released(n: &nat::Nat) -> Vec<Vec<u8>> {
+fn originated(n: &nat::Nat) -> Vec<Vec<u8>> {
     let mut v = Vec::new();
-    n.take_released(&mut v);
+    n.take_originated(&mut v);
     v
 }
 
@@ -433,9 +433,9 @@ fn rfc5382_req4_unsolicited_syn_answered_after_6s() {
         nat::Timestamp::from_nanos(16 * 1_000_000_000 - 1),
         usize::MAX,
     );
-    assert!(released(&n).is_empty(), "nothing within 6 s");
+    assert!(originated(&n).is_empty(), "nothing within 6 s");
     n.poll(secs(16), usize::MAX);
-    let out = released(&n);
+    let out = originated(&n);
     assert_eq!(out.len(), 1, "one answer for the held SYN");
     let e = &out[0];
     verify_checksums(e);
@@ -450,7 +450,7 @@ fn rfc5382_req4_unsolicited_syn_answered_after_6s() {
     );
     n.poll(secs(30), usize::MAX);
     assert!(
-        released(&n).is_empty(),
+        originated(&n).is_empty(),
         "the retransmission is not answered"
     );
     let h = n.stats().syn_hold;
@@ -460,7 +460,10 @@ fn rfc5382_req4_unsolicited_syn_answered_after_6s() {
     let mut syn = orig.clone();
     run(&n, &mut syn, Side::Outside, secs(10));
     n.poll(secs(30), usize::MAX);
-    assert!(released(&n).is_empty(), "default: dropped, never answered");
+    assert!(
+        originated(&n).is_empty(),
+        "default: dropped, never answered"
+    );
     assert_eq!(n.stats().syn_hold.held, 0);
 }
 
@@ -490,7 +493,7 @@ fn rfc5382_req4_simultaneous_open_cancels_the_answer() {
     assert_eq!(run(&n, &mut syn, Side::Outside, secs(13)), Verdict::Forward);
     assert_eq!(addrs(&syn).2, ip("10.0.0.1"));
     n.poll(secs(30), usize::MAX);
-    assert!(released(&n).is_empty(), "cancelled: never answered");
+    assert!(originated(&n).is_empty(), "cancelled: never answered");
     let h = n.stats().syn_hold;
     assert_eq!((h.held, h.cancelled, h.answered), (1, 1, 0));
 }
