@@ -38,6 +38,10 @@ use dataplane::traffic::{self, tcp};
 use dataplane::wire::{self, PROTO_TCP, PROTO_UDP};
 use pcap_file::pcap::{PcapPacket, PcapWriter};
 
+#[path = "common/flat.rs"]
+mod flat;
+use flat::FlatTable;
+
 const LAN: PortId = 0;
 const WAN: PortId = 1;
 const LAN_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x01, 0x01];
@@ -240,65 +244,6 @@ fn run(cfg: Config, io: &Io<'_>, passthrough: bool, burst: usize) -> (f64, f64, 
     (secs, cpu, out, shared)
 }
 
-/// The floor's session table: open addressing with linear probing, keys
-/// and values inline (one cache line per probe), sized once; no deletion.
-struct FlatTable {
-    slots: Vec<(u64, u64, u32)>,
-    mask: usize,
-}
-
-impl FlatTable {
-    fn new(entries: usize) -> Self {
-        let n = (entries * 2).next_power_of_two().max(1024);
-        FlatTable {
-            slots: vec![(0, 0, 0); n],
-            mask: n - 1,
-        }
-    }
-    fn index(&self, k: (u64, u64)) -> usize {
-        let p = u128::from(k.0 ^ k.1.rotate_left(29)) * 0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835;
-        ((p as u64) ^ ((p >> 64) as u64)) as usize & self.mask
-    }
-    /// Start loading the slot `k` probes first.
-    #[allow(unsafe_code)]
-    fn prefetch(&self, i: usize) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch is a hint; the address is inside `slots`.
-        unsafe {
-            use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            _mm_prefetch::<_MM_HINT_T0>(self.slots.as_ptr().add(i).cast());
-        }
-    }
-    /// The value of `k` (never 0 as a key word: keys carry a non-zero tag).
-    fn get(&self, k: (u64, u64), mut i: usize) -> Option<u32> {
-        loop {
-            let (a, b, v) = self.slots[i];
-            if (a, b) == k {
-                return Some(v);
-            }
-            if a == 0 {
-                return None;
-            }
-            i = (i + 1) & self.mask;
-        }
-    }
-    /// Insert `k` unless present; `false` when full.
-    fn insert(&mut self, k: (u64, u64), v: u32, mut i: usize) -> bool {
-        for _ in 0..self.slots.len() {
-            let (a, b, _) = self.slots[i];
-            if (a, b) == k {
-                return true;
-            }
-            if a == 0 {
-                self.slots[i] = (k.0, k.1, v);
-                return true;
-            }
-            i = (i + 1) & self.mask;
-        }
-        false
-    }
-}
-
 /// How far the floor reads ahead to prefetch its table slots.
 const FLOOR_AHEAD: usize = 8;
 
@@ -339,11 +284,7 @@ impl FloorStore {
         let (a, b, proto, p1, p2) = k;
         match self {
             FloorStore::Flat(t) => {
-                let w = u64::from(u32::from(a)) << 32 | u64::from(u32::from(b));
-                let key = (
-                    w,
-                    u64::from(p1) << 24 | u64::from(p2) << 8 | u64::from(proto),
-                );
+                let key = flat::key(a, b, proto, p1, p2);
                 let i = t.index(key);
                 t.prefetch(i);
                 FloorPos::Flat(key, i)
@@ -376,11 +317,7 @@ impl FloorStore {
         match (self, fwd) {
             (FloorStore::Flat(t), FloorPos::Flat(k, i)) => {
                 let (a, b, proto, p1, p2) = rev;
-                let w = u64::from(u32::from(a)) << 32 | u64::from(u32::from(b));
-                let rk = (
-                    w,
-                    u64::from(p1) << 24 | u64::from(p2) << 8 | u64::from(proto),
-                );
+                let rk = flat::key(a, b, proto, p1, p2);
                 let ri = t.index(rk);
                 let _ = t.insert(*k, 1, *i) && t.insert(rk, u32::from(inside), ri);
             }

@@ -150,6 +150,35 @@ impl NatStage {
         self.outcome(self.nat.process(frame, cls, Self::side(ingress), now))
     }
 
+    /// [`NatStage::process`], also reporting the session for the fast
+    /// path's cache (`nat::Nat::process_learn`).
+    pub fn process_learn(
+        &self,
+        frame: &mut [u8],
+        cls: &Classified,
+        ingress: Role,
+        now: Timestamp,
+        learn: &mut Option<nat::Learned>,
+    ) -> NatOutcome {
+        self.outcome(
+            self.nat
+                .process_learn(frame, cls, Self::side(ingress), now, learn),
+        )
+    }
+
+    /// Whether a frame matching `l` may be rewritten to `l.to` without the
+    /// NAT (`nat::Nat::fast_check`). Lock-free, no side effects.
+    #[inline]
+    pub fn fast_check(&self, l: &nat::Learned, tcp_flags: u8, now: Timestamp) -> bool {
+        self.nat.fast_check(l, tcp_flags, now)
+    }
+
+    /// Starts loading what [`NatStage::fast_check`] of `l` reads.
+    #[inline]
+    pub fn prefetch_learned(&self, l: &nat::Learned) {
+        self.nat.prefetch_learned(l);
+    }
+
     /// Prefetch hint for the session of `frame` (`nat::Nat::prefetch`).
     #[inline]
     pub fn prefetch(&self, frame: &[u8], cls: &Classified) -> Option<nat::FlowHash> {
@@ -169,7 +198,8 @@ impl NatStage {
 
     /// Translate a burst arriving on one side (`nat::Nat::process_burst`:
     /// the burst's sessions prefetched, then each frame in order). One
-    /// outcome per frame is appended to `out`. No allocation: the NAT is
+    /// outcome per frame is appended to `out`, and one
+    /// `nat::Nat::process_learn` report to `learned`. No allocation: the NAT is
     /// called on chunks of [`NAT_CHUNK`] frames (its own prefetch chunk, so
     /// the result is the same as one call over the whole burst) with a stack
     /// verdict buffer.
@@ -180,18 +210,25 @@ impl NatStage {
         ingress: Role,
         now: Timestamp,
         out: &mut Vec<NatOutcome>,
+        learned: &mut Vec<Option<nat::Learned>>,
     ) {
         if let ([fr], [cl]) = (&mut *frames, cls) {
             // One frame (burst-1 replay): no verdict buffer to initialise.
-            out.push(self.process(fr, cl, ingress, now));
+            let mut l = None;
+            out.push(self.process_learn(fr, cl, ingress, now, &mut l));
+            learned.push(l);
             return;
         }
         let mut verdicts = [nat::Verdict::Forward; NAT_CHUNK];
+        let mut learn = [None; NAT_CHUNK];
         for (fr, cl) in frames.chunks_mut(NAT_CHUNK).zip(cls.chunks(NAT_CHUNK)) {
             let v = &mut verdicts[..fr.len()];
             v.fill(nat::Verdict::Forward);
-            self.nat.process_burst(fr, cl, Self::side(ingress), now, v);
+            let l = &mut learn[..fr.len()];
+            self.nat
+                .process_burst_learn(fr, cl, Self::side(ingress), now, v, l);
             out.extend(v.iter().map(|&v| self.outcome(v)));
+            learned.extend_from_slice(l);
         }
     }
 

@@ -39,6 +39,7 @@ use serde::Serialize;
 
 use crate::Timestamp;
 use crate::config::{Config, Role};
+use crate::fastpath::{self, FlowCache};
 use crate::metrics::{Counters, bump};
 use crate::natglue::{NAT_CHUNK, NatOutcome};
 use crate::wire::{self, Mac};
@@ -56,7 +57,7 @@ fn nat_chunks<F: Frame>(
     (idx, cls): (&[usize], &[Classified]),
     role: Role,
     now: Timestamp,
-    out: &mut Vec<NatOutcome>,
+    (out, learned): (&mut Vec<NatOutcome>, &mut Vec<Option<nat::Learned>>),
 ) {
     let mut slices: [&mut [u8]; NAT_CHUNK] = core::array::from_fn(|_| Default::default());
     let (mut n, mut done) = (0, 0);
@@ -67,7 +68,14 @@ fn nat_chunks<F: Frame>(
         slices[n] = f.data_mut();
         n += 1;
         if n == NAT_CHUNK || done + n == idx.len() {
-            nat.process_burst(&mut slices[..n], &cls[done..done + n], role, now, out);
+            nat.process_burst(
+                &mut slices[..n],
+                &cls[done..done + n],
+                role,
+                now,
+                out,
+                learned,
+            );
             done += n;
             n = 0;
         }
@@ -605,10 +613,25 @@ pub struct Pipeline {
     /// Baseline mode for benchmarks: every frame goes out of the next port
     /// untouched (no parsing, no state).
     passthrough: bool,
-    /// The IPv4 fast lanes (`quick_to_nat`, `quick_forward_v4`) are used
-    /// (default); off only as the reference in differential tests.
+    /// The IPv4 fast lanes (`quick_to_nat`, `quick_forward_v4`) and the
+    /// established-flow cache are used (default); off only as the
+    /// reference in differential tests.
     quick: bool,
+    /// The established-flow cache (`fastpath`), and per NAT frame of the
+    /// burst: its cache key if `fastpath::lean` parsed it and it came to
+    /// the NAT through `quick_to_nat` (or the cache), and what the NAT
+    /// reported.
+    cache: FlowCache<nat::Learned>,
+    nat_key: Vec<Option<(u64, u64)>>,
+    nat_learned: Vec<Option<nat::Learned>>,
+    /// Per NAT frame: its cache entry and TCP flags if [`Pipeline::candidate`]
+    /// found one (pass 2 serves it or hands it to the NAT).
+    nat_hit: Vec<Option<(fastpath::Entry<nat::Learned>, u8)>>,
+    cache_hits: u64,
 }
+
+/// Entries of each worker's established-flow cache (64 bytes each: 1 MiB).
+pub const FLOW_CACHE_ENTRIES: usize = 16_384;
 
 /// What [`Pipeline::prefetch`] found for a frame (opaque; `Copy`): the
 /// session's hash for the second stage, and the frame's classification,
@@ -652,13 +675,25 @@ impl Pipeline {
             released: Vec::new(),
             passthrough: false,
             quick: true,
+            cache: FlowCache::new(FLOW_CACHE_ENTRIES),
+            nat_key: Vec::new(),
+            nat_learned: Vec::new(),
+            nat_hit: Vec::new(),
+            cache_hits: 0,
         }
     }
 
-    /// Turn the IPv4 fast lanes off (`false`) or back on (the default).
-    /// They decide the common case (a unicast IPv4 packet forwarded through
-    /// the NAT to a cached next hop) in fewer steps with exactly the same
-    /// result; off, every frame takes the general stages. For differential
+    /// Frames this pipeline sent through the established-flow cache
+    /// (`fastpath`) instead of the general stages.
+    pub fn cache_hits(&self) -> u64 {
+        self.cache_hits
+    }
+
+    /// Turn the IPv4 fast lanes and the established-flow cache off
+    /// (`false`) or back on (the default). They decide the common case (a
+    /// unicast IPv4 packet forwarded through the NAT to a cached next hop;
+    /// a packet of an established translation) in fewer steps with exactly
+    /// the same result; off, every frame takes the general stages. For differential
     /// tests and for measuring what the lanes save.
     pub fn set_fast_lanes(&mut self, on: bool) {
         self.quick = on;
@@ -739,17 +774,46 @@ impl Pipeline {
         let mut nat_cls = core::mem::take(&mut self.nat_cls);
         let mut nat_dst = core::mem::take(&mut self.nat_dst);
         let mut outcomes = core::mem::take(&mut self.nat_outcomes);
+        let mut nat_key = core::mem::take(&mut self.nat_key);
+        let mut learned = core::mem::take(&mut self.nat_learned);
+        let mut nat_hit = core::mem::take(&mut self.nat_hit);
+        nat_hit.clear();
         nat_idx.clear();
         nat_cls.clear();
         nat_dst.clear();
         outcomes.clear();
+        nat_key.clear();
+        learned.clear();
+        let caching = self.quick && self.cache.enabled() && self.shared.nat.is_some();
         for (i, f) in frames.iter_mut().enumerate() {
             let d = match ingress {
                 Some(p) => {
                     bump(&self.shared.counters.workers[self.worker].rx[usize::from(p)]);
+                    let lean = if caching {
+                        fastpath::lean(f.data())
+                    } else {
+                        None
+                    };
+                    // A frame of an established translation (probably):
+                    // decided in pass 2, in order with the burst's other
+                    // NAT frames, its session's key cell loaded meanwhile.
+                    if let Some(l) = &lean
+                        && let Some((e, dst)) = self.candidate(p, f.data(), l)
+                    {
+                        if let Some(nat) = &self.shared.nat {
+                            nat.prefetch_learned(&e.learned);
+                        }
+                        nat_idx.push(i);
+                        nat_cls.push(l.cls);
+                        nat_dst.push(dst);
+                        nat_key.push(Some(l.key));
+                        nat_hit.push(Some((e, l.tcp_flags)));
+                        out.dispositions.push(Disposition::Consumed);
+                        continue;
+                    }
                     let before = out.generated.len();
                     let known = pre.get(i).and_then(|x| x.cls);
-                    let pre = self.pre_nat(p, f.data_mut(), known, now, out);
+                    let (pre, quick) = self.pre_nat(p, f.data_mut(), known, now, out);
                     for _ in before..out.generated.len() {
                         out.generated_cause.push(Some(i as u32));
                     }
@@ -759,6 +823,8 @@ impl Pipeline {
                             nat_idx.push(i);
                             nat_cls.push(c);
                             nat_dst.push(dst);
+                            nat_key.push(lean.filter(|_| quick).map(|l| l.key));
+                            nat_hit.push(None);
                             // Placeholder until pass 3.
                             out.dispositions.push(Disposition::Consumed);
                             continue;
@@ -776,14 +842,71 @@ impl Pipeline {
             // burst, which for one-frame bursts is a measurable share.
             if let Some(nat) = &self.shared.nat {
                 let role = self.shared.ports[usize::from(p)].role;
-                if nat_idx.len() == 1 || !pre.is_empty() {
-                    // One NAT frame, or sessions the caller already
-                    // prefetched: frame by frame, no second prefetch pass.
-                    for (&i, c) in nat_idx.iter().zip(&nat_cls) {
-                        outcomes.push(nat.process(frames[i].data_mut(), c, role, now));
+                // In order; runs of frames without a cache entry as before
+                // (one by one, or in prefetched chunks).
+                let mut k = 0;
+                while k < nat_idx.len() {
+                    if let Some((e, flags)) = nat_hit[k] {
+                        let i = nat_idx[k];
+                        let to = e.learned.to;
+                        if nat.fast_check(&e.learned, flags, now)
+                            && net::rewrite::rewrite_ipv4_src_dst(
+                                frames[i].data_mut(),
+                                &nat_cls[k],
+                                to.src,
+                                to.sport,
+                                to.dst,
+                                to.dport,
+                            )
+                            .is_ok()
+                        {
+                            outcomes.push(NatOutcome::Forward);
+                            learned.push(None);
+                        } else {
+                            // Not served: exactly what the NAT does.
+                            nat_hit[k] = None;
+                            let mut l = None;
+                            let c = &nat_cls[k];
+                            outcomes.push(nat.process_learn(
+                                frames[i].data_mut(),
+                                c,
+                                role,
+                                now,
+                                &mut l,
+                            ));
+                            learned.push(l);
+                        }
+                        k += 1;
+                        continue;
                     }
-                } else {
-                    nat_chunks(nat, frames, (&nat_idx, &nat_cls), role, now, &mut outcomes);
+                    let end = (k..nat_idx.len())
+                        .find(|&j| nat_hit[j].is_some())
+                        .unwrap_or(nat_idx.len());
+                    if end - k == 1 || !pre.is_empty() {
+                        // One NAT frame, or sessions the caller already
+                        // prefetched: frame by frame, no second prefetch pass.
+                        for (&i, c) in nat_idx[k..end].iter().zip(&nat_cls[k..end]) {
+                            let mut l = None;
+                            outcomes.push(nat.process_learn(
+                                frames[i].data_mut(),
+                                c,
+                                role,
+                                now,
+                                &mut l,
+                            ));
+                            learned.push(l);
+                        }
+                    } else {
+                        nat_chunks(
+                            nat,
+                            frames,
+                            (&nat_idx[k..end], &nat_cls[k..end]),
+                            role,
+                            now,
+                            (&mut outcomes, &mut learned),
+                        );
+                    }
+                    k = end;
                 }
             }
             // Pass 3: after NAT, frame by frame.
@@ -793,15 +916,32 @@ impl Pipeline {
                     .copied()
                     .unwrap_or(NatOutcome::Drop(DropReason::Nat));
                 let before = out.generated.len();
-                let d = self.post_nat(
-                    p,
-                    frames[i].data_mut(),
-                    &nat_cls[k],
-                    outcome,
-                    nat_dst[k],
-                    now,
-                    out,
-                );
+                let f = frames[i].data_mut();
+                let d = if let Some((e, _)) = nat_hit[k] {
+                    // Served from the cache: rewritten in pass 2; what
+                    // `quick_forward_v4` did when the entry was made.
+                    wire::ipv4_dec_ttl(f, usize::from(nat_cls[k].l3_offset));
+                    let src = self.shared.ports.get(usize::from(e.egress)).map(|x| x.mac);
+                    f[..6].copy_from_slice(&e.mac);
+                    f[6..12].copy_from_slice(&src.unwrap_or_default());
+                    self.cache_hits += 1;
+                    Disposition::Tx(e.egress)
+                } else if self.quick
+                    && outcome == NatOutcome::Forward
+                    && let Some(d) = self.quick_forward_v4(p, f, &nat_cls[k], nat_dst[k])
+                {
+                    // Routed by the fast lane after a session hit: cache it.
+                    if let (Disposition::Tx(egress), Some(Some(key)), Some(Some(l))) =
+                        (d, nat_key.get(k), learned.get(k))
+                        && let Some(mac) = f.get(..6)
+                    {
+                        let mac: Mac = mac.try_into().unwrap_or_default();
+                        self.cache.put(*key, p, *l, (egress, mac, self.nh_gen));
+                    }
+                    d
+                } else {
+                    self.after_nat_v4(p, f, &nat_cls[k], outcome, nat_dst[k], now, out)
+                };
                 for _ in before..out.generated.len() {
                     out.generated_cause.push(Some(i as u32));
                 }
@@ -813,6 +953,9 @@ impl Pipeline {
         self.nat_cls = nat_cls;
         self.nat_dst = nat_dst;
         self.nat_outcomes = outcomes;
+        self.nat_key = nat_key;
+        self.nat_learned = learned;
+        self.nat_hit = nat_hit;
         if self.shared.nat.is_some() && !frames.is_empty() {
             // Fragments released by this burst's first fragments.
             let before = out.generated.len();
@@ -1216,20 +1359,50 @@ impl Pipeline {
         known: Option<Classified>,
         now: Timestamp,
         out: &mut Output,
-    ) -> Pre {
+    ) -> (Pre, bool) {
         let cls = match known {
             Some(c) => c,
             None => match wire::classify(f) {
                 Ok(c) => c,
-                Err(e) => return Pre::Done(classify_drop(e)),
+                Err(e) => return (Pre::Done(classify_drop(e)), false),
             },
         };
         if self.quick
             && let Some(dst) = self.quick_to_nat(ingress, f, &cls)
         {
-            return Pre::Nat(cls, dst);
+            return (Pre::Nat(cls, dst), true);
         }
-        self.one(ingress, f, cls, now, out)
+        (self.one(ingress, f, cls, now, out), false)
+    }
+
+    /// The established-flow cache entry for a frame [`fastpath::lean`]
+    /// parsed, if the general stages before the NAT would send it to the
+    /// NAT untouched, and its destination. The entry was made from a frame
+    /// that `quick_to_nat` sent to the NAT (which depends only on the port,
+    /// the destination MAC, the TTL and the addresses: the MAC and TTL are
+    /// checked here, the addresses are in the key), that a session lookup
+    /// translated, and that `quick_forward_v4` routed (its edge check and
+    /// route depend only on the addresses before and after; the next-hop
+    /// MAC is valid while the neighbour generation is unchanged). Pass 2
+    /// then serves the frame — rewrite to the cached tuple; pass 3: TTL,
+    /// MACs — if the NAT's `fast_check` says processing it would translate
+    /// it to that tuple and change nothing (same live session, no
+    /// SYN/FIN/RST, no refresh to store, a reply already confirmed), and
+    /// gives it to the NAT otherwise. Pure.
+    #[inline]
+    fn candidate(
+        &self,
+        ingress: PortId,
+        f: &[u8],
+        l: &fastpath::Lean,
+    ) -> Option<(fastpath::Entry<nat::Learned>, Ipv4Addr)> {
+        let e = *self.cache.get(l.key, ingress)?;
+        let port = self.shared.ports.get(usize::from(ingress))?;
+        if e.nh_gen != self.nh_gen || l.ttl <= 1 || f.get(..6)? != port.mac || port.mac[0] & 1 != 0
+        {
+            return None;
+        }
+        Some((e, Ipv4Addr::from((l.key.0 & 0xffff_ffff) as u32)))
     }
 
     /// Whether [`Pipeline::one`] would send this classified frame to the
@@ -1262,30 +1435,6 @@ impl Pipeline {
             return None;
         }
         Some(dst)
-    }
-
-    /// Pass 3 for one NAT frame: [`Pipeline::after_nat_v4`], with the
-    /// common case (translated or untouched, route found, next hop in the
-    /// worker's cache) done by [`Pipeline::quick_forward_v4`].
-    #[allow(clippy::too_many_arguments)]
-    #[inline]
-    fn post_nat(
-        &mut self,
-        ingress: PortId,
-        f: &mut [u8],
-        cls: &Classified,
-        outcome: NatOutcome,
-        dst_before: Ipv4Addr,
-        now: Timestamp,
-        out: &mut Output,
-    ) -> Disposition {
-        if self.quick
-            && outcome == NatOutcome::Forward
-            && let Some(d) = self.quick_forward_v4(ingress, f, cls, dst_before)
-        {
-            return d;
-        }
-        self.after_nat_v4(ingress, f, cls, outcome, dst_before, now, out)
     }
 
     /// What `after_nat_v4` does for a `Forward` outcome when nothing needs

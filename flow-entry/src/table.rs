@@ -29,7 +29,8 @@ use core::hash::BuildHasher;
 use std::collections::BinaryHeap;
 use std::sync::OnceLock;
 use std::sync::atomic::{
-    AtomicU32, AtomicU64 as PlainAtomicU64, AtomicUsize as PlainAtomicUsize, Ordering::Relaxed,
+    AtomicU32, AtomicU64 as PlainAtomicU64, AtomicUsize as PlainAtomicUsize, Ordering as Mo,
+    Ordering::Relaxed, fence,
 };
 
 use crossbeam_utils::CachePadded;
@@ -132,6 +133,15 @@ impl FlowHandle {
     }
 }
 
+/// A live entry as [`FlowTable::peek`] read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peek {
+    /// The deadline (as [`EntryMut::expires_at`]).
+    pub expires_at: Timestamp,
+    /// The owner's word ([`EntryMut::set_aux`]; 0 until first set).
+    pub aux: u32,
+}
+
 /// What an insert did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Inserted<V> {
@@ -216,9 +226,11 @@ fn prefetch_ptr(p: *const u8) {
     let _ = p;
 }
 
-/// [`prefetch_ptr`] of the cache line holding `*p`.
+/// Hints the CPU to start loading the cache line holding `*p` (no effect
+/// on program semantics; a no-op off x86-64 and under shuttle). Public for
+/// the dataplane's own per-worker tables.
 #[inline(always)]
-fn prefetch<T>(p: &T) {
+pub fn prefetch<T>(p: &T) {
     prefetch_ptr(core::ptr::from_ref(p).cast());
 }
 
@@ -240,10 +252,10 @@ fn prefetch_addr(a: usize) {
 
 /// Keys, generation and deadline of one slot, readable without the shard
 /// lock (see the module doc for why that is sound).
-/// `repr(C)`, generation and deadline between the two keys: a forward-key
-/// match and the deadline check that follows read bytes 0..48, a
-/// reverse-key match and its deadline check bytes 40..88 (48 contiguous
-/// bytes either way, at most two cache lines, usually one).
+/// `repr(C)`, generation, deadline and aux between the two keys: a
+/// forward-key match and the deadline check that follows read bytes 0..48,
+/// a reverse-key match and its deadline check bytes 40..96 (48 or 56
+/// contiguous bytes, at most two cache lines, usually one).
 #[repr(C)]
 struct KeyCell {
     /// Forward key words.
@@ -251,6 +263,9 @@ struct KeyCell {
     gen_: AtomicU32,
     /// Deadline in ticks from the table's base.
     deadline: AtomicU32,
+    /// The owner's word ([`EntryMut::set_aux`]), 0 for a new entry:
+    /// state it publishes for lock-free readers ([`FlowTable::peek`]).
+    aux: AtomicU32,
     /// Reverse key words (all zero: no reverse key; a real key always has
     /// a non-zero family byte).
     rw: [PlainAtomicU64; 5],
@@ -262,6 +277,7 @@ impl KeyCell {
             fw: Default::default(),
             gen_: AtomicU32::new(0),
             deadline: AtomicU32::new(0),
+            aux: AtomicU32::new(0),
             rw: Default::default(),
         }
     }
@@ -310,6 +326,11 @@ impl KeyCell {
         }
     }
     fn set(&self, fwd: &FlowKey, rev: Option<&FlowKey>, deadline: u32) {
+        // A lock-free reader ([`FlowTable::peek`]) that sees any of these
+        // stores also sees the generation bump of the release that freed
+        // the slot (it re-reads the generation after an acquire fence).
+        fence(Mo::Release);
+        self.aux.store(0, Relaxed);
         for (i, w) in fwd.words().into_iter().enumerate() {
             self.fw[i].store(w, Relaxed);
         }
@@ -1682,6 +1703,58 @@ impl<V> FlowTable<V> {
         )))
     }
 
+    /// What a lookup that finds `handle`'s entry at `now` would see of it,
+    /// read **without any lock**: `None` unless the entry is still the one
+    /// `handle` names (same generation: a released slot's generation moves
+    /// on, so this also means it is live) and its deadline is after `now`
+    /// (the test [`FlowTable::lookup_with`] applies; an entry past it is
+    /// left for the lookup or `poll` to release). For a per-worker cache of
+    /// established sessions that must notice expiry and removal without
+    /// taking a shard lock per packet.
+    ///
+    /// Sound without the lock: the cell's fields are atomics in memory that
+    /// is never moved or freed while the table lives; the generation is read
+    /// before (acquire) and after (behind an acquire fence) the deadline and
+    /// the aux word, and a slot is reused only after the release that bumps
+    /// its generation, whose new keys are stored behind a release fence — so
+    /// values of a later entry of the slot are never returned as this one's.
+    /// A deadline or aux word changed concurrently under the lock (a
+    /// refresh) may be seen before or after the change. Cost: one or two
+    /// cache lines, no writes.
+    #[inline]
+    pub fn peek(&self, handle: FlowHandle, now: Timestamp) -> Option<Peek> {
+        let cell = self
+            .shards
+            .get(handle.shard as usize)?
+            .keys
+            .try_cell(handle.slot)?;
+        if cell.gen_.load(Mo::Acquire) != handle.gen_ {
+            return None;
+        }
+        let deadline = cell.deadline();
+        let aux = cell.aux.load(Relaxed);
+        fence(Mo::Acquire);
+        if cell.gen_.load(Relaxed) != handle.gen_ || deadline <= self.time.now_tick(now) {
+            return None;
+        }
+        Some(Peek {
+            expires_at: self.time.to_timestamp(deadline),
+            aux,
+        })
+    }
+
+    /// Starts loading the key cell of `handle` (for [`FlowTable::peek`]).
+    #[inline]
+    pub fn prefetch_handle(&self, handle: FlowHandle) {
+        if let Some(cell) = self
+            .shards
+            .get(handle.shard as usize)
+            .and_then(|s| s.keys.try_cell(handle.slot))
+        {
+            prefetch(&cell.gen_);
+        }
+    }
+
     // ------------------------------------------------------------ updates
 
     /// Stores a new deadline for `handle`'s entry, if it is still live at
@@ -2150,6 +2223,18 @@ impl<V> EntryMut<'_, V> {
             }
         }
     }
+    /// The owner's word: 0 for a new entry, then what
+    /// [`EntryMut::set_aux`] stored.
+    pub fn aux(&self) -> u32 {
+        self.cell().aux.load(Relaxed)
+    }
+    /// Publishes a word of the owner's state (e.g. a protocol state the
+    /// value also holds) in the entry's key cell, where
+    /// [`FlowTable::peek`] reads it without the lock. Reset to 0 when the
+    /// slot is reused.
+    pub fn set_aux(&mut self, aux: u32) {
+        self.cell().aux.store(aux, Relaxed);
+    }
     /// Marks the entry confirmed (e.g. a reply was seen): draining and
     /// eviction prefer unconfirmed (embryonic) entries.
     pub fn confirm(&mut self) {
@@ -2171,7 +2256,7 @@ mod tests {
 
     #[test]
     fn layout_sizes() {
-        assert_eq!(core::mem::size_of::<KeyCell>(), 88);
+        assert_eq!(core::mem::size_of::<KeyCell>(), 96);
         assert_eq!(
             core::mem::size_of::<Slot<core::num::NonZeroU32>>(),
             16,

@@ -254,6 +254,50 @@ fn clear_vs_reinsert() {
     check_invariants(&t, &log, &[1, 2, 3]);
 }
 
+/// `peek` (lock-free) of a handle racing with its removal and a new entry
+/// under the same keys (likely in the freed slot, aux word set under the
+/// lock): the reader sees the old entry's aux or nothing, and once nothing,
+/// nothing again — never the new entry's word under the old handle.
+fn peek_vs_reinsert() {
+    let (t, log) = table(cfg(4, 64));
+    let Ok(Inserted::New(h1)) = t.insert_pair(fwd(1), rev(1), 1, ts(100), ts(0)) else {
+        panic!()
+    };
+    t.lookup_with(&fwd(1), ts(0), |e| e.set_aux(11));
+    let t1 = t.clone();
+    let a = thread::spawn(move || {
+        assert!(t1.remove(h1, ReleaseReason::Removed));
+        let Ok(Inserted::New(h2)) = t1.insert_pair(fwd(1), rev(1), 2, ts(100), ts(0)) else {
+            panic!()
+        };
+        t1.lookup_with(&rev(1), ts(0), |e| e.set_aux(22));
+        h2
+    });
+    let t2 = t.clone();
+    let b = thread::spawn(move || {
+        let mut seen = vec![];
+        for _ in 0..4 {
+            seen.push(t2.peek(h1, ts(1)).map(|p| p.aux));
+            thread::yield_now();
+        }
+        seen
+    });
+    let h2 = a.join().unwrap();
+    let seen = b.join().unwrap();
+    let gone = seen.iter().position(Option::is_none).unwrap_or(seen.len());
+    assert!(seen[..gone].iter().all(|s| *s == Some(11)), "{seen:?}");
+    assert!(seen[gone..].iter().all(Option::is_none), "{seen:?}");
+    assert_eq!(t.peek(h1, ts(1)), None);
+    assert_eq!(t.peek(h2, ts(1)).map(|p| p.aux), Some(22));
+    assert_eq!(t.peek(h2, ts(100)), None, "past its deadline");
+    check_invariants(&t, &log, &[1, 2]);
+}
+
+#[test]
+fn shuttle_peek_vs_reinsert_no_aba() {
+    both(peek_vs_reinsert);
+}
+
 #[test]
 fn shuttle_clear_vs_reinsert_no_aba() {
     both(clear_vs_reinsert);

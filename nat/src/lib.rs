@@ -464,6 +464,34 @@ enum Step {
     Drop(DropReason),
 }
 
+/// The aux word a session publishes in its key cell (`EntryMut::set_aux`)
+/// for [`Nat::fast_check`]: set by every hit, so 0 (a session not hit yet)
+/// means "unknown".
+const AUX_VALID: u32 = 1 << 8;
+/// The session is confirmed (a reply was seen).
+const AUX_CONFIRMED: u32 = 1 << 9;
+
+/// The session a frame hit, for a per-worker cache of established
+/// translations: [`Nat::process_learn`] reports it, [`Nat::fast_check`]
+/// tells whether a later frame of the same tuple, from the same side, may
+/// be translated to [`Learned::to`] without the session lookup. `Copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Learned {
+    handle: flow_entry::FlowHandle,
+    reverse: bool,
+    from_outside: bool,
+    proto: u8,
+    /// The frame's tuple after translation.
+    pub to: Tuple,
+}
+
+impl Learned {
+    /// The session's flow-table handle (for prefetching its key cell).
+    pub fn handle(&self) -> flow_entry::FlowHandle {
+        self.handle
+    }
+}
+
 impl Nat {
     /// Build a NAT from a configuration (validated here) and table sizing.
     ///
@@ -577,8 +605,81 @@ impl Nat {
         let now = now.as_nanos();
         match self.prepare(frame, cls, ingress, now) {
             Pre::Done(v) => v,
-            Pre::Go(p) => self.finish(frame, cls, &p, ingress, now),
+            Pre::Go(p) => self.finish(frame, cls, &p, ingress, now, None),
         }
+    }
+
+    /// [`Nat::process`], also reporting in `learn` the session the frame
+    /// hit when it was an established translation a cache may replay
+    /// ([`Nat::fast_check`]): a TCP/UDP frame, not a fragment, not
+    /// hairpinned, that found its session by lookup (not created it) and
+    /// was translated. `learn` is left `None` otherwise.
+    pub fn process_learn(
+        &self,
+        frame: &mut [u8],
+        cls: &Classified,
+        ingress: Side,
+        now: Timestamp,
+        learn: &mut Option<Learned>,
+    ) -> Verdict {
+        *learn = None;
+        let now = now.as_nanos();
+        match self.prepare(frame, cls, ingress, now) {
+            Pre::Done(v) => v,
+            Pre::Go(p) => {
+                let v = self.finish(frame, cls, &p, ingress, now, Some(learn));
+                if v != Verdict::Forward
+                    || cls.frag.is_some()
+                    || !matches!(cls.l4, L4Kind::Tcp | L4Kind::Udp)
+                {
+                    *learn = None;
+                }
+                v
+            }
+        }
+    }
+
+    /// Whether a TCP/UDP frame with TCP flags `tcp_flags` (0 for UDP),
+    /// matching `l`'s tuple and arriving from `l`'s side, would at `now` be
+    /// translated to `l.to` by [`Nat::process`] with no change to the
+    /// session: it is still the same live session (not expired, removed or
+    /// replaced), the frame carries no SYN, FIN or RST (the only flags
+    /// that change TCP state), a reply finds the session confirmed
+    /// already, and the refresh `process` would compute moves the deadline
+    /// by less than a table tick (so it would store nothing). Then the
+    /// caller may rewrite the frame to `l.to` itself (the result is the
+    /// same); otherwise it calls `process`. Reads the session's key cell
+    /// without a lock (`FlowTable::peek`); writes nothing, counts nothing.
+    #[inline]
+    pub fn fast_check(&self, l: &Learned, tcp_flags: u8, now: Timestamp) -> bool {
+        use tcp::flags::{FIN, RST, SYN};
+        if l.proto == ip_protocol::TCP && tcp_flags & (SYN | FIN | RST) != 0 {
+            return false;
+        }
+        let Some(p) = self.table.peek(l.handle, now) else {
+            return false;
+        };
+        if p.aux & AUX_VALID == 0 || (l.reverse && p.aux & AUX_CONFIRMED == 0) {
+            return false;
+        }
+        let now = now.as_nanos();
+        let deadline = match l.proto {
+            ip_protocol::TCP => {
+                let class = TcpTrack::from_bits(p.aux as u8).class();
+                Some(now.saturating_add(self.timeout(ip_protocol::TCP, class)))
+            }
+            ip_protocol::UDP if l.from_outside && !self.cfg.timeouts.udp_inbound_refresh => None,
+            proto => Some(now.saturating_add(self.timeout(proto, TimeoutClass::Established))),
+        };
+        let cur = p.expires_at.as_nanos();
+        let tick = self.tick_ns;
+        !deadline.is_some_and(|d| d > cur.saturating_add(tick) || d.saturating_add(tick) < cur)
+    }
+
+    /// Starts loading what [`Nat::fast_check`] of `l` reads.
+    #[inline]
+    pub fn prefetch_learned(&self, l: &Learned) {
+        self.table.prefetch_handle(l.handle);
     }
 
     /// First stage of prefetching the session a later [`Nat::process`] of
@@ -655,6 +756,21 @@ impl Nat {
         now: Timestamp,
         verdicts: &mut [Verdict],
     ) {
+        self.process_burst_learn(frames, cls, ingress, now, verdicts, &mut []);
+    }
+
+    /// [`Nat::process_burst`] with [`Nat::process_learn`]'s report for
+    /// frame `i` in `learned[i]` (for the frames `learned` has room for;
+    /// the others as `process`).
+    pub fn process_burst_learn(
+        &self,
+        frames: &mut [&mut [u8]],
+        cls: &[Classified],
+        ingress: Side,
+        now: Timestamp,
+        verdicts: &mut [Verdict],
+        learned: &mut [Option<Learned>],
+    ) {
         let n = frames.len().min(cls.len()).min(verdicts.len());
         let mut start = 0;
         while start < n {
@@ -669,7 +785,10 @@ impl Nat {
                 }
             }
             for i in start..end {
-                verdicts[i] = self.process(frames[i], &cls[i], ingress, now);
+                verdicts[i] = match learned.get_mut(i) {
+                    Some(l) => self.process_learn(frames[i], &cls[i], ingress, now, l),
+                    None => self.process(frames[i], &cls[i], ingress, now),
+                };
             }
             start = end;
         }
@@ -765,13 +884,14 @@ impl Nat {
         p: &Prep,
         ingress: Side,
         now: u64,
+        mut learn: Option<&mut Option<Learned>>,
     ) -> Verdict {
         let Prep {
             tuple,
             flags,
             icmp_type,
         } = *p;
-        let mut step = self.stage(&tuple, ingress, flags, icmp_type, now);
+        let mut step = self.stage(&tuple, ingress, flags, icmp_type, now, learn.as_deref_mut());
         let mut hairpin = false;
         if let Step::Xlat(to) = step
             && ingress == Side::Inside
@@ -780,7 +900,10 @@ impl Nat {
         {
             // Hairpin: the translated packet re-enters as if from outside.
             hairpin = true;
-            step = match self.stage(&to, Side::Outside, flags, icmp_type, now) {
+            if let Some(l) = learn {
+                *l = None;
+            }
+            step = match self.stage(&to, Side::Outside, flags, icmp_type, now, None) {
                 Step::Xlat(to2) => Step::Xlat(to2),
                 Step::Untouched => Step::Drop(DropReason::NoSession),
                 d @ Step::Drop(_) => d,
@@ -851,8 +974,16 @@ impl Nat {
     }
 
     /// One NAT stage for a packet with ports: session lookup, else creation.
-    fn stage(&self, t: &Tuple, ingress: Side, flags: u8, icmp_type: Option<u8>, now: u64) -> Step {
-        if let Some(step) = self.fast(t, ingress, flags, now) {
+    fn stage(
+        &self,
+        t: &Tuple,
+        ingress: Side,
+        flags: u8,
+        icmp_type: Option<u8>,
+        now: u64,
+        learn: Option<&mut Option<Learned>>,
+    ) -> Step {
+        if let Some(step) = self.fast(t, ingress, flags, now, learn) {
             return step;
         }
         match ingress {
@@ -862,10 +993,28 @@ impl Nat {
     }
 
     /// Established path: lookup, TCP state, refresh, translation target.
-    fn fast(&self, t: &Tuple, ingress: Side, flags: u8, now: u64) -> Option<Step> {
+    /// With `learn`, a translation also reports the session ([`Learned`]).
+    fn fast(
+        &self,
+        t: &Tuple,
+        ingress: Side,
+        flags: u8,
+        now: u64,
+        learn: Option<&mut Option<Learned>>,
+    ) -> Option<Step> {
         self.table
             .lookup_with(&key(t), Timestamp::from_nanos(now), |hit| {
-                self.on_hit(hit, ingress, flags, now)
+                let step = self.on_hit(hit, ingress, flags, now);
+                if let (Some(l), Step::Xlat(to)) = (learn, step) {
+                    *l = Some(Learned {
+                        handle: hit.handle(),
+                        reverse: hit.direction() == Direction::Reverse,
+                        from_outside: ingress == Side::Outside,
+                        proto: t.proto,
+                        to,
+                    });
+                }
+                step
             })
     }
 
@@ -908,6 +1057,18 @@ impl Nat {
         // table's first eviction candidates under pressure).
         if reverse && !hit.is_confirmed() {
             hit.confirm();
+        }
+        // Publish TCP state and confirmation for `fast_check` (lock-free
+        // readers). A reader may see this and the deadline store below in
+        // either order: mixing an old class with a new deadline (or the
+        // reverse) gives a refresh that moves the deadline — the locked
+        // path — unless the two classes' timeouts agree, when the mix is
+        // the same answer.
+        let aux = AUX_VALID
+            | if hit.is_confirmed() { AUX_CONFIRMED } else { 0 }
+            | u32::from(hit.value().tcp.bits());
+        if hit.aux() != aux {
+            hit.set_aux(aux);
         }
         // Store a new deadline only when it moves by a table tick or
         // more (refresh: once per tick; shortening: at once).
@@ -1078,7 +1239,7 @@ impl Nat {
                 if let Some(k) = mapping {
                     lock(&self.shared.pool).unref(&k, fwd.dst, now);
                 }
-                self.fast(t, ingress, flags, now)
+                self.fast(t, ingress, flags, now, None)
                     .unwrap_or(Step::Drop(DropReason::TableConflict))
             }
             Err(e) => {

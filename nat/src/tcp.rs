@@ -90,6 +90,18 @@ impl TcpTrack {
     }
 
     /// Whether a SYN was seen both ways.
+    /// The state as a byte (for publishing it, see `Nat::fast_check`).
+    #[must_use]
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// The state [`TcpTrack::bits`] gave.
+    #[must_use]
+    pub fn from_bits(b: u8) -> Self {
+        Self(b)
+    }
+
     #[must_use]
     pub fn established_once(&self) -> bool {
         self.0 & (SYN_O | SYN_R) == (SYN_O | SYN_R)

@@ -131,6 +131,8 @@ pub struct WorkerStats {
     pub bursts: u64,
     /// Timer polls.
     pub timer_polls: u64,
+    /// Frames the established-flow cache served (`Pipeline::cache_hits`).
+    pub cache_hits: u64,
 }
 
 /// One port at the end of a run.
@@ -543,6 +545,7 @@ impl WorkerCtx {
         self.pipeline.take_generated(&mut timer_gen);
         self.queue_generated(&mut timer_gen, &mut txq, &mut st);
         self.flush(q, &mut txq, &mut st);
+        st.cache_hits = self.pipeline.cache_hits();
         if let Some(slot) = self.ctl.stats.get(self.worker) {
             *slot
                 .lock()
