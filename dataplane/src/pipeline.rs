@@ -627,6 +627,8 @@ pub struct Pipeline {
     /// Per NAT frame: its cache entry and TCP flags if [`Pipeline::candidate`]
     /// found one (pass 2 serves it or hands it to the NAT).
     nat_hit: Vec<Option<(fastpath::Entry<nat::Learned>, u8)>>,
+    /// Per frame of the burst: what `fastpath::lean` found (reused).
+    leans: Vec<Option<fastpath::Lean>>,
     cache_hits: u64,
 }
 
@@ -634,13 +636,16 @@ pub struct Pipeline {
 pub const FLOW_CACHE_ENTRIES: usize = 16_384;
 
 /// What [`Pipeline::prefetch`] found for a frame (opaque; `Copy`): the
-/// session's hash for the second stage, and the frame's classification,
+/// session's hash and cache key for the second stage, and the frame's
+/// classification,
 /// which [`Pipeline::process_prefetched`] reuses instead of classifying the
 /// frame again.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Prefetch {
     hash: Option<nat::FlowHash>,
     cls: Option<Classified>,
+    /// The frame's established-flow cache key and port.
+    cache: Option<((u64, u64), PortId)>,
 }
 
 enum Step {
@@ -679,6 +684,7 @@ impl Pipeline {
             nat_key: Vec::new(),
             nat_learned: Vec::new(),
             nat_hit: Vec::new(),
+            leans: Vec::new(),
             cache_hits: 0,
         }
     }
@@ -785,15 +791,27 @@ impl Pipeline {
         nat_key.clear();
         learned.clear();
         let caching = self.quick && self.cache.enabled() && self.shared.nat.is_some();
+        // The burst's cache sets start loading before the first is probed.
+        let mut leans = core::mem::take(&mut self.leans);
+        leans.clear();
+        if caching && let Some(p) = ingress {
+            // (Already prefetched when the caller did.)
+            let fetch = pre.is_empty();
+            leans.extend(frames.iter().map(|f| {
+                let l = fastpath::lean(f.data());
+                if let Some(l) = &l
+                    && fetch
+                {
+                    self.cache.prefetch(l.key, p);
+                }
+                l
+            }));
+        }
         for (i, f) in frames.iter_mut().enumerate() {
             let d = match ingress {
                 Some(p) => {
                     bump(&self.shared.counters.workers[self.worker].rx[usize::from(p)]);
-                    let lean = if caching {
-                        fastpath::lean(f.data())
-                    } else {
-                        None
-                    };
+                    let lean = leans.get(i).copied().flatten();
                     // A frame of an established translation (probably):
                     // decided in pass 2, in order with the burst's other
                     // NAT frames, its session's key cell loaded meanwhile.
@@ -956,6 +974,7 @@ impl Pipeline {
         self.nat_key = nat_key;
         self.nat_learned = learned;
         self.nat_hit = nat_hit;
+        self.leans = leans;
         if self.shared.nat.is_some() && !frames.is_empty() {
             // Fragments released by this burst's first fragments.
             let before = out.generated.len();
@@ -974,21 +993,35 @@ impl Pipeline {
         }
     }
 
-    /// First stage of prefetching what processing `frame` will read (the
-    /// NAT session it will look up), for a caller that knows its next
-    /// frames: call it a few frames ahead of [`Pipeline::process`], and
+    /// First stage of prefetching what processing `frame`, arriving on
+    /// `port`, will read (its established-flow cache set and the NAT
+    /// session it will look up), for a caller that knows its next frames:
+    /// call it a few frames ahead of [`Pipeline::process`], and
     /// [`Pipeline::prefetch_entry`] with the result about half as far
     /// ahead. A hint only: outputs, counters and state are exactly as
     /// without it. Cost: one classification and one hash.
     #[inline]
-    pub fn prefetch(&self, frame: &[u8]) -> Prefetch {
+    pub fn prefetch(&self, port: PortId, frame: &[u8]) -> Prefetch {
         if self.passthrough {
             return Prefetch::default();
         }
+        let nat = self.shared.nat.as_ref();
+        if self.quick
+            && self.cache.enabled()
+            && let Some(l) = fastpath::lean(frame)
+        {
+            self.cache.prefetch(l.key, port);
+            return Prefetch {
+                hash: nat.and_then(|n| n.prefetch(frame, &l.cls)),
+                cls: Some(l.cls),
+                cache: Some((l.key, port)),
+            };
+        }
         match wire::classify(frame) {
             Ok(c) => Prefetch {
-                hash: self.shared.nat.as_ref().and_then(|n| n.prefetch(frame, &c)),
+                hash: nat.and_then(|n| n.prefetch(frame, &c)),
                 cls: Some(c),
+                cache: None,
             },
             Err(_) => Prefetch::default(),
         }
@@ -1004,7 +1037,14 @@ impl Pipeline {
     /// Second prefetch stage (see [`Pipeline::prefetch`]).
     #[inline]
     pub fn prefetch_entry(&self, p: &Prefetch) {
-        if let (Some(h), Some(nat)) = (p.hash, &self.shared.nat) {
+        let Some(nat) = &self.shared.nat else { return };
+        // A cached session: its key cell (what the cache check reads);
+        // otherwise the session the lookup will find.
+        if let Some((key, port)) = p.cache
+            && let Some(e) = self.cache.get(key, port)
+        {
+            nat.prefetch_learned(&e.learned);
+        } else if let Some(h) = p.hash {
             nat.prefetch_entry(h);
         }
     }

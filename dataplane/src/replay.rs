@@ -789,7 +789,7 @@ impl Ahead {
         while !self.done && self.err.is_none() && self.q.len() < self.window {
             match feed.next(skipped) {
                 Ok(Some((port, p))) => {
-                    self.pre.push_back(pipeline.prefetch(&p.data));
+                    self.pre.push_back(pipeline.prefetch(port, &p.data));
                     self.q.push_back((port, p));
                 }
                 Ok(None) => self.done = true,
