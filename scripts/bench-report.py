@@ -114,6 +114,29 @@ if ratios:
     w("")
     w(f"Median ratio: **{statistics.median(ratios):.0%}** of testpmd's io-forward rate (target ≥ 50%).")
 w("")
+floors = []
+if os.path.exists(f"{out}/floors.txt"):
+    for line in open(f"{out}/floors.txt"):
+        try:
+            floors.append(json.loads(line))
+        except ValueError:
+            pass
+if floors:
+    tp = statistics.median(float(r[2]) for r in mp) if mp else float("nan")
+    what = {
+        "io": "receive, send unchanged (our `Port`/`Mbuf` wrapper)",
+        "touch": "+ TTL decrement, both MACs",
+        "floor": "+ `net::classify`, flat-table lookup/insert (burst prefetched), `net::rewrite` source NAT",
+        "lean": "the `floor` work specialised by hand (fixed offsets, one checksum delta)",
+    }
+    w("Floors on the same vdevs and lcore (`dpdkfloor`; single-threaded loops without locks, expiry, state or "
+      "counters — what a minimal design reaches, not a NAT):")
+    w("")
+    w("| loop | work per frame | Mpps | / testpmd |")
+    w("|---|---|---:|---:|")
+    for f in floors:
+        w(f"| {f['mode']} | {what.get(f['mode'], '')} | {f['tx_mpps']:.2f} | {f['tx_mpps'] / tp:.0%} |")
+    w("")
 
 # (c) iperf3
 def figures(path):
