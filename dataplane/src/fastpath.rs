@@ -303,12 +303,19 @@ mod tests {
             "the ingress port is part of the key"
         );
         c.put(l(3), 0, learned, (1, [9; 6], 0));
-        assert_eq!(c.get(l(3), 0).map(|e| e.mac), Some([9; 6]), "replaced in place");
+        assert_eq!(
+            c.get(l(3), 0).map(|e| e.mac),
+            Some([9; 6]),
+            "replaced in place"
+        );
         c.put(l(5), 0, learned, (1, [5; 6], 0));
         c.put(l(6), 0, learned, (1, [6; 6], 0));
         let present: Vec<u16> = (1..=6).filter(|&p| c.get(l(p), 0).is_some()).collect();
         assert_eq!(present.len(), WAYS, "{present:?}");
-        assert!(present.contains(&5) && present.contains(&6), "new keys are in: {present:?}");
+        assert!(
+            present.contains(&5) && present.contains(&6),
+            "new keys are in: {present:?}"
+        );
         assert!(!FlowCache::<u32>::new(0).enabled());
     }
 
