@@ -127,7 +127,7 @@ if floors:
         "io": "receive, send unchanged (our `Port`/`Mbuf` wrapper)",
         "touch": "+ TTL decrement, both MACs",
         "floor": "+ `net::classify`, flat-table lookup/insert (burst prefetched), `net::rewrite` source NAT",
-        "lean": "the `floor` work specialised by hand (fixed offsets, one checksum delta)",
+        "lean": "the `floor` work specialised: `fastpath::lean` fixed-offset parse, one `checksum::Delta` for both checksums",
     }
     w("Floors on the same vdevs and lcore (`dpdkfloor`; single-threaded loops without locks, expiry, state or "
       "counters — what a minimal design reaches, not a NAT):")

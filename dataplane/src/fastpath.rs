@@ -238,7 +238,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn udp_frame() -> Vec<u8> {
+    /// 10.0.0.1 → 198.18.0.1, TCP (an ACK) or UDP, from source port `sp`.
+    fn frame(tcp: bool, sp: u16) -> Vec<u8> {
+        let l4 = if tcp {
+            crate::traffic::tcp_seg(sp, 80, 1, 1, crate::traffic::tcp::ACK, &[0u8; 5])
+        } else {
+            crate::traffic::udp_dgram(sp, 53, &[0u8; 12])
+        };
         crate::traffic::ipv4(
             [2, 0, 0, 0, 0, 1],
             [2, 0, 0, 0, 0, 2],
@@ -246,50 +252,25 @@ mod tests {
             Ipv4Addr::new(198, 18, 0, 1),
             64,
             7,
-            17,
-            &crate::traffic::udp_dgram(1000, 53, &[0u8; 12]),
-        )
-    }
-
-    fn tcp_frame() -> Vec<u8> {
-        crate::traffic::ipv4(
-            [2, 0, 0, 0, 0, 1],
-            [2, 0, 0, 0, 0, 2],
-            Ipv4Addr::new(10, 0, 0, 1),
-            Ipv4Addr::new(198, 18, 0, 1),
-            64,
-            7,
-            6,
-            &crate::traffic::tcp_seg(1000, 80, 1, 1, crate::traffic::tcp::ACK, &[0u8; 5]),
+            if tcp { 6 } else { 17 },
+            &l4,
         )
     }
 
     #[test]
     fn lean_accepts_plain_tcp_and_udp() {
-        for f in [udp_frame(), tcp_frame()] {
+        for f in [frame(false, 1000), frame(true, 1000)] {
             let l = lean(&f).expect("lean");
             assert_eq!(Ok(l.cls), net::classify(&f));
             assert_eq!(l.ttl, 64);
         }
-        assert_eq!(lean(&tcp_frame()).map(|l| l.tcp_flags), Some(0x10));
+        assert_eq!(lean(&frame(true, 1000)).map(|l| l.tcp_flags), Some(0x10));
     }
 
     #[test]
     fn cache_ways_and_replacement() {
         let mut c = FlowCache::<u32>::new(WAYS); // one set: every key collides
-        let l = |p: u16| {
-            let f = crate::traffic::ipv4(
-                [2, 0, 0, 0, 0, 1],
-                [2, 0, 0, 0, 0, 2],
-                Ipv4Addr::new(10, 0, 0, 1),
-                Ipv4Addr::new(198, 18, 0, 1),
-                64,
-                7,
-                17,
-                &crate::traffic::udp_dgram(p, 53, &[0u8; 12]),
-            );
-            lean(&f).expect("lean").key
-        };
+        let l = |p: u16| lean(&frame(false, p)).expect("lean").key;
         assert!(c.get(l(1), 0).is_none());
         let learned = 7u32;
         for p in 1..=4u8 {
@@ -329,7 +310,7 @@ mod tests {
             edits in proptest::collection::vec((0usize..64, any::<u8>()), 0..4),
             cut in 0usize..80,
         ) {
-            let mut f = if tcp { tcp_frame() } else { udp_frame() };
+            let mut f = frame(tcp, 1000);
             for (i, b) in edits {
                 if let Some(x) = f.get_mut(i) {
                     *x = b;

@@ -644,8 +644,9 @@ pub const FLOW_CACHE_ENTRIES: usize = 16_384;
 pub struct Prefetch {
     hash: Option<nat::FlowHash>,
     cls: Option<Classified>,
-    /// The frame's established-flow cache key and port.
-    cache: Option<((u64, u64), PortId)>,
+    /// What `fastpath::lean` found in the frame (its cache key), and the
+    /// port: pass 1 reuses it instead of parsing again.
+    lean: Option<(fastpath::Lean, PortId)>,
 }
 
 enum Step {
@@ -795,17 +796,24 @@ impl Pipeline {
         let mut leans = core::mem::take(&mut self.leans);
         leans.clear();
         if caching && let Some(p) = ingress {
-            // (Already prefetched when the caller did.)
-            let fetch = pre.is_empty();
-            leans.extend(frames.iter().map(|f| {
-                let l = fastpath::lean(f.data());
-                if let Some(l) = &l
-                    && fetch
-                {
-                    self.cache.prefetch(l.key, p);
-                }
-                l
-            }));
+            if pre.is_empty() {
+                leans.extend(frames.iter().map(|f| {
+                    let l = fastpath::lean(f.data());
+                    if let Some(l) = &l {
+                        self.cache.prefetch(l.key, p);
+                    }
+                    l
+                }));
+            } else {
+                // Parsed and prefetched by the caller's `prefetch`; other
+                // frames (cheaply rejected or without a record) parsed here.
+                leans.extend(frames.iter().enumerate().map(|(i, f)| {
+                    match pre.get(i).and_then(|x| x.lean) {
+                        Some((l, q)) if q == p => Some(l),
+                        _ => fastpath::lean(f.data()),
+                    }
+                }));
+            }
         }
         for (i, f) in frames.iter_mut().enumerate() {
             let d = match ingress {
@@ -1014,14 +1022,14 @@ impl Pipeline {
             return Prefetch {
                 hash: nat.and_then(|n| n.prefetch(frame, &l.cls)),
                 cls: Some(l.cls),
-                cache: Some((l.key, port)),
+                lean: Some((l, port)),
             };
         }
         match wire::classify(frame) {
             Ok(c) => Prefetch {
                 hash: nat.and_then(|n| n.prefetch(frame, &c)),
                 cls: Some(c),
-                cache: None,
+                lean: None,
             },
             Err(_) => Prefetch::default(),
         }
@@ -1040,8 +1048,8 @@ impl Pipeline {
         let Some(nat) = &self.shared.nat else { return };
         // A cached session: its key cell (what the cache check reads);
         // otherwise the session the lookup will find.
-        if let Some((key, port)) = p.cache
-            && let Some(e) = self.cache.get(key, port)
+        if let Some((l, port)) = &p.lean
+            && let Some(e) = self.cache.get(l.key, *port)
         {
             nat.prefetch_learned(&e.learned);
         } else if let Some(h) = p.hash {

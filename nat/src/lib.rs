@@ -479,7 +479,8 @@ const AUX_CONFIRMED: u32 = 1 << 9;
 pub struct Learned {
     handle: flow_entry::FlowHandle,
     reverse: bool,
-    from_outside: bool,
+    /// The side the frame arrived from.
+    ingress: Side,
     proto: u8,
     /// The frame's tuple after translation.
     pub to: Tuple,
@@ -662,18 +663,15 @@ impl Nat {
         if p.aux & AUX_VALID == 0 || (l.reverse && p.aux & AUX_CONFIRMED == 0) {
             return false;
         }
-        let now = now.as_nanos();
-        let deadline = match l.proto {
-            ip_protocol::TCP => {
-                let class = TcpTrack::from_bits(p.aux as u8).class();
-                Some(now.saturating_add(self.timeout(ip_protocol::TCP, class)))
-            }
-            ip_protocol::UDP if l.from_outside && !self.cfg.timeouts.udp_inbound_refresh => None,
-            proto => Some(now.saturating_add(self.timeout(proto, TimeoutClass::Established))),
+        let class = if l.proto == ip_protocol::TCP {
+            TcpTrack::from_bits(p.aux as u8).class()
+        } else {
+            TimeoutClass::Established
         };
         let cur = p.expires_at.as_nanos();
-        let tick = self.tick_ns;
-        !deadline.is_some_and(|d| d > cur.saturating_add(tick) || d.saturating_add(tick) < cur)
+        !self
+            .hit_deadline(l.proto, class, l.ingress, now.as_nanos())
+            .is_some_and(|d| self.deadline_moves(d, cur))
     }
 
     /// Starts loading what [`Nat::fast_check`] of `l` reads.
@@ -1009,7 +1007,7 @@ impl Nat {
                     *l = Some(Learned {
                         handle: hit.handle(),
                         reverse: hit.direction() == Direction::Reverse,
-                        from_outside: ingress == Side::Outside,
+                        ingress,
                         proto: t.proto,
                         to,
                     });
@@ -1021,8 +1019,6 @@ impl Nat {
     /// A session hit (under the shard lock): side check, TCP state, refresh,
     /// translation target. O(1).
     fn on_hit(&self, hit: &mut EntryMut<'_, Session>, ingress: Side, flags: u8, now: u64) -> Step {
-        let udp_in_refresh = self.cfg.timeouts.udp_inbound_refresh;
-        let tick = self.tick_ns;
         let reverse = hit.direction() == Direction::Reverse;
         // The forward key is only valid from the side the session was
         // opened on, the reply key only from the other side: a packet
@@ -1042,16 +1038,12 @@ impl Nat {
             } else {
                 (s.xlat, Dir::Orig)
             };
-            let from_outside = ingress == Side::Outside;
-            let deadline = match s.orig.proto {
-                ip_protocol::TCP => {
-                    let class = s.tcp.on_packet(dir, flags);
-                    Some(now.saturating_add(self.timeout(ip_protocol::TCP, class)))
-                }
-                ip_protocol::UDP if from_outside && !udp_in_refresh => None,
-                p => Some(now.saturating_add(self.timeout(p, TimeoutClass::Established))),
+            let class = if s.orig.proto == ip_protocol::TCP {
+                s.tcp.on_packet(dir, flags)
+            } else {
+                TimeoutClass::Established
             };
-            (to, deadline)
+            (to, self.hit_deadline(s.orig.proto, class, ingress, now))
         };
         // A reply confirms the session (unconfirmed ones are the
         // table's first eviction candidates under pressure).
@@ -1070,15 +1062,35 @@ impl Nat {
         if hit.aux() != aux {
             hit.set_aux(aux);
         }
-        // Store a new deadline only when it moves by a table tick or
-        // more (refresh: once per tick; shortening: at once).
-        let cur = hit.expires_at().as_nanos();
         if let Some(d) = deadline
-            && (d > cur.saturating_add(tick) || d.saturating_add(tick) < cur)
+            && self.deadline_moves(d, hit.expires_at().as_nanos())
         {
             hit.set_expires_at(Timestamp::from_nanos(d));
         }
         Step::Xlat(to)
+    }
+
+    /// The deadline a session hit at `now` refreshes to (`None`: no
+    /// refresh), for a session of protocol `proto` in timeout class
+    /// `class` (TCP's; `Established` for the others) hit from `ingress`.
+    /// One rule for `on_hit` and `fast_check`.
+    #[inline]
+    fn hit_deadline(&self, proto: u8, class: TimeoutClass, ingress: Side, now: u64) -> Option<u64> {
+        if proto == ip_protocol::UDP
+            && ingress == Side::Outside
+            && !self.cfg.timeouts.udp_inbound_refresh
+        {
+            return None;
+        }
+        Some(now.saturating_add(self.timeout(proto, class)))
+    }
+
+    /// Whether a hit stores deadline `d` over the current `cur`: only when
+    /// it moves by a table tick or more (refresh: once per tick;
+    /// shortening: at once).
+    #[inline]
+    fn deadline_moves(&self, d: u64, cur: u64) -> bool {
+        d > cur.saturating_add(self.tick_ns) || d.saturating_add(self.tick_ns) < cur
     }
 
     fn create_outbound(&self, t: &Tuple, flags: u8, icmp_type: Option<u8>, now: u64) -> Step {
