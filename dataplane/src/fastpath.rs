@@ -28,14 +28,46 @@ use net::{Classified, FiveTuple, L3Kind, L4Kind};
 use crate::pipeline::PortId;
 use crate::wire::Mac;
 
-/// What [`lean`] found in a frame: its classification (equal to
-/// `net::classify`'s), cache key words and TCP flags (0 for UDP).
+/// What [`lean`] found in a frame (24 bytes): its cache key words, TCP
+/// flags (0 for UDP), TTL and IPv4 total length; [`Lean::cls`] builds its
+/// classification (equal to `net::classify`'s) when the general path needs
+/// it.
 #[derive(Debug, Clone, Copy)]
 pub struct Lean {
-    pub cls: Classified,
     pub key: (u64, u64),
     pub tcp_flags: u8,
     pub ttl: u8,
+    total_len: u16,
+}
+
+impl Lean {
+    /// The frame's classification, exactly `net::classify`'s.
+    #[inline]
+    pub fn cls(&self) -> Classified {
+        const L3: usize = 14;
+        const L4: usize = L3 + 20;
+        let (src, dst) = ((self.key.0 >> 32) as u32, self.key.0 as u32);
+        let proto = (self.key.1 >> 8) as u8;
+        Classified {
+            vlans: [0, 0],
+            vlan_count: 0,
+            ethertype: 0x0800,
+            l3_offset: L3 as u16,
+            l3: L3Kind::Ipv4,
+            l4_offset: L4 as u16,
+            l4: if proto == 6 { L4Kind::Tcp } else { L4Kind::Udp },
+            l3_end: L3 as u16 + self.total_len,
+            frag: None,
+            tuple: Some(FiveTuple {
+                src: IpAddr::V4(Ipv4Addr::from(src)),
+                dst: IpAddr::V4(Ipv4Addr::from(dst)),
+                proto,
+                src_port: (self.key.1 >> 32) as u16,
+                dst_port: (self.key.1 >> 16) as u16,
+            }),
+            icmp_type_code: None,
+        }
+    }
 }
 
 #[inline(always)]
@@ -84,56 +116,134 @@ pub fn lean(f: &[u8]) -> Option<Lean> {
     let src = u32::from_be_bytes([f[L3 + 12], f[L3 + 13], f[L3 + 14], f[L3 + 15]]);
     let dst = u32::from_be_bytes([f[L3 + 16], f[L3 + 17], f[L3 + 18], f[L3 + 19]]);
     let (sport, dport) = (be16(f, L4), be16(f, L4 + 2));
-    let cls = Classified {
-        vlans: [0, 0],
-        vlan_count: 0,
-        ethertype: 0x0800,
-        l3_offset: L3 as u16,
-        l3: L3Kind::Ipv4,
-        l4_offset: L4 as u16,
-        l4: if proto == 6 { L4Kind::Tcp } else { L4Kind::Udp },
-        l3_end: (L3 + tl) as u16,
-        frag: None,
-        tuple: Some(FiveTuple {
-            src: IpAddr::V4(Ipv4Addr::from(src)),
-            dst: IpAddr::V4(Ipv4Addr::from(dst)),
-            proto,
-            src_port: sport,
-            dst_port: dport,
-        }),
-        icmp_type_code: None,
-    };
     Some(Lean {
-        cls,
         key: (
             u64::from(src) << 32 | u64::from(dst),
             u64::from(sport) << 32 | u64::from(dport) << 16 | u64::from(proto) << 8,
         ),
         tcp_flags,
         ttl: f[L3 + 8],
+        total_len: tl as u16,
     })
 }
 
-/// One cached translation (`T`: what the NAT needs, `nat::Learned`).
+/// One cached translation (`T`: what the NAT's check needs,
+/// `nat::Check`), with its rewrite precomputed: one cache line. Its key is
+/// in the cache's key array.
 #[derive(Debug, Clone, Copy)]
+#[repr(align(64))]
 pub struct Entry<T> {
-    /// [`Lean::key`] with the ingress port in the low byte of the second
-    /// word (never 0 there: the protocol byte is 6 or 17).
-    key: (u64, u64),
-    pub learned: T,
+    pub check: T,
+    pub rewrite: Rewrite,
     pub egress: PortId,
     pub mac: Mac,
     /// The neighbour table generation `mac` was read at.
     pub nh_gen: u64,
 }
 
+/// A translation of one [`Lean`] key precomputed for [`serve`]: the new
+/// addresses and ports as they go on the wire, and the one's-complement
+/// change (RFC 1624 eqn. 3, folded) they and the TTL decrement make to the
+/// IPv4 header checksum, and the addresses and ports to the TCP/UDP
+/// checksum (through the pseudo-header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rewrite {
+    /// Source address, destination address, source port, destination port
+    /// (bytes 12..20 of the IPv4 header and 0..4 of the TCP/UDP header).
+    hdr: [u8; 12],
+    ip_delta: u16,
+    l4_delta: u16,
+}
+
+impl Rewrite {
+    /// The rewrite of frames with key `key` (from [`lean`]) to the given
+    /// addresses and ports.
+    pub fn new(key: (u64, u64), src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> Rewrite {
+        use net::checksum::Delta;
+        let mut addr = Delta::default();
+        addr.add_u32((key.0 >> 32) as u32, src.to_bits());
+        addr.add_u32(key.0 as u32, dst.to_bits());
+        let mut l4 = addr;
+        l4.add_u16((key.1 >> 32) as u16, sport);
+        l4.add_u16((key.1 >> 16) as u16, dport);
+        // The TTL/protocol word loses 0x0100: ~m + m' = 0xffff - 0x0100.
+        let mut ip = addr;
+        ip.add_u16(0x0100, 0);
+        let mut hdr = [0u8; 12];
+        hdr[0..4].copy_from_slice(&src.octets());
+        hdr[4..8].copy_from_slice(&dst.octets());
+        hdr[8..10].copy_from_slice(&sport.to_be_bytes());
+        hdr[10..12].copy_from_slice(&dport.to_be_bytes());
+        Rewrite {
+            hdr,
+            ip_delta: ip.folded(),
+            l4_delta: l4.folded(),
+        }
+    }
+}
+
+/// Serves a frame from its cache entry: the precomputed rewrite, the TTL
+/// decrement, the next hop's MAC as destination and `src_mac` as source.
+/// The frame must be one [`lean`] parsed (to the entry's key) with a TTL
+/// above 1. The bytes are those the general stages write: the same
+/// incremental checksum arithmetic (RFC 1624 eqn. 3), and UDP's rules (a
+/// zero checksum stays zero, a computed zero is sent as `0xffff`).
+#[inline]
+pub fn serve<T>(f: &mut [u8], e: &Entry<T>, src_mac: Mac) {
+    const L3: usize = 14;
+    const L4: usize = L3 + 20;
+    if f.len() < L4 + 8 {
+        return;
+    }
+    f[0..6].copy_from_slice(&e.mac);
+    f[6..12].copy_from_slice(&src_mac);
+    f[L3 + 12..L3 + 20].copy_from_slice(&e.rewrite.hdr[..8]);
+    f[L4..L4 + 4].copy_from_slice(&e.rewrite.hdr[8..]);
+    f[L3 + 8] = f[L3 + 8].wrapping_sub(1);
+    let hc = be16(f, L3 + 10);
+    f[L3 + 10..L3 + 12].copy_from_slice(&apply(hc, e.rewrite.ip_delta).to_be_bytes());
+    let (at, udp) = if f[L3 + 9] == 6 {
+        (L4 + 16, false)
+    } else {
+        (L4 + 6, true)
+    };
+    let Some(w) = f.get_mut(at..at + 2) else {
+        return;
+    };
+    let hc = u16::from_be_bytes([w[0], w[1]]);
+    let c = match (udp, hc) {
+        (true, 0) => 0,
+        (true, _) => match apply(hc, e.rewrite.l4_delta) {
+            0 => 0xffff,
+            c => c,
+        },
+        (false, _) => apply(hc, e.rewrite.l4_delta),
+    };
+    w.copy_from_slice(&c.to_be_bytes());
+}
+
+/// RFC 1624 eqn. 3 with a folded change word.
+#[inline(always)]
+fn apply(hc: u16, d: u16) -> u16 {
+    !net::checksum::fold(u64::from(!hc) + u64::from(d))
+}
+
 /// Ways per set of a [`FlowCache`].
 pub const WAYS: usize = 4;
 
+/// The keys of one set: [`Lean::key`] with the ingress port in the low
+/// byte of the second word (never 0 there: the protocol byte is 6 or 17),
+/// `(0, 0)` for an empty way. One cache line.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(align(64))]
+struct SetKeys([(u64, u64); WAYS]);
+
 /// The per-worker cache: `WAYS × sets` entries, a set chosen by key hash,
 /// [`WAYS`] ways per set (a new key takes an empty way, else the ways of
-/// full sets are replaced in turn). Never shared, no locks.
+/// full sets are replaced in turn). A set's keys share a cache line, each
+/// entry has its own: a probe reads two lines. Never shared, no locks.
 pub struct FlowCache<T> {
+    keys: Vec<SetKeys>,
     entries: Vec<Option<Entry<T>>>,
     mask: usize,
     /// Replacement counter (round robin over the ways of full sets).
@@ -150,6 +260,7 @@ impl<T: Copy> FlowCache<T> {
             entries.next_power_of_two().max(WAYS)
         };
         FlowCache {
+            keys: vec![SetKeys::default(); n / WAYS],
             entries: vec![None; n],
             mask: (n / WAYS).saturating_sub(1),
             victim: 0,
@@ -157,7 +268,7 @@ impl<T: Copy> FlowCache<T> {
     }
 
     pub fn enabled(&self) -> bool {
-        !self.entries.is_empty()
+        !self.keys.is_empty()
     }
 
     #[inline(always)]
@@ -169,67 +280,82 @@ impl<T: Copy> FlowCache<T> {
     fn set(&self, k: (u64, u64)) -> usize {
         let p = u128::from(k.0 ^ k.1.rotate_left(23))
             .wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
-        (((p as u64) ^ ((p >> 64) as u64)) as usize & self.mask) * WAYS
+        ((p as u64) ^ ((p >> 64) as u64)) as usize & self.mask
     }
 
-    /// Starts loading the set of `key` from `ingress`.
+    /// Starts loading the keys of `key`'s set (first stage of a probe).
     #[inline]
     pub fn prefetch(&self, key: (u64, u64), ingress: PortId) {
-        if self.enabled() {
-            let i = self.set(Self::full_key(key, ingress));
-            for e in &self.entries[i..i + WAYS] {
-                flow_entry::prefetch(e);
-            }
+        if let Some(k) = self.keys.get(self.set(Self::full_key(key, ingress))) {
+            flow_entry::prefetch(k);
+        }
+    }
+
+    /// Starts loading the entry at a position [`FlowCache::find`] returned.
+    #[inline]
+    pub fn prefetch_at(&self, i: usize) {
+        if let Some(e) = self.entries.get(i) {
+            flow_entry::prefetch(e);
         }
     }
 
     /// The entry of `key` from `ingress`, if cached.
     #[inline]
     pub fn get(&self, key: (u64, u64), ingress: PortId) -> Option<&Entry<T>> {
-        if !self.enabled() {
-            return None;
-        }
-        let k = Self::full_key(key, ingress);
-        let i = self.set(k);
-        self.entries[i..i + WAYS]
-            .iter()
-            .flatten()
-            .find(|e| e.key == k)
+        self.find(key, ingress).and_then(|i| self.at(i))
     }
 
-    /// Caches `learned` and the forwarding decision for `key` from
-    /// `ingress` (replacing an entry of the same key).
+    /// Where the entry of `key` from `ingress` is, if cached (valid for
+    /// [`FlowCache::at`] until the next [`FlowCache::put`]). Reads the
+    /// set's key line only.
+    #[inline]
+    pub fn find(&self, key: (u64, u64), ingress: PortId) -> Option<usize> {
+        let k = Self::full_key(key, ingress);
+        let set = self.set(k);
+        let w = self.keys.get(set)?.0.iter().position(|x| *x == k)?;
+        Some(set * WAYS + w)
+    }
+
+    /// The entry at a position [`FlowCache::find`] returned.
+    #[inline]
+    pub fn at(&self, i: usize) -> Option<&Entry<T>> {
+        self.entries.get(i)?.as_ref()
+    }
+
+    /// Caches the check part of a session, its rewrite and the forwarding
+    /// decision for `key` from `ingress` (replacing an entry of the same
+    /// key).
     pub fn put(
         &mut self,
         key: (u64, u64),
         ingress: PortId,
-        learned: T,
+        (check, rewrite): (T, Rewrite),
         (egress, mac, nh_gen): (PortId, Mac, u64),
     ) {
         if !self.enabled() {
             return;
         }
         let k = Self::full_key(key, ingress);
-        let i = self.set(k);
-        let e = Some(Entry {
-            key: k,
-            learned,
-            egress,
-            mac,
-            nh_gen,
-        });
-        let set = &mut self.entries[i..i + WAYS];
+        let set = self.set(k);
+        let ways = &mut self.keys[set].0;
         // The key's own way, else an empty one, else the next victim in
         // turn (no moves: a fill writes one entry).
-        let w = set
+        let w = ways
             .iter()
-            .position(|x| x.is_some_and(|x| x.key == k))
-            .or_else(|| set.iter().position(Option::is_none))
+            .position(|x| *x == k)
+            .or_else(|| ways.iter().position(|x| *x == (0, 0)))
             .unwrap_or_else(|| {
                 self.victim = self.victim.wrapping_add(1);
                 self.victim % WAYS
             });
-        set[w] = e;
+        ways[w] = k;
+        self.entries[set * WAYS + w] = Some(Entry {
+            check,
+            rewrite,
+            egress,
+            mac,
+            nh_gen,
+        });
     }
 }
 
@@ -261,7 +387,7 @@ mod tests {
     fn lean_accepts_plain_tcp_and_udp() {
         for f in [frame(false, 1000), frame(true, 1000)] {
             let l = lean(&f).expect("lean");
-            assert_eq!(Ok(l.cls), net::classify(&f));
+            assert_eq!(Ok(l.cls()), net::classify(&f));
             assert_eq!(l.ttl, 64);
         }
         assert_eq!(lean(&frame(true, 1000)).map(|l| l.tcp_flags), Some(0x10));
@@ -272,7 +398,10 @@ mod tests {
         let mut c = FlowCache::<u32>::new(WAYS); // one set: every key collides
         let l = |p: u16| lean(&frame(false, p)).expect("lean").key;
         assert!(c.get(l(1), 0).is_none());
-        let learned = 7u32;
+        let learned = (
+            7u32,
+            Rewrite::new(l(1), Ipv4Addr::LOCALHOST, 1, Ipv4Addr::LOCALHOST, 2),
+        );
         for p in 1..=4u8 {
             c.put(l(u16::from(p)), 0, learned, (1, [p; 6], 0));
         }
@@ -300,8 +429,53 @@ mod tests {
         assert!(!FlowCache::<u32>::new(0).enabled());
     }
 
+    #[test]
+    fn entries_are_one_cache_line() {
+        assert_eq!(core::mem::size_of::<Option<Entry<nat::Check>>>(), 64);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// [`serve`] writes the bytes the general stages write: the NAT's
+        /// `net::rewrite` of both sides, the TTL decrement, the MACs. Any
+        /// addresses, ports, TTL and checksum fields (UDP's zero included).
+        #[test]
+        fn serve_matches_general_rewrite(
+            tcp in any::<bool>(),
+            hdr in proptest::array::uniform12(any::<u8>()),
+            old in proptest::array::uniform12(any::<u8>()),
+            ttl in 2u8..=255,
+            ipck in any::<u16>(),
+            l4ck in prop_oneof![Just(0u16), Just(0xffff), any::<u16>()],
+            macs in proptest::array::uniform12(any::<u8>()),
+        ) {
+            let mut f = frame(tcp, 1000);
+            f[26..34].copy_from_slice(&old[..8]);
+            f[34..38].copy_from_slice(&old[8..]);
+            f[22] = ttl;
+            f[24..26].copy_from_slice(&ipck.to_be_bytes());
+            let at = if tcp { 50 } else { 40 };
+            f[at..at + 2].copy_from_slice(&l4ck.to_be_bytes());
+            let l = lean(&f).expect("lean");
+            let ip = |b: &[u8]| Ipv4Addr::new(b[0], b[1], b[2], b[3]);
+            let port = |b: &[u8]| u16::from_be_bytes([b[0], b[1]]);
+            let (src, dst) = (ip(&hdr[0..4]), ip(&hdr[4..8]));
+            let (sport, dport) = (port(&hdr[8..10]), port(&hdr[10..12]));
+            let mut want = f.clone();
+            net::rewrite::rewrite_ipv4_src_dst(&mut want, &l.cls(), src, sport, dst, dport)
+                .expect("rewrite");
+            crate::wire::ipv4_dec_ttl(&mut want, 14).expect("ttl");
+            want[0..6].copy_from_slice(&macs[..6]);
+            want[6..12].copy_from_slice(&macs[6..]);
+            let mut c = FlowCache::<u32>::new(WAYS);
+            let rw = Rewrite::new(l.key, src, sport, dst, dport);
+            let mac: Mac = macs[..6].try_into().expect("6");
+            c.put(l.key, 0, (1, rw), (1, mac, 0));
+            let e = *c.get(l.key, 0).expect("cached");
+            serve(&mut f, &e, macs[6..].try_into().expect("6"));
+            prop_assert_eq!(f, want);
+        }
+
         /// `lean` never disagrees with `net::classify`: random mutations of
         /// TCP and UDP frames (bytes, lengths, flags, truncation).
         #[test]
@@ -318,7 +492,7 @@ mod tests {
             }
             f.truncate(f.len().saturating_sub(cut % 3 * cut / 2));
             if let Some(l) = lean(&f) {
-                prop_assert_eq!(Ok(l.cls), net::classify(&f));
+                prop_assert_eq!(Ok(l.cls()), net::classify(&f));
             }
         }
     }

@@ -166,17 +166,24 @@ impl NatStage {
         )
     }
 
-    /// Whether a frame matching `l` may be rewritten to `l.to` without the
-    /// NAT (`nat::Nat::fast_check`). Lock-free, no side effects.
+    /// Whether a frame of the session `l` checks may be rewritten to its
+    /// translated tuple without the NAT (`nat::Nat::fast_check`).
+    /// Lock-free, no side effects.
     #[inline]
-    pub fn fast_check(&self, l: &nat::Learned, tcp_flags: u8, now: Timestamp) -> bool {
+    pub fn fast_check(&self, l: &nat::Check, tcp_flags: u8, now: &nat::FastClock) -> bool {
         self.nat.fast_check(l, tcp_flags, now)
+    }
+
+    /// `now` prepared for [`NatStage::fast_check`] (once per burst).
+    #[inline]
+    pub fn fast_clock(&self, now: Timestamp) -> nat::FastClock {
+        self.nat.fast_clock(now)
     }
 
     /// Starts loading what [`NatStage::fast_check`] of `l` reads.
     #[inline]
-    pub fn prefetch_learned(&self, l: &nat::Learned) {
-        self.nat.prefetch_learned(l);
+    pub fn prefetch_check(&self, l: &nat::Check) {
+        self.nat.prefetch_check(l);
     }
 
     /// Prefetch hint for the session of `frame` (`nat::Nat::prefetch`).

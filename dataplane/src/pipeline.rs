@@ -40,7 +40,7 @@ use serde::Serialize;
 use crate::Timestamp;
 use crate::config::{Config, Role};
 use crate::fastpath::{self, FlowCache};
-use crate::metrics::{Counters, bump};
+use crate::metrics::{Counters, add, bump};
 use crate::natglue::{NAT_CHUNK, NatOutcome};
 use crate::wire::{self, Mac};
 
@@ -621,14 +621,18 @@ pub struct Pipeline {
     /// burst: its cache key if `fastpath::lean` parsed it and it came to
     /// the NAT through `quick_to_nat` (or the cache), and what the NAT
     /// reported.
-    cache: FlowCache<nat::Learned>,
+    cache: FlowCache<nat::Check>,
     nat_key: Vec<Option<(u64, u64)>>,
     nat_learned: Vec<Option<nat::Learned>>,
-    /// Per NAT frame: its cache entry and TCP flags if [`Pipeline::candidate`]
-    /// found one (pass 2 serves it or hands it to the NAT).
-    nat_hit: Vec<Option<(fastpath::Entry<nat::Learned>, u8)>>,
+    /// Per NAT frame: where its cache entry is and its TCP flags if
+    /// [`Pipeline::candidate`] found one (pass 2 serves it or hands it to
+    /// the NAT), and whether pass 2 served it.
+    nat_hit: Vec<Option<(usize, u8)>>,
+    nat_served: Vec<bool>,
     /// Per frame of the burst: what `fastpath::lean` found (reused).
     leans: Vec<Option<fastpath::Lean>>,
+    /// Per frame of the burst: its cache entry's position, if cached.
+    cache_at: Vec<Option<usize>>,
     cache_hits: u64,
 }
 
@@ -687,6 +691,8 @@ impl Pipeline {
             nat_hit: Vec::new(),
             leans: Vec::new(),
             cache_hits: 0,
+            nat_served: Vec::new(),
+            cache_at: Vec::new(),
         }
     }
 
@@ -785,6 +791,7 @@ impl Pipeline {
         let mut learned = core::mem::take(&mut self.nat_learned);
         let mut nat_hit = core::mem::take(&mut self.nat_hit);
         nat_hit.clear();
+        let mut served = 0u64;
         nat_idx.clear();
         nat_cls.clear();
         nat_dst.clear();
@@ -792,9 +799,16 @@ impl Pipeline {
         nat_key.clear();
         learned.clear();
         let caching = self.quick && self.cache.enabled() && self.shared.nat.is_some();
-        // The burst's cache sets start loading before the first is probed.
+        let clock = match &self.shared.nat {
+            Some(nat) if caching => Some(nat.fast_clock(now)),
+            _ => None,
+        };
+        // The burst's cache probes in stages, each loading what the next
+        // reads: set keys, then entries, then the sessions' key cells.
         let mut leans = core::mem::take(&mut self.leans);
         leans.clear();
+        let mut at = core::mem::take(&mut self.cache_at);
+        at.clear();
         if caching && let Some(p) = ingress {
             if pre.is_empty() {
                 leans.extend(frames.iter().map(|f| {
@@ -814,26 +828,58 @@ impl Pipeline {
                     }
                 }));
             }
+            at.extend(leans.iter().map(|l| {
+                let i = self.cache.find(l.as_ref()?.key, p)?;
+                self.cache.prefetch_at(i);
+                Some(i)
+            }));
+            if let Some(nat) = &self.shared.nat {
+                for e in at.iter().flatten().filter_map(|&i| self.cache.at(i)) {
+                    nat.prefetch_check(&e.check);
+                }
+            }
+        }
+        if let Some(p) = ingress {
+            add(
+                &self.shared.counters.workers[self.worker].rx[usize::from(p)],
+                frames.len() as u64,
+            );
         }
         for (i, f) in frames.iter_mut().enumerate() {
             let d = match ingress {
                 Some(p) => {
-                    bump(&self.shared.counters.workers[self.worker].rx[usize::from(p)]);
                     let lean = leans.get(i).copied().flatten();
-                    // A frame of an established translation (probably):
-                    // decided in pass 2, in order with the burst's other
-                    // NAT frames, its session's key cell loaded meanwhile.
-                    if let Some(l) = &lean
-                        && let Some((e, dst)) = self.candidate(p, f.data(), l)
+                    // A frame of an established translation (probably).
+                    if let (Some(l), Some(&Some(at))) = (&lean, at.get(i))
+                        && let Some(dst) = self.candidate(p, f.data(), l, at)
                     {
-                        if let Some(nat) = &self.shared.nat {
-                            nat.prefetch_learned(&e.learned);
+                        if nat_idx.is_empty() {
+                            // No earlier NAT frame is pending: decided and
+                            // served here, in order.
+                            if let (Some(nat), Some(e), Some(clock)) =
+                                (&self.shared.nat, self.cache.at(at), &clock)
+                                && nat.fast_check(&e.check, l.tcp_flags, clock)
+                            {
+                                let src = self.shared.ports[usize::from(e.egress)].mac;
+                                fastpath::serve(f.data_mut(), e, src);
+                                served += 1;
+                                let d = Disposition::Tx(e.egress);
+                                self.account(d);
+                                out.dispositions.push(d);
+                                continue;
+                            }
+                            // Not served: exactly what the NAT does, in
+                            // pass 2 (where the cache is refilled).
+                            nat_hit.push(None);
+                        } else {
+                            // Decided in pass 2, in order with the burst's
+                            // other NAT frames.
+                            nat_hit.push(Some((at, l.tcp_flags)));
                         }
                         nat_idx.push(i);
-                        nat_cls.push(l.cls);
+                        nat_cls.push(l.cls());
                         nat_dst.push(dst);
                         nat_key.push(Some(l.key));
-                        nat_hit.push(Some((e, l.tcp_flags)));
                         out.dispositions.push(Disposition::Consumed);
                         continue;
                     }
@@ -862,6 +908,9 @@ impl Pipeline {
             self.account(d);
             out.dispositions.push(d);
         }
+        let mut nat_served = core::mem::take(&mut self.nat_served);
+        nat_served.clear();
+        nat_served.resize(nat_idx.len(), false);
         if let (Some(p), false) = (ingress, nat_idx.is_empty()) {
             // Pass 2: NAT over the burst (its sessions prefetched first).
             // Borrowed, not cloned: an `Arc` clone is two atomic RMWs per
@@ -872,20 +921,14 @@ impl Pipeline {
                 // (one by one, or in prefetched chunks).
                 let mut k = 0;
                 while k < nat_idx.len() {
-                    if let Some((e, flags)) = nat_hit[k] {
+                    if let Some((at, flags)) = nat_hit[k] {
                         let i = nat_idx[k];
-                        let to = e.learned.to;
-                        if nat.fast_check(&e.learned, flags, now)
-                            && net::rewrite::rewrite_ipv4_src_dst(
-                                frames[i].data_mut(),
-                                &nat_cls[k],
-                                to.src,
-                                to.sport,
-                                to.dst,
-                                to.dport,
-                            )
-                            .is_ok()
+                        if let (Some(e), Some(clock)) = (self.cache.at(at), &clock)
+                            && nat.fast_check(&e.check, flags, clock)
                         {
+                            let src = self.shared.ports[usize::from(e.egress)].mac;
+                            fastpath::serve(frames[i].data_mut(), e, src);
+                            nat_served[k] = true;
                             outcomes.push(NatOutcome::Forward);
                             learned.push(None);
                         } else {
@@ -943,15 +986,10 @@ impl Pipeline {
                     .unwrap_or(NatOutcome::Drop(DropReason::Nat));
                 let before = out.generated.len();
                 let f = frames[i].data_mut();
-                let d = if let Some((e, _)) = nat_hit[k] {
-                    // Served from the cache: rewritten in pass 2; what
-                    // `quick_forward_v4` did when the entry was made.
-                    wire::ipv4_dec_ttl(f, usize::from(nat_cls[k].l3_offset));
-                    let src = self.shared.ports.get(usize::from(e.egress)).map(|x| x.mac);
-                    f[..6].copy_from_slice(&e.mac);
-                    f[6..12].copy_from_slice(&src.unwrap_or_default());
-                    self.cache_hits += 1;
-                    Disposition::Tx(e.egress)
+                let d = if let (true, Some((at, _))) = (nat_served[k], nat_hit[k]) {
+                    // Served from the cache in pass 2 (rewrite, TTL, MACs).
+                    served += 1;
+                    Disposition::Tx(self.cache.at(at).map_or(PortId::MAX, |e| e.egress))
                 } else if self.quick
                     && outcome == NatOutcome::Forward
                     && let Some(d) = self.quick_forward_v4(p, f, &nat_cls[k], nat_dst[k])
@@ -962,7 +1000,10 @@ impl Pipeline {
                         && let Some(mac) = f.get(..6)
                     {
                         let mac: Mac = mac.try_into().unwrap_or_default();
-                        self.cache.put(*key, p, *l, (egress, mac, self.nh_gen));
+                        let to = l.to;
+                        let rw = fastpath::Rewrite::new(*key, to.src, to.sport, to.dst, to.dport);
+                        self.cache
+                            .put(*key, p, (l.check(), rw), (egress, mac, self.nh_gen));
                     }
                     d
                 } else {
@@ -982,7 +1023,10 @@ impl Pipeline {
         self.nat_key = nat_key;
         self.nat_learned = learned;
         self.nat_hit = nat_hit;
+        self.nat_served = nat_served;
         self.leans = leans;
+        self.cache_at = at;
+        self.cache_hits += served;
         if self.shared.nat.is_some() && !frames.is_empty() {
             // Fragments released by this burst's first fragments.
             let before = out.generated.len();
@@ -1019,9 +1063,10 @@ impl Pipeline {
             && let Some(l) = fastpath::lean(frame)
         {
             self.cache.prefetch(l.key, port);
+            let cls = l.cls();
             return Prefetch {
-                hash: nat.and_then(|n| n.prefetch(frame, &l.cls)),
-                cls: Some(l.cls),
+                hash: nat.and_then(|n| n.prefetch(frame, &cls)),
+                cls: Some(cls),
                 lean: Some((l, port)),
             };
         }
@@ -1051,7 +1096,7 @@ impl Pipeline {
         if let Some((l, port)) = &p.lean
             && let Some(e) = self.cache.get(l.key, *port)
         {
-            nat.prefetch_learned(&e.learned);
+            nat.prefetch_check(&e.check);
         } else if let Some(h) = p.hash {
             nat.prefetch_entry(h);
         }
@@ -1443,14 +1488,15 @@ impl Pipeline {
         ingress: PortId,
         f: &[u8],
         l: &fastpath::Lean,
-    ) -> Option<(fastpath::Entry<nat::Learned>, Ipv4Addr)> {
-        let e = *self.cache.get(l.key, ingress)?;
+        at: usize,
+    ) -> Option<Ipv4Addr> {
+        let e = self.cache.at(at)?;
         let port = self.shared.ports.get(usize::from(ingress))?;
         if e.nh_gen != self.nh_gen || l.ttl <= 1 || f.get(..6)? != port.mac || port.mac[0] & 1 != 0
         {
             return None;
         }
-        Some((e, Ipv4Addr::from((l.key.0 & 0xffff_ffff) as u32)))
+        Some(Ipv4Addr::from((l.key.0 & 0xffff_ffff) as u32))
     }
 
     /// Whether [`Pipeline::one`] would send this classified frame to the

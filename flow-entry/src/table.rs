@@ -142,6 +142,50 @@ pub struct Peek {
     pub aux: u32,
 }
 
+/// A [`FlowHandle`] with its key cell's address resolved
+/// ([`FlowTable::locate`], [`EntryMut::located`]), so
+/// [`FlowTable::peek_located`] reads the cell without the shard and chunk
+/// lookups. Only meaningful for the table that made it: another table
+/// answers `None` for it. `Copy`, `Send`, 24 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Located {
+    handle: FlowHandle,
+    table: u32,
+    cell: core::ptr::NonNull<KeyCell>,
+}
+
+// SAFETY: `Located` is an address and two numbers; the address is only
+// dereferenced by `FlowTable::peek_located` of the table whose id it
+// carries, which is alive (borrowed) then and never frees key cells while
+// it lives (`KeyStore`). Reading a cell from any thread is what `peek` does.
+#[allow(unsafe_code)]
+unsafe impl Send for Located {}
+// SAFETY: as above (no interior state).
+#[allow(unsafe_code)]
+unsafe impl Sync for Located {}
+
+impl Located {
+    /// The handle it resolves.
+    pub fn handle(&self) -> FlowHandle {
+        self.handle
+    }
+}
+
+/// Ids of live and past tables ([`Located`] carries its table's id).
+static TABLE_IDS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+/// A time converted to one table's ticks by [`FlowTable::clock`], for
+/// [`FlowTable::peek_at`]: convert once per burst, not once per peek (the
+/// conversion divides). Only meaningful for the table that made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableClock {
+    /// Ticks elapsed (floor).
+    tick: u64,
+    /// The table's time base and tick length, in nanoseconds.
+    base: u64,
+    tick_ns: u64,
+}
+
 /// What an insert did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Inserted<V> {
@@ -612,6 +656,9 @@ impl<'a, V> Locked<'a, V> {
 /// flags; choose a type with a niche, e.g. containing a `NonZeroU16`, and
 /// `Option<V>` in the slab costs nothing extra).
 pub struct FlowTable<V> {
+    /// Unique per table, checked by `peek_located`; 0 (never matches) once
+    /// a process has made 2^32 - 1 tables: ids are never reused.
+    id: u32,
     shards: Box<[CachePadded<Shard<V>>]>,
     hasher: KeyHasher,
     shard_mask: usize,
@@ -742,6 +789,9 @@ impl<V> FlowTable<V> {
         let high = ((shard_cap as f64) * cfg.high_watermark).floor() as usize;
         let low = ((shard_cap as f64) * cfg.low_watermark).floor() as usize;
         Ok(Self {
+            id: TABLE_IDS
+                .fetch_update(Relaxed, Relaxed, |i| i.checked_add(1))
+                .unwrap_or(0),
             shards,
             hasher: KeyHasher::new(seed),
             shard_mask: cfg.shards - 1,
@@ -1723,22 +1773,94 @@ impl<V> FlowTable<V> {
     /// cache lines, no writes.
     #[inline]
     pub fn peek(&self, handle: FlowHandle, now: Timestamp) -> Option<Peek> {
+        self.peek_at(handle, &self.clock(now))
+    }
+
+    /// `now` in this table's ticks, for [`FlowTable::peek_at`].
+    #[inline]
+    pub fn clock(&self, now: Timestamp) -> TableClock {
+        TableClock {
+            tick: self.time.now_tick(now),
+            base: self.time.base.get().copied().unwrap_or(0),
+            tick_ns: self.time.tick_ns,
+        }
+    }
+
+    /// [`FlowTable::peek`] at a time [`FlowTable::clock`] converted (the
+    /// same answer; no division).
+    #[inline]
+    pub fn peek_at(&self, handle: FlowHandle, now: &TableClock) -> Option<Peek> {
         let cell = self
             .shards
             .get(handle.shard as usize)?
             .keys
             .try_cell(handle.slot)?;
+        Self::peek_cell(cell, handle, now)
+    }
+
+    /// `handle` with its key cell's address, if the handle names a slot of
+    /// this table (live or not: [`FlowTable::peek_located`] checks).
+    #[inline]
+    pub fn locate(&self, handle: FlowHandle) -> Option<Located> {
+        let cell = self
+            .shards
+            .get(handle.shard as usize)?
+            .keys
+            .try_cell(handle.slot)?;
+        Some(Located {
+            handle,
+            table: self.id,
+            cell: core::ptr::NonNull::from(cell),
+        })
+    }
+
+    /// [`FlowTable::peek_at`] of a located handle: the same answer, one
+    /// load fewer chains (no shard, chunk and slot lookups). `None` for a
+    /// [`Located`] of another table.
+    #[inline]
+    pub fn peek_located(&self, l: &Located, now: &TableClock) -> Option<Peek> {
+        Self::peek_cell(self.located_cell(l)?, l.handle, now)
+    }
+
+    /// Starts loading the key cell of a located handle (for
+    /// [`FlowTable::peek_located`]).
+    #[inline]
+    pub fn prefetch_located(&self, l: &Located) {
+        if let Some(c) = self.located_cell(l) {
+            prefetch(&c.gen_);
+        }
+    }
+
+    #[inline(always)]
+    fn located_cell(&self, l: &Located) -> Option<&KeyCell> {
+        if l.table != self.id || self.id == 0 {
+            return None;
+        }
+        // SAFETY: `l` was made by this table (same id; ids are unique) from
+        // a reference to one of its key cells, and key cells are never
+        // freed or moved while the table lives (`KeyStore`: chunks are
+        // allocated once and kept); `&self` keeps the table alive for the
+        // returned lifetime.
+        #[allow(unsafe_code)]
+        Some(unsafe { l.cell.as_ref() })
+    }
+
+    #[inline(always)]
+    fn peek_cell(cell: &KeyCell, handle: FlowHandle, now: &TableClock) -> Option<Peek> {
         if cell.gen_.load(Mo::Acquire) != handle.gen_ {
             return None;
         }
         let deadline = cell.deadline();
         let aux = cell.aux.load(Relaxed);
         fence(Mo::Acquire);
-        if cell.gen_.load(Relaxed) != handle.gen_ || deadline <= self.time.now_tick(now) {
+        if cell.gen_.load(Relaxed) != handle.gen_ || deadline <= now.tick {
             return None;
         }
         Some(Peek {
-            expires_at: self.time.to_timestamp(deadline),
+            expires_at: Timestamp::from_nanos(
+                now.base
+                    .saturating_add(deadline.saturating_mul(now.tick_ns)),
+            ),
             aux,
         })
     }
@@ -2181,6 +2303,15 @@ impl<V> EntryMut<'_, V> {
     /// Which key matched.
     pub fn direction(&self) -> Direction {
         self.dir
+    }
+    /// [`EntryMut::handle`] with its key cell's address (for
+    /// [`FlowTable::peek_located`]).
+    pub fn located(&self) -> Located {
+        Located {
+            handle: self.handle(),
+            table: self.table.id,
+            cell: core::ptr::NonNull::from(self.cell()),
+        }
     }
     /// A handle for later [`FlowTable::refresh`] / [`FlowTable::remove`].
     pub fn handle(&self) -> FlowHandle {

@@ -473,23 +473,48 @@ const AUX_CONFIRMED: u32 = 1 << 9;
 
 /// The session a frame hit, for a per-worker cache of established
 /// translations: [`Nat::process_learn`] reports it, [`Nat::fast_check`]
-/// tells whether a later frame of the same tuple, from the same side, may
-/// be translated to [`Learned::to`] without the session lookup. `Copy`.
+/// tells (from its [`Check`] part) whether a later frame of the same tuple,
+/// from the same side, may be translated to [`Learned::to`] without the
+/// session lookup. `Copy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Learned {
-    handle: flow_entry::FlowHandle,
-    reverse: bool,
-    /// The side the frame arrived from.
-    ingress: Side,
-    proto: u8,
+    check: Check,
     /// The frame's tuple after translation.
     pub to: Tuple,
 }
 
+/// What [`Nat::fast_check`] needs of a [`Learned`] session (32 bytes, so a
+/// cache entry can hold it beside a precomputed rewrite in one cache
+/// line): the session's located handle, direction, side and protocol.
+/// `Copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Check {
+    at: flow_entry::Located,
+    reverse: bool,
+    /// The side the frame arrived from.
+    ingress: Side,
+    proto: u8,
+}
+
 impl Learned {
-    /// The session's flow-table handle (for prefetching its key cell).
+    /// The part [`Nat::fast_check`] reads.
+    pub fn check(&self) -> Check {
+        self.check
+    }
+}
+
+/// A time prepared for [`Nat::fast_check`] by [`Nat::fast_clock`]: once
+/// per burst, not once per frame. `Copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FastClock {
+    table: flow_entry::TableClock,
+    now: u64,
+}
+
+impl Check {
+    /// The session's flow-table handle.
     pub fn handle(&self) -> flow_entry::FlowHandle {
-        self.handle
+        self.at.handle()
     }
 }
 
@@ -641,23 +666,23 @@ impl Nat {
     }
 
     /// Whether a TCP/UDP frame with TCP flags `tcp_flags` (0 for UDP),
-    /// matching `l`'s tuple and arriving from `l`'s side, would at `now` be
-    /// translated to `l.to` by [`Nat::process`] with no change to the
+    /// matching the tuple of the [`Learned`] session `l` is the check part of,
+    /// arriving from its side, would at `now` be translated to its `to` by [`Nat::process`] with no change to the
     /// session: it is still the same live session (not expired, removed or
     /// replaced), the frame carries no SYN, FIN or RST (the only flags
     /// that change TCP state), a reply finds the session confirmed
     /// already, and the refresh `process` would compute moves the deadline
     /// by less than a table tick (so it would store nothing). Then the
-    /// caller may rewrite the frame to `l.to` itself (the result is the
+    /// caller may rewrite the frame to that tuple itself (the result is the
     /// same); otherwise it calls `process`. Reads the session's key cell
     /// without a lock (`FlowTable::peek`); writes nothing, counts nothing.
     #[inline]
-    pub fn fast_check(&self, l: &Learned, tcp_flags: u8, now: Timestamp) -> bool {
+    pub fn fast_check(&self, l: &Check, tcp_flags: u8, now: &FastClock) -> bool {
         use tcp::flags::{FIN, RST, SYN};
         if l.proto == ip_protocol::TCP && tcp_flags & (SYN | FIN | RST) != 0 {
             return false;
         }
-        let Some(p) = self.table.peek(l.handle, now) else {
+        let Some(p) = self.table.peek_located(&l.at, &now.table) else {
             return false;
         };
         if p.aux & AUX_VALID == 0 || (l.reverse && p.aux & AUX_CONFIRMED == 0) {
@@ -670,14 +695,24 @@ impl Nat {
         };
         let cur = p.expires_at.as_nanos();
         !self
-            .hit_deadline(l.proto, class, l.ingress, now.as_nanos())
+            .hit_deadline(l.proto, class, l.ingress, now.now)
             .is_some_and(|d| self.deadline_moves(d, cur))
+    }
+
+    /// `now` prepared for [`Nat::fast_check`] (the table's tick conversion,
+    /// which divides, done once).
+    #[inline]
+    pub fn fast_clock(&self, now: Timestamp) -> FastClock {
+        FastClock {
+            table: self.table.clock(now),
+            now: now.as_nanos(),
+        }
     }
 
     /// Starts loading what [`Nat::fast_check`] of `l` reads.
     #[inline]
-    pub fn prefetch_learned(&self, l: &Learned) {
-        self.table.prefetch_handle(l.handle);
+    pub fn prefetch_check(&self, l: &Check) {
+        self.table.prefetch_located(&l.at);
     }
 
     /// First stage of prefetching the session a later [`Nat::process`] of
@@ -1005,10 +1040,12 @@ impl Nat {
                 let step = self.on_hit(hit, ingress, flags, now);
                 if let (Some(l), Step::Xlat(to)) = (learn, step) {
                     *l = Some(Learned {
-                        handle: hit.handle(),
-                        reverse: hit.direction() == Direction::Reverse,
-                        ingress,
-                        proto: t.proto,
+                        check: Check {
+                            at: hit.located(),
+                            reverse: hit.direction() == Direction::Reverse,
+                            ingress,
+                            proto: t.proto,
+                        },
                         to,
                     });
                 }

@@ -208,6 +208,14 @@ impl Delta {
     pub fn is_empty(&self) -> bool {
         self.0 == 0 || fold(self.0) == 0xffff
     }
+    /// The change folded to one word, for storing: adding it in place of
+    /// the delta (`!fold(!hc + word)`) gives the same checksum as
+    /// [`apply`](Self::apply), since folding keeps both the sum modulo
+    /// `0xffff` and whether it is zero, all that eqn. 3 depends on.
+    #[inline]
+    pub fn folded(self) -> u16 {
+        fold(self.0)
+    }
     /// The new checksum for a field that held `hc`.
     #[inline]
     pub fn apply(self, hc: u16) -> u16 {
