@@ -294,6 +294,9 @@ pub struct FlowTableSection {
     pub low_watermark: f64,
     /// Timer wheel tick in milliseconds.
     pub tick_ms: u64,
+    /// Entries of each worker's established-flow cache (rounded up to a
+    /// power of two; 80 bytes each; 0 turns the cache off).
+    pub worker_cache_entries: usize,
 }
 
 impl Default for FlowTableSection {
@@ -304,6 +307,7 @@ impl Default for FlowTableSection {
             high_watermark: 0.9,
             low_watermark: 0.8,
             tick_ms: 1000,
+            worker_cache_entries: crate::pipeline::FLOW_CACHE_ENTRIES,
         }
     }
 }
@@ -586,6 +590,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "flow_table.tick_ms",
                 "must be in 1..=60000",
+            ));
+        }
+        if ft.worker_cache_entries > 1 << 20 {
+            return Err(ConfigError::invalid(
+                "flow_table.worker_cache_entries",
+                "must be at most 1048576",
             ));
         }
         if self.ipv6.flow_timeout_secs == 0 {

@@ -633,11 +633,17 @@ pub struct Pipeline {
     leans: Vec<Option<fastpath::Lean>>,
     /// Per frame of the burst: its cache entry's position, if cached.
     cache_at: Vec<Option<usize>>,
+    /// Per port: frames of the burst's leading served run sent there.
+    served_tx: Vec<u64>,
+    /// Closes the cache while it thrashes.
+    gate: fastpath::Gate,
     cache_hits: u64,
 }
 
-/// Entries of each worker's established-flow cache (64 bytes each: 1 MiB).
-pub const FLOW_CACHE_ENTRIES: usize = 16_384;
+/// Default entries of each worker's established-flow cache
+/// (`flow_table.worker_cache_entries`; 80 bytes each with the set keys:
+/// 2.5 MiB). Four times the flows it should hold, so few sets overflow.
+pub const FLOW_CACHE_ENTRIES: usize = 32_768;
 
 /// What [`Pipeline::prefetch`] found for a frame (opaque; `Copy`): the
 /// session's hash and cache key for the second stage, and the frame's
@@ -669,6 +675,7 @@ impl Pipeline {
     /// A pipeline for worker `worker` (index into the shared counters).
     pub fn new(shared: Arc<Shared>, worker: usize) -> Pipeline {
         let worker = worker.min(shared.counters.workers.len() - 1);
+        let cache_entries = shared.config.flow_table.worker_cache_entries;
         Pipeline {
             shared,
             worker,
@@ -685,7 +692,7 @@ impl Pipeline {
             released: Vec::new(),
             passthrough: false,
             quick: true,
-            cache: FlowCache::new(FLOW_CACHE_ENTRIES),
+            cache: FlowCache::new(cache_entries),
             nat_key: Vec::new(),
             nat_learned: Vec::new(),
             nat_hit: Vec::new(),
@@ -693,6 +700,8 @@ impl Pipeline {
             cache_hits: 0,
             nat_served: Vec::new(),
             cache_at: Vec::new(),
+            served_tx: Vec::new(),
+            gate: fastpath::Gate::default(),
         }
     }
 
@@ -798,7 +807,9 @@ impl Pipeline {
         outcomes.clear();
         nat_key.clear();
         learned.clear();
-        let caching = self.quick && self.cache.enabled() && self.shared.nat.is_some();
+        let caching =
+            self.quick && self.cache.enabled() && self.gate.open() && self.shared.nat.is_some();
+        let mut fills = 0u32;
         let clock = match &self.shared.nat {
             Some(nat) if caching => Some(nat.fast_clock(now)),
             _ => None,
@@ -845,7 +856,43 @@ impl Pipeline {
                 frames.len() as u64,
             );
         }
-        for (i, f) in frames.iter_mut().enumerate() {
+        // The burst's leading run of frames the cache serves: decided and
+        // served in order, nothing before them pending.
+        let mut first = 0;
+        if let (Some(p), Some(clock), Some(nat)) = (ingress, &clock, &self.shared.nat) {
+            let mac = self.shared.ports[usize::from(p)].mac;
+            let mut tx = core::mem::take(&mut self.served_tx);
+            tx.clear();
+            tx.resize(self.shared.ports.len(), 0);
+            while let (Some(f), Some(Some(l)), Some(&Some(at))) =
+                (frames.get_mut(first), leans.get(first), at.get(first))
+                && let Some(e) = self.cache.at(at)
+                && e.nh_gen == self.nh_gen
+                && l.ttl > 1
+                && f.data().get(..6) == Some(&mac[..])
+                && mac[0] & 1 == 0
+                && nat.fast_check(&e.check, l.tcp_flags, clock)
+                && let Some(n) = tx.get_mut(usize::from(e.egress))
+            {
+                *n += 1;
+                fastpath::serve(
+                    f.data_mut(),
+                    e,
+                    self.shared.ports[usize::from(e.egress)].mac,
+                );
+                out.dispositions.push(Disposition::Tx(e.egress));
+                first += 1;
+            }
+            let c = &self.shared.counters.workers[self.worker];
+            for (t, n) in c.tx.iter().zip(&tx) {
+                if *n > 0 {
+                    add(t, *n);
+                }
+            }
+            served += first as u64;
+            self.served_tx = tx;
+        }
+        for (i, f) in frames.iter_mut().enumerate().skip(first) {
             let d = match ingress {
                 Some(p) => {
                     let lean = leans.get(i).copied().flatten();
@@ -1004,6 +1051,7 @@ impl Pipeline {
                         let rw = fastpath::Rewrite::new(*key, to.src, to.sport, to.dst, to.dport);
                         self.cache
                             .put(*key, p, (l.check(), rw), (egress, mac, self.nh_gen));
+                        fills += 1;
                     }
                     d
                 } else {
@@ -1027,6 +1075,9 @@ impl Pipeline {
         self.leans = leans;
         self.cache_at = at;
         self.cache_hits += served;
+        if caching {
+            self.gate.burst(frames.len(), fills, served);
+        }
         if self.shared.nat.is_some() && !frames.is_empty() {
             // Fragments released by this burst's first fragments.
             let before = out.generated.len();
@@ -1060,9 +1111,11 @@ impl Pipeline {
         let nat = self.shared.nat.as_ref();
         if self.quick
             && self.cache.enabled()
+            && self.gate.open()
             && let Some(l) = fastpath::lean(frame)
         {
-            self.cache.prefetch(l.key, port);
+            // Its entry is read by `prefetch_entry`, a few frames on.
+            self.cache.prefetch_all(l.key, port);
             let cls = l.cls();
             return Prefetch {
                 hash: nat.and_then(|n| n.prefetch(frame, &cls)),

@@ -86,6 +86,11 @@ fn bad_values_name_the_field() {
             "flow_table.low_watermark",
         ),
         ("burst = 32", "burst = 0", "dpdk.burst"),
+        (
+            "worker_cache_entries = 32768",
+            "worker_cache_entries = 2000000",
+            "flow_table.worker_cache_entries",
+        ),
         ("name = \"wan\"", "name = \"lan\"", "ports[1].name"),
         ("workers = 1", "workers = 0", "workers"),
         ("udp = 300", "udp = 30", "nat.timeouts.udp"),

@@ -2401,6 +2401,55 @@ mod tests {
         FlowKey::v4(a, b, 17, 1000 + (i % 5000) as u16, 53, 0)
     }
 
+    /// A located handle peeks exactly like its handle (deadline, aux,
+    /// expiry, removal, slot reuse), and another table's is refused.
+    #[test]
+    fn located_peeks_like_its_handle() {
+        let cfg = FlowTableConfig {
+            shards: 2,
+            capacity: 256,
+            ..FlowTableConfig::default()
+        };
+        let t: FlowTable<u32> = FlowTable::new(cfg.clone(), |_, _| {}).unwrap();
+        let other: FlowTable<u32> = FlowTable::new(cfg, |_, _| {}).unwrap();
+        let now = Timestamp::from_secs(1);
+        let later = Timestamp::from_secs(100);
+        t.insert_pair(key(1), key(1).reversed(), 1, later, now)
+            .unwrap();
+        let (h, l) = t
+            .lookup_with(&key(1), now, |e| {
+                e.set_aux(7);
+                (e.handle(), e.located())
+            })
+            .expect("present");
+        assert_eq!(t.locate(h), Some(l));
+        assert_eq!(l.handle(), h);
+        for s in [1, 50, 99, 100, 101] {
+            let c = t.clock(Timestamp::from_secs(s));
+            assert_eq!(
+                t.peek_located(&l, &c),
+                t.peek(h, Timestamp::from_secs(s)),
+                "at {s} s"
+            );
+        }
+        assert_eq!(t.peek_located(&l, &t.clock(now)).map(|p| p.aux), Some(7));
+        assert_eq!(
+            other.peek_located(&l, &other.clock(now)),
+            None,
+            "another table's"
+        );
+        assert!(t.remove(h, ReleaseReason::Removed));
+        assert_eq!(t.peek_located(&l, &t.clock(now)), None, "removed");
+        // The slot reused by a new entry: the old located handle is stale.
+        t.insert_pair(key(2), key(2).reversed(), 2, later, now)
+            .unwrap();
+        let h2 = t
+            .lookup_with(&key(2), now, |e| e.handle())
+            .expect("present");
+        assert!(t.peek(h2, now).is_some());
+        assert_eq!(t.peek_located(&l, &t.clock(now)), None, "reused slot");
+    }
+
     /// Prefetch hints name the entry a lookup finds for nearly every key
     /// (two ways per bucket; a third colliding key may displace one), are
     /// cleared when entries leave, and prefetching never changes a lookup.
