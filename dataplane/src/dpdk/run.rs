@@ -460,6 +460,9 @@ impl WorkerCtx {
                 break String::from("stopped by another worker");
             }
             let mut got = 0u64;
+            // The last burst's clock reading, reused for the timer check
+            // below (one clock read per burst, not two).
+            let mut read = None;
             for p in 0..nports {
                 let (n, dropped) = self.ports[p].rx_burst(q, &mut rx, self.burst);
                 st.rx_multiseg_dropped += dropped as u64;
@@ -470,7 +473,8 @@ impl WorkerCtx {
                 got += n as u64;
                 st.rx += n as u64;
                 st.bursts += 1;
-                let (_, now) = self.now();
+                let (inow, now) = self.now();
+                read = Some((inow, now));
                 let ingress = PortId::try_from(p).unwrap_or(PortId::MAX);
                 self.pipeline.process(ingress, &mut rx[..], now, &mut out);
                 for (m, d) in rx.drain(..).zip(out.dispositions.iter()) {
@@ -487,7 +491,7 @@ impl WorkerCtx {
                 self.queue_generated(&mut out.generated, &mut txq, &mut st);
                 self.flush(q, &mut txq, &mut st);
             }
-            let (inow, now) = self.now();
+            let (inow, now) = read.unwrap_or_else(|| self.now());
             if inow.saturating_duration_since(last_poll) >= TIMER_PERIOD {
                 last_poll = inow;
                 st.timer_polls += 1;
