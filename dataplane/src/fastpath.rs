@@ -9,17 +9,18 @@
 //! processing it would translate it to the cached tuple and change nothing.
 //! The cache entry also holds the egress port and next-hop MAC that
 //! routing chose, valid while the shared neighbour table's generation is
-//! unchanged. The pipeline then rewrites, decrements the TTL and sets the
-//! MACs itself: the same bytes and counters as the general stages, which
-//! every other frame takes (see `Pipeline::cached` for the per-frame
-//! conditions).
+//! unchanged, and the rewrite precomputed ([`Rewrite`]). [`serve`] then
+//! rewrites, decrements the TTL and sets the MACs: the same bytes and
+//! counters as the general stages, which every other frame takes (see
+//! `Pipeline::candidate` for the per-frame conditions).
 //!
-//! The cache is set-associative by a hash of the key, four ways per set
-//! (64-byte entries, a set in four cache lines), and
-//! only filled from frames the general path translated and forwarded by a
-//! session lookup; an entry is a hint — a stale one fails the NAT's check or
-//! the neighbour generation and the frame takes the general path (which
-//! refills it).
+//! The cache is set-associative by a hash of the key, four ways per set (a
+//! set's keys in one cache line, each entry in its own: a probe reads two
+//! lines), and only filled from frames the general path translated and
+//! forwarded by a session lookup; an entry is a hint — a stale one fails
+//! the NAT's check or the neighbour generation and the frame takes the
+//! general path (which refills it). A [`Gate`] turns it off while it
+//! thrashes.
 
 use core::net::{IpAddr, Ipv4Addr};
 
