@@ -380,17 +380,38 @@ impl<T: Copy> FlowCache<T> {
 /// window that served fewer frames than it filled entries closes the gate
 /// for [`Gate::OFF_WINDOWS`] windows, then one open window measures again.
 /// The cache changes no result, so neither does the gate.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Gate {
     closed_for: u32,
     frames: u32,
     fills: u32,
     served: u32,
+    window: u32,
+    off_windows: u32,
+}
+
+impl Default for Gate {
+    fn default() -> Gate {
+        Gate::new(Gate::WINDOW, Gate::OFF_WINDOWS)
+    }
 }
 
 impl Gate {
     pub const WINDOW: u32 = 1 << 16;
     pub const OFF_WINDOWS: u32 = 8;
+
+    /// A gate measuring windows of `window` frames and staying closed for
+    /// `off_windows` of them (tests use small ones).
+    pub fn new(window: u32, off_windows: u32) -> Gate {
+        Gate {
+            closed_for: 0,
+            frames: 0,
+            fills: 0,
+            served: 0,
+            window: window.max(1),
+            off_windows,
+        }
+    }
 
     /// Whether the cache is in use for the next burst.
     #[inline]
@@ -399,19 +420,20 @@ impl Gate {
     }
 
     /// Accounts a burst of `frames` frames that filled `fills` entries and
-    /// was served `served` frames from the cache.
+    /// was served `served` frames from the cache (0 and 0 while closed:
+    /// every burst counts towards the windows).
     #[inline]
     pub fn burst(&mut self, frames: usize, fills: u32, served: u64) {
         self.frames = self.frames.saturating_add(frames as u32);
         self.fills = self.fills.saturating_add(fills);
         self.served = self.served.saturating_add(served as u32);
-        if self.frames < Self::WINDOW {
+        if self.frames < self.window {
             return;
         }
         self.closed_for = if self.closed_for > 0 {
             self.closed_for - 1
         } else if self.served < self.fills {
-            Self::OFF_WINDOWS
+            self.off_windows
         } else {
             0
         };

@@ -807,8 +807,8 @@ impl Pipeline {
         outcomes.clear();
         nat_key.clear();
         learned.clear();
-        let caching =
-            self.quick && self.cache.enabled() && self.gate.open() && self.shared.nat.is_some();
+        let cache_on = self.quick && self.cache.enabled() && self.shared.nat.is_some();
+        let caching = cache_on && self.gate.open();
         let mut fills = 0u32;
         let clock = match &self.shared.nat {
             Some(nat) if caching => Some(nat.fast_clock(now)),
@@ -875,11 +875,7 @@ impl Pipeline {
                 && let Some(n) = tx.get_mut(usize::from(e.egress))
             {
                 *n += 1;
-                fastpath::serve(
-                    f.data_mut(),
-                    e,
-                    self.shared.ports[usize::from(e.egress)].mac,
-                );
+                fastpath::serve(f.data_mut(), e, self.port_mac(e.egress));
                 out.dispositions.push(Disposition::Tx(e.egress));
                 first += 1;
             }
@@ -907,8 +903,7 @@ impl Pipeline {
                                 (&self.shared.nat, self.cache.at(at), &clock)
                                 && nat.fast_check(&e.check, l.tcp_flags, clock)
                             {
-                                let src = self.shared.ports[usize::from(e.egress)].mac;
-                                fastpath::serve(f.data_mut(), e, src);
+                                fastpath::serve(f.data_mut(), e, self.port_mac(e.egress));
                                 served += 1;
                                 let d = Disposition::Tx(e.egress);
                                 self.account(d);
@@ -973,8 +968,7 @@ impl Pipeline {
                         if let (Some(e), Some(clock)) = (self.cache.at(at), &clock)
                             && nat.fast_check(&e.check, flags, clock)
                         {
-                            let src = self.shared.ports[usize::from(e.egress)].mac;
-                            fastpath::serve(frames[i].data_mut(), e, src);
+                            fastpath::serve(frames[i].data_mut(), e, self.port_mac(e.egress));
                             nat_served[k] = true;
                             outcomes.push(NatOutcome::Forward);
                             learned.push(None);
@@ -1075,7 +1069,7 @@ impl Pipeline {
         self.leans = leans;
         self.cache_at = at;
         self.cache_hits += served;
-        if caching {
+        if cache_on {
             self.gate.burst(frames.len(), fills, served);
         }
         if self.shared.nat.is_some() && !frames.is_empty() {
@@ -1550,6 +1544,23 @@ impl Pipeline {
             return None;
         }
         Some(Ipv4Addr::from((l.key.0 & 0xffff_ffff) as u32))
+    }
+
+    /// Port `p`'s MAC (zeros for an unknown port: never, cached egress ports
+    /// come from the routes).
+    #[inline(always)]
+    fn port_mac(&self, p: PortId) -> Mac {
+        self.shared
+            .ports
+            .get(usize::from(p))
+            .map_or([0; 6], |x| x.mac)
+    }
+
+    /// Sets the established-flow cache's gate (`fastpath::Gate`) to windows
+    /// of `window` frames and `off_windows` closed windows (tests).
+    #[doc(hidden)]
+    pub fn set_cache_gate(&mut self, window: u32, off_windows: u32) {
+        self.gate = fastpath::Gate::new(window, off_windows);
     }
 
     /// Whether [`Pipeline::one`] would send this classified frame to the

@@ -603,3 +603,70 @@ fn flow_cache_serves_established_flows_and_notices_changes() {
     assert!(matches!(d, Disposition::Drop(_)), "{d:?}");
     assert_eq!(h, 0);
 }
+
+/// The cache's gate: traffic cycling through more established flows than
+/// the cache holds fills an entry per frame and is served from none, so the
+/// gate closes the cache (nothing served while closed, results unchanged);
+/// after its closed windows it opens again and serves a steady flow.
+#[test]
+fn flow_cache_gate_closes_while_thrashing_and_reopens() {
+    let mut cfg = nat_config();
+    cfg.flow_table.worker_cache_entries = 4; // one set of four ways
+    let mut fast = single(cfg.clone()).unwrap();
+    let mut slow = single(cfg).unwrap();
+    slow.set_fast_lanes(false);
+    for p in [&mut fast, &mut slow] {
+        learn_hosts(p, Timestamp::from_nanos(0));
+    }
+    // Windows counted from here.
+    fast.set_cache_gate(64, 2);
+    let (mut oa, mut ob) = (Output::default(), Output::default());
+    let mut t = 1_000_000_000u64;
+    let mut step = |sp: u16| -> u64 {
+        t += 1_000;
+        let ts = Timestamp::from_nanos(t);
+        let f = traffic::ipv4(
+            HOST_MAC,
+            LAN_MAC,
+            HOST,
+            REMOTE,
+            64,
+            1,
+            PROTO_UDP,
+            &traffic::udp_dgram(sp, 53, b"q"),
+        );
+        let (mut fa, mut fb) = (vec![f.clone()], vec![f]);
+        let before = fast.cache_hits();
+        fast.process(LAN, &mut fa, ts, &mut oa);
+        slow.process(LAN, &mut fb, ts, &mut ob);
+        assert_eq!(oa.dispositions, ob.dispositions, "port {sp}");
+        assert_eq!(oa.dispositions[0], Disposition::Tx(WAN));
+        assert_eq!(fa, fb, "port {sp}");
+        fast.cache_hits() - before
+    };
+    // 16 sessions, then a window cycling through them: 16 flows in four
+    // ways, every frame a miss that fills.
+    let mut hits = 0;
+    for round in 0..5 {
+        for i in 0..16u16 {
+            let h = step(41_000 + i);
+            if round > 0 {
+                hits += h;
+            }
+        }
+    }
+    assert_eq!(hits, 0, "cycling 16 flows through 4 ways is never served");
+    // Closed now (the window of 64 frames ended): one steady flow is not
+    // served for the two closed windows ...
+    let mut closed = 0;
+    for _ in 0..2 * 64 - 16 {
+        closed += step(41_000);
+    }
+    assert_eq!(closed, 0, "served while the gate was closed");
+    // ... then the gate opens and it is.
+    let mut open = 0;
+    for _ in 0..64 {
+        open += step(41_000);
+    }
+    assert!(open >= 60, "served {open} of 64 after the gate opened");
+}
