@@ -625,10 +625,9 @@ pub struct Pipeline {
     nat_key: Vec<Option<(u64, u64)>>,
     nat_learned: Vec<Option<nat::Learned>>,
     /// Per NAT frame: where its cache entry is and its TCP flags if
-    /// [`Pipeline::candidate`] found one (pass 2 serves it or hands it to
-    /// the NAT), and whether pass 2 served it.
+    /// [`Pipeline::candidate`] found one; pass 2 serves it or hands it to
+    /// the NAT and clears this.
     nat_hit: Vec<Option<(usize, u8)>>,
-    nat_served: Vec<bool>,
     /// Per frame of the burst: what `fastpath::lean` found (reused).
     leans: Vec<Option<fastpath::Lean>>,
     /// Per frame of the burst: its cache entry's position, if cached.
@@ -698,7 +697,6 @@ impl Pipeline {
             nat_hit: Vec::new(),
             leans: Vec::new(),
             cache_hits: 0,
-            nat_served: Vec::new(),
             cache_at: Vec::new(),
             served_tx: Vec::new(),
             gate: fastpath::Gate::default(),
@@ -860,17 +858,13 @@ impl Pipeline {
         // served in order, nothing before them pending.
         let mut first = 0;
         if let (Some(p), Some(clock), Some(nat)) = (ingress, &clock, &self.shared.nat) {
-            let mac = self.shared.ports[usize::from(p)].mac;
             let mut tx = core::mem::take(&mut self.served_tx);
             tx.clear();
             tx.resize(self.shared.ports.len(), 0);
             while let (Some(f), Some(Some(l)), Some(&Some(at))) =
                 (frames.get_mut(first), leans.get(first), at.get(first))
+                && self.candidate(p, f.data(), l, at).is_some()
                 && let Some(e) = self.cache.at(at)
-                && e.nh_gen == self.nh_gen
-                && l.ttl > 1
-                && f.data().get(..6) == Some(&mac[..])
-                && mac[0] & 1 == 0
                 && nat.fast_check(&e.check, l.tcp_flags, clock)
                 && let Some(n) = tx.get_mut(usize::from(e.egress))
             {
@@ -892,32 +886,13 @@ impl Pipeline {
             let d = match ingress {
                 Some(p) => {
                     let lean = leans.get(i).copied().flatten();
-                    // A frame of an established translation (probably).
+                    // A frame of an established translation (probably):
+                    // decided in pass 2, in order with the burst's other
+                    // NAT frames.
                     if let (Some(l), Some(&Some(at))) = (&lean, at.get(i))
                         && let Some(dst) = self.candidate(p, f.data(), l, at)
                     {
-                        if nat_idx.is_empty() {
-                            // No earlier NAT frame is pending: decided and
-                            // served here, in order.
-                            if let (Some(nat), Some(e), Some(clock)) =
-                                (&self.shared.nat, self.cache.at(at), &clock)
-                                && nat.fast_check(&e.check, l.tcp_flags, clock)
-                            {
-                                fastpath::serve(f.data_mut(), e, self.port_mac(e.egress));
-                                served += 1;
-                                let d = Disposition::Tx(e.egress);
-                                self.account(d);
-                                out.dispositions.push(d);
-                                continue;
-                            }
-                            // Not served: exactly what the NAT does, in
-                            // pass 2 (where the cache is refilled).
-                            nat_hit.push(None);
-                        } else {
-                            // Decided in pass 2, in order with the burst's
-                            // other NAT frames.
-                            nat_hit.push(Some((at, l.tcp_flags)));
-                        }
+                        nat_hit.push(Some((at, l.tcp_flags)));
                         nat_idx.push(i);
                         nat_cls.push(l.cls());
                         nat_dst.push(dst);
@@ -950,9 +925,6 @@ impl Pipeline {
             self.account(d);
             out.dispositions.push(d);
         }
-        let mut nat_served = core::mem::take(&mut self.nat_served);
-        nat_served.clear();
-        nat_served.resize(nat_idx.len(), false);
         if let (Some(p), false) = (ingress, nat_idx.is_empty()) {
             // Pass 2: NAT over the burst (its sessions prefetched first).
             // Borrowed, not cloned: an `Arc` clone is two atomic RMWs per
@@ -969,7 +941,8 @@ impl Pipeline {
                             && nat.fast_check(&e.check, flags, clock)
                         {
                             fastpath::serve(frames[i].data_mut(), e, self.port_mac(e.egress));
-                            nat_served[k] = true;
+                            // Read now: a fill in pass 3 may reuse the way.
+                            out.dispositions[i] = Disposition::Tx(e.egress);
                             outcomes.push(NatOutcome::Forward);
                             learned.push(None);
                         } else {
@@ -1027,10 +1000,11 @@ impl Pipeline {
                     .unwrap_or(NatOutcome::Drop(DropReason::Nat));
                 let before = out.generated.len();
                 let f = frames[i].data_mut();
-                let d = if let (true, Some((at, _))) = (nat_served[k], nat_hit[k]) {
-                    // Served from the cache in pass 2 (rewrite, TTL, MACs).
+                let d = if nat_hit[k].is_some() {
+                    // Served from the cache in pass 2 (rewrite, TTL, MACs,
+                    // disposition); not served ones were cleared there.
                     served += 1;
-                    Disposition::Tx(self.cache.at(at).map_or(PortId::MAX, |e| e.egress))
+                    out.dispositions[i]
                 } else if self.quick
                     && outcome == NatOutcome::Forward
                     && let Some(d) = self.quick_forward_v4(p, f, &nat_cls[k], nat_dst[k])
@@ -1065,7 +1039,6 @@ impl Pipeline {
         self.nat_key = nat_key;
         self.nat_learned = learned;
         self.nat_hit = nat_hit;
-        self.nat_served = nat_served;
         self.leans = leans;
         self.cache_at = at;
         self.cache_hits += served;
@@ -1515,20 +1488,20 @@ impl Pipeline {
         (self.one(ingress, f, cls, now, out), false)
     }
 
-    /// The established-flow cache entry for a frame [`fastpath::lean`]
-    /// parsed, if the general stages before the NAT would send it to the
-    /// NAT untouched, and its destination. The entry was made from a frame
+    /// Whether the established-flow cache entry at `at` may serve a frame
+    /// [`fastpath::lean`] parsed: the general stages before the NAT would
+    /// send it to the NAT untouched. Its destination if so. The entry was made from a frame
     /// that `quick_to_nat` sent to the NAT (which depends only on the port,
     /// the destination MAC, the TTL and the addresses: the MAC and TTL are
     /// checked here, the addresses are in the key), that a session lookup
     /// translated, and that `quick_forward_v4` routed (its edge check and
     /// route depend only on the addresses before and after; the next-hop
-    /// MAC is valid while the neighbour generation is unchanged). Pass 2
-    /// then serves the frame — rewrite to the cached tuple; pass 3: TTL,
-    /// MACs — if the NAT's `fast_check` says processing it would translate
-    /// it to that tuple and change nothing (same live session, no
-    /// SYN/FIN/RST, no refresh to store, a reply already confirmed), and
-    /// gives it to the NAT otherwise. Pure.
+    /// MAC is valid while the neighbour generation is unchanged). The
+    /// frame is then served (`fastpath::serve`: rewrite, TTL, MACs) if the
+    /// NAT's `fast_check` says processing it would translate it to the
+    /// cached tuple and change nothing (same live session, no SYN/FIN/RST,
+    /// no refresh to store, a reply already confirmed), and given to the
+    /// NAT otherwise. Pure.
     #[inline]
     fn candidate(
         &self,

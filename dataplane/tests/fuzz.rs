@@ -472,36 +472,7 @@ fn flow_cache_serves_established_flows_and_notices_changes() {
         learn_hosts(p, Timestamp::from_nanos(0));
     }
     let (sf, ss) = (fast.shared().clone(), slow.shared().clone());
-    let (mut oa, mut ob) = (Output::default(), Output::default());
-    let mut step = |port: PortId, f: &Vec<u8>, ns: u64| -> (Disposition, u64) {
-        let t = Timestamp::from_nanos(ns);
-        assert_eq!(fast.poll_timers(t), slow.poll_timers(t));
-        let (mut fa, mut fb) = (vec![f.clone()], vec![f.clone()]);
-        let before = fast.cache_hits();
-        fast.process(port, &mut fa, t, &mut oa);
-        slow.process(port, &mut fb, t, &mut ob);
-        assert_eq!(oa.dispositions, ob.dispositions, "at {ns}");
-        assert_eq!(fa, fb, "at {ns}");
-        assert_eq!(oa.generated, ob.generated);
-        let names = fast.shared().port_names();
-        assert_eq!(
-            format!("{:?}", fast.shared().counters.snapshot(&names)),
-            format!("{:?}", slow.shared().counters.snapshot(&names))
-        );
-        (oa.dispositions[0], fast.cache_hits() - before)
-    };
-    let udp_out = |sp| {
-        traffic::ipv4(
-            HOST_MAC,
-            LAN_MAC,
-            HOST,
-            REMOTE,
-            64,
-            1,
-            PROTO_UDP,
-            &traffic::udp_dgram(sp, 53, b"q"),
-        )
-    };
+    let mut step = |port: PortId, f: &Vec<u8>, ns: u64| both(&mut fast, &mut slow, port, f, ns);
     let udp_in = |dp| {
         traffic::ipv4(
             ROUTER_MAC,
@@ -604,6 +575,49 @@ fn flow_cache_serves_established_flows_and_notices_changes() {
     assert_eq!(h, 0);
 }
 
+/// Runs `f` through the pipeline with the fast lanes and cache (`fast`) and
+/// the reference (`slow`) at `ns` (timers first), asserts the same
+/// dispositions, bytes, generated frames and counters, and returns the
+/// disposition and how many frames `fast` served from its cache.
+fn both(
+    fast: &mut dataplane::pipeline::Pipeline,
+    slow: &mut dataplane::pipeline::Pipeline,
+    port: PortId,
+    f: &[u8],
+    ns: u64,
+) -> (Disposition, u64) {
+    let t = Timestamp::from_nanos(ns);
+    assert_eq!(fast.poll_timers(t), slow.poll_timers(t));
+    let (mut oa, mut ob) = (Output::default(), Output::default());
+    let (mut fa, mut fb) = (vec![f.to_vec()], vec![f.to_vec()]);
+    let before = fast.cache_hits();
+    fast.process(port, &mut fa, t, &mut oa);
+    slow.process(port, &mut fb, t, &mut ob);
+    assert_eq!(oa.dispositions, ob.dispositions, "at {ns}");
+    assert_eq!(fa, fb, "at {ns}");
+    assert_eq!(oa.generated, ob.generated);
+    let names = fast.shared().port_names();
+    assert_eq!(
+        format!("{:?}", fast.shared().counters.snapshot(&names)),
+        format!("{:?}", slow.shared().counters.snapshot(&names))
+    );
+    (oa.dispositions[0], fast.cache_hits() - before)
+}
+
+/// UDP from the inside host to the remote server, from source port `sp`.
+fn udp_out(sp: u16) -> Vec<u8> {
+    traffic::ipv4(
+        HOST_MAC,
+        LAN_MAC,
+        HOST,
+        REMOTE,
+        64,
+        1,
+        PROTO_UDP,
+        &traffic::udp_dgram(sp, 53, b"q"),
+    )
+}
+
 /// The cache's gate: traffic cycling through more established flows than
 /// the cache holds fills an entry per frame and is served from none, so the
 /// gate closes the cache (nothing served while closed, results unchanged);
@@ -620,29 +634,12 @@ fn flow_cache_gate_closes_while_thrashing_and_reopens() {
     }
     // Windows counted from here.
     fast.set_cache_gate(64, 2);
-    let (mut oa, mut ob) = (Output::default(), Output::default());
     let mut t = 1_000_000_000u64;
     let mut step = |sp: u16| -> u64 {
         t += 1_000;
-        let ts = Timestamp::from_nanos(t);
-        let f = traffic::ipv4(
-            HOST_MAC,
-            LAN_MAC,
-            HOST,
-            REMOTE,
-            64,
-            1,
-            PROTO_UDP,
-            &traffic::udp_dgram(sp, 53, b"q"),
-        );
-        let (mut fa, mut fb) = (vec![f.clone()], vec![f]);
-        let before = fast.cache_hits();
-        fast.process(LAN, &mut fa, ts, &mut oa);
-        slow.process(LAN, &mut fb, ts, &mut ob);
-        assert_eq!(oa.dispositions, ob.dispositions, "port {sp}");
-        assert_eq!(oa.dispositions[0], Disposition::Tx(WAN));
-        assert_eq!(fa, fb, "port {sp}");
-        fast.cache_hits() - before
+        let (d, hits) = both(&mut fast, &mut slow, LAN, &udp_out(sp), t);
+        assert_eq!(d, Disposition::Tx(WAN), "port {sp}");
+        hits
     };
     // 16 sessions, then a window cycling through them: 16 flows in four
     // ways, every frame a miss that fills.

@@ -175,7 +175,7 @@ impl Located {
 static TABLE_IDS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 
 /// A time converted to one table's ticks by [`FlowTable::clock`], for
-/// [`FlowTable::peek_at`]: convert once per burst, not once per peek (the
+/// [`FlowTable::peek_located`]: convert once per burst, not once per peek (the
 /// conversion divides). Only meaningful for the table that made it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableClock {
@@ -1773,10 +1773,10 @@ impl<V> FlowTable<V> {
     /// cache lines, no writes.
     #[inline]
     pub fn peek(&self, handle: FlowHandle, now: Timestamp) -> Option<Peek> {
-        self.peek_at(handle, &self.clock(now))
+        self.peek_located(&self.locate(handle)?, &self.clock(now))
     }
 
-    /// `now` in this table's ticks, for [`FlowTable::peek_at`].
+    /// `now` in this table's ticks, for [`FlowTable::peek_located`].
     #[inline]
     pub fn clock(&self, now: Timestamp) -> TableClock {
         TableClock {
@@ -1784,18 +1784,6 @@ impl<V> FlowTable<V> {
             base: self.time.base.get().copied().unwrap_or(0),
             tick_ns: self.time.tick_ns,
         }
-    }
-
-    /// [`FlowTable::peek`] at a time [`FlowTable::clock`] converted (the
-    /// same answer; no division).
-    #[inline]
-    pub fn peek_at(&self, handle: FlowHandle, now: &TableClock) -> Option<Peek> {
-        let cell = self
-            .shards
-            .get(handle.shard as usize)?
-            .keys
-            .try_cell(handle.slot)?;
-        Self::peek_cell(cell, handle, now)
     }
 
     /// `handle` with its key cell's address, if the handle names a slot of
@@ -1814,9 +1802,10 @@ impl<V> FlowTable<V> {
         })
     }
 
-    /// [`FlowTable::peek_at`] of a located handle: the same answer, one
-    /// load fewer chains (no shard, chunk and slot lookups). `None` for a
-    /// [`Located`] of another table.
+    /// [`FlowTable::peek`] of a located handle at a time
+    /// [`FlowTable::clock`] converted: the same answer, without the shard,
+    /// chunk and slot lookups or a division. `None` for a [`Located`] of
+    /// another table.
     #[inline]
     pub fn peek_located(&self, l: &Located, now: &TableClock) -> Option<Peek> {
         Self::peek_cell(self.located_cell(l)?, l.handle, now)
@@ -1863,18 +1852,6 @@ impl<V> FlowTable<V> {
             ),
             aux,
         })
-    }
-
-    /// Starts loading the key cell of `handle` (for [`FlowTable::peek`]).
-    #[inline]
-    pub fn prefetch_handle(&self, handle: FlowHandle) {
-        if let Some(cell) = self
-            .shards
-            .get(handle.shard as usize)
-            .and_then(|s| s.keys.try_cell(handle.slot))
-        {
-            prefetch(&cell.gen_);
-        }
     }
 
     // ------------------------------------------------------------ updates

@@ -511,13 +511,6 @@ pub struct FastClock {
     now: u64,
 }
 
-impl Check {
-    /// The session's flow-table handle.
-    pub fn handle(&self) -> flow_entry::FlowHandle {
-        self.at.handle()
-    }
-}
-
 impl Nat {
     /// Build a NAT from a configuration (validated here) and table sizing.
     ///
