@@ -71,42 +71,58 @@ impl Lean {
     }
 }
 
-#[inline(always)]
-fn be16(f: &[u8], i: usize) -> u16 {
-    u16::from_be_bytes([f[i], f[i + 1]])
-}
-
 /// Parses `f` if it is an untagged IPv4 frame with a 20-byte header, not a
 /// fragment, carrying a TCP or UDP header that `net::classify` accepts;
 /// `None` for anything else (the general path decides those). The
 /// classification is exactly `net::classify(f)`'s (a property test checks
 /// it). Reads the first 54 bytes at most.
-#[inline]
+#[inline(always)]
 pub fn lean(f: &[u8]) -> Option<Lean> {
-    const L3: usize = 14;
-    const L4: usize = L3 + 20;
-    if f.len() < L4 + 8 || f.len() > usize::from(u16::MAX) {
+    // Fixed offsets read as words from a 42-byte prefix (Ethernet, a
+    // 20-byte IPv4 header, 8 bytes of TCP/UDP): one length check.
+    if f.len() > usize::from(u16::MAX) {
         return None;
     }
-    if f[12] != 0x08 || f[13] != 0x00 || f[L3] != 0x45 {
+    let h: &[u8; 42] = f.get(..42)?.try_into().ok()?;
+    let w = |i: usize| {
+        u64::from_le_bytes([
+            h[i],
+            h[i + 1],
+            h[i + 2],
+            h[i + 3],
+            h[i + 4],
+            h[i + 5],
+            h[i + 6],
+            h[i + 7],
+        ])
+    };
+    // Bytes 12..20: EtherType 0x0800, version 4 with a 20-byte header
+    // (0x45), TOS, total length, identification.
+    let a = w(12);
+    if a & 0x00ff_ffff != 0x0045_0008 {
         return None;
     }
-    let tl = usize::from(be16(f, L3 + 2));
-    if tl < 20 || tl > f.len() - L3 || be16(f, L3 + 6) & 0x3fff != 0 {
+    let tl = usize::from(((a >> 32) as u16).swap_bytes());
+    // Bytes 20..28: flags and fragment offset, TTL, protocol, checksum.
+    let b = w(20);
+    if tl < 20 || tl > f.len() - 14 || b & 0xff3f != 0 {
         return None;
     }
-    let proto = f[L3 + 9];
+    let proto = (b >> 24) as u8;
     let seg = tl - 20;
     let tcp_flags = match proto {
         6 => {
-            let hl = usize::from(f.get(L4 + 12)? >> 4) * 4;
+            let &[off, flags] = f.get(46..48)? else {
+                return None;
+            };
+            let hl = usize::from(off >> 4) * 4;
             if seg < 20 || hl < 20 || hl > seg {
                 return None;
             }
-            f[L4 + 13]
+            flags
         }
         17 => {
-            let l = usize::from(be16(f, L4 + 4));
+            let l = usize::from(u16::from_be_bytes([h[38], h[39]]));
             if l < 8 || l > seg {
                 return None;
             }
@@ -114,16 +130,13 @@ pub fn lean(f: &[u8]) -> Option<Lean> {
         }
         _ => return None,
     };
-    let src = u32::from_be_bytes([f[L3 + 12], f[L3 + 13], f[L3 + 14], f[L3 + 15]]);
-    let dst = u32::from_be_bytes([f[L3 + 16], f[L3 + 17], f[L3 + 18], f[L3 + 19]]);
-    let (sport, dport) = (be16(f, L4), be16(f, L4 + 2));
+    // Addresses (bytes 26..34) and ports (34..38), big-endian.
+    let addrs = w(26).swap_bytes();
+    let ports = u32::from_be_bytes([h[34], h[35], h[36], h[37]]);
     Some(Lean {
-        key: (
-            u64::from(src) << 32 | u64::from(dst),
-            u64::from(sport) << 32 | u64::from(dport) << 16 | u64::from(proto) << 8,
-        ),
+        key: (addrs, u64::from(ports) << 16 | u64::from(proto) << 8),
         tcp_flags,
-        ttl: f[L3 + 8],
+        ttl: (b >> 16) as u8,
         total_len: tl as u16,
     })
 }
@@ -189,44 +202,43 @@ impl Rewrite {
 /// above 1. The bytes are those the general stages write: the same
 /// incremental checksum arithmetic (RFC 1624 eqn. 3), and UDP's rules (a
 /// zero checksum stays zero, a computed zero is sent as `0xffff`).
-#[inline]
+#[inline(always)]
 pub fn serve<T>(f: &mut [u8], e: &Entry<T>, src_mac: Mac) {
     const L3: usize = 14;
     const L4: usize = L3 + 20;
-    if f.len() < L4 + 8 {
-        return;
-    }
-    f[0..6].copy_from_slice(&e.mac);
-    f[6..12].copy_from_slice(&src_mac);
-    f[L3 + 12..L3 + 20].copy_from_slice(&e.rewrite.hdr[..8]);
-    f[L4..L4 + 4].copy_from_slice(&e.rewrite.hdr[8..]);
-    f[L3 + 8] = f[L3 + 8].wrapping_sub(1);
-    let hc = be16(f, L3 + 10);
-    f[L3 + 10..L3 + 12].copy_from_slice(&apply(hc, e.rewrite.ip_delta).to_be_bytes());
-    let (at, udp) = if f[L3 + 9] == 6 {
-        (L4 + 16, false)
-    } else {
-        (L4 + 6, true)
-    };
-    let Some(w) = f.get_mut(at..at + 2) else {
+    // One bounds check: the TCP checksum (bytes 50..52) is the farthest
+    // field written; a shorter frame is UDP (`lean` accepted it: 42 bytes
+    // or more), whose checksum ends at byte 42.
+    let tcp = f.get(L3 + 9) == Some(&6);
+    let Some(h) = f.get_mut(..if tcp { L4 + 18 } else { L4 + 8 }) else {
         return;
     };
-    let hc = u16::from_be_bytes([w[0], w[1]]);
-    let c = match (udp, hc) {
-        (true, 0) => 0,
-        (true, _) => match apply(hc, e.rewrite.l4_delta) {
-            0 => 0xffff,
-            c => c,
-        },
-        (false, _) => apply(hc, e.rewrite.l4_delta),
+    h[0..6].copy_from_slice(&e.mac);
+    h[6..12].copy_from_slice(&src_mac);
+    h[L3 + 12..L3 + 20].copy_from_slice(&e.rewrite.hdr[..8]);
+    h[L4..L4 + 4].copy_from_slice(&e.rewrite.hdr[8..]);
+    h[L3 + 8] = h[L3 + 8].wrapping_sub(1);
+    let hc = u16::from_be_bytes([h[L3 + 10], h[L3 + 11]]);
+    h[L3 + 10..L3 + 12].copy_from_slice(&apply(hc, e.rewrite.ip_delta).to_be_bytes());
+    let at = if tcp { L4 + 16 } else { L4 + 6 };
+    let hc = u16::from_be_bytes([h[at], h[at + 1]]);
+    let c = match apply(hc, e.rewrite.l4_delta) {
+        // UDP: a zero checksum (none) stays zero, a computed zero is sent
+        // as 0xffff.
+        _ if !tcp && hc == 0 => 0,
+        0 if !tcp => 0xffff,
+        c => c,
     };
-    w.copy_from_slice(&c.to_be_bytes());
+    h[at..at + 2].copy_from_slice(&c.to_be_bytes());
 }
 
-/// RFC 1624 eqn. 3 with a folded change word.
+/// RFC 1624 eqn. 3 with a folded change word: `~(~hc + d)` in
+/// one's-complement arithmetic (a sum of two 16-bit words needs one
+/// end-around carry).
 #[inline(always)]
 fn apply(hc: u16, d: u16) -> u16 {
-    !net::checksum::fold(u64::from(!hc) + u64::from(d))
+    let (s, carry) = (!hc).overflowing_add(d);
+    !s.wrapping_add(u16::from(carry))
 }
 
 /// Ways per set of a [`FlowCache`].

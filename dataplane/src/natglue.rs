@@ -169,7 +169,7 @@ impl NatStage {
     /// Whether a frame of the session `l` checks may be rewritten to its
     /// translated tuple without the NAT (`nat::Nat::fast_check`).
     /// Lock-free, no side effects.
-    #[inline]
+    #[inline(always)]
     pub fn fast_check(&self, l: &nat::Check, tcp_flags: u8, now: &nat::FastClock) -> bool {
         self.nat.fast_check(l, tcp_flags, now)
     }

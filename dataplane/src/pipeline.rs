@@ -632,6 +632,9 @@ pub struct Pipeline {
     leans: Vec<Option<fastpath::Lean>>,
     /// Per frame of the burst: its cache entry's position, if cached.
     cache_at: Vec<Option<usize>>,
+    /// `serve_run`'s parsed frames and cache positions, and egress ports.
+    run: Vec<(fastpath::Lean, usize)>,
+    run_egress: Vec<PortId>,
     /// Per port: frames of the burst's leading served run sent there.
     served_tx: Vec<u64>,
     /// Closes the cache while it thrashes.
@@ -698,6 +701,8 @@ impl Pipeline {
             leans: Vec::new(),
             cache_hits: 0,
             cache_at: Vec::new(),
+            run: Vec::new(),
+            run_egress: Vec::new(),
             served_tx: Vec::new(),
             gate: fastpath::Gate::default(),
         }
@@ -742,6 +747,109 @@ impl Pipeline {
         out: &mut Output,
     ) {
         self.process_prefetched(ingress, frames, &[], now, out);
+    }
+
+    /// The burst's leading run for a driver that owns per-port TX lists (the
+    /// DPDK worker): serves the frames at the front of `frames` that the
+    /// established-flow cache can serve, in order, and moves them to
+    /// `tx[egress]`; returns how many. It stops at the first frame it
+    /// cannot serve: that frame and the rest stay in `frames`, untouched,
+    /// for [`Pipeline::process`] (call it next, before the TX lists are
+    /// sent, so each port's frames keep their order). Bytes, counters and
+    /// state are exactly what `process` would give the served frames (it
+    /// serves the same leading run by the same conditions,
+    /// [`Pipeline::candidate`] and the NAT's check); it skips only what
+    /// `process` does per burst for the general path (dispositions, NAT
+    /// passes, generated frames). `tx` must have one list per port.
+    pub fn serve_run<F: Frame>(
+        &mut self,
+        ingress: PortId,
+        frames: &mut Vec<F>,
+        now: Timestamp,
+        tx: &mut [Vec<F>],
+    ) -> usize {
+        let Some(nat) = &self.shared.nat else {
+            return 0;
+        };
+        if !self.quick
+            || !self.cache.enabled()
+            || !self.gate.open()
+            || frames.is_empty()
+            || tx.len() != self.shared.ports.len()
+            // A neighbour change: `process` clears the next-hop cache and
+            // takes the new generation first.
+            || self.shared.neighbors.generation.load(Ordering::Acquire) != self.nh_gen
+        {
+            return 0;
+        }
+        if usize::from(ingress) >= self.shared.ports.len() {
+            return 0;
+        }
+        let p = ingress;
+        let clock = nat.fast_clock(now);
+        // Stages as in `process`, each loading what the next reads, each
+        // stopping at the first frame that cannot be served: parse and
+        // load the set's keys, find the way and load the entry, load the
+        // session's key cell; then check and serve.
+        let mut run = core::mem::take(&mut self.run);
+        run.clear();
+        for f in frames.iter() {
+            let Some(l) = fastpath::lean(f.data()) else {
+                break;
+            };
+            self.cache.prefetch(l.key, p);
+            run.push((l, 0));
+        }
+        let mut n = 0;
+        for (l, at) in run.iter_mut() {
+            let Some(i) = self.cache.find(l.key, p) else {
+                break;
+            };
+            self.cache.prefetch_at(i);
+            *at = i;
+            n += 1;
+        }
+        run.truncate(n);
+        for (_, at) in &run {
+            if let Some(e) = self.cache.at(*at) {
+                nat.prefetch_check(&e.check);
+            }
+        }
+        let mut eg = core::mem::take(&mut self.run_egress);
+        eg.clear();
+        // Whether every served frame leaves by the first one's port.
+        let mut one_port = true;
+        for ((l, at), f) in run.iter().zip(frames.iter_mut()) {
+            if self.candidate(p, f.data(), l, *at).is_none() {
+                break;
+            }
+            let Some(e) = self.cache.at(*at) else { break };
+            if usize::from(e.egress) >= tx.len() || !nat.fast_check(&e.check, l.tcp_flags, &clock) {
+                break;
+            }
+            fastpath::serve(f.data_mut(), e, self.port_mac(e.egress));
+            one_port &= eg.first().is_none_or(|&o| o == e.egress);
+            eg.push(e.egress);
+        }
+        self.run = run;
+        let served = eg.len();
+        if let Some(&first) = eg.first() {
+            let c = &self.shared.counters.workers[self.worker];
+            add(&c.rx[usize::from(p)], served as u64);
+            if one_port {
+                add(&c.tx[usize::from(first)], served as u64);
+                tx[usize::from(first)].extend(frames.drain(..served));
+            } else {
+                for (f, &o) in frames.drain(..served).zip(&eg) {
+                    bump(&c.tx[usize::from(o)]);
+                    tx[usize::from(o)].push(f);
+                }
+            }
+            self.cache_hits += served as u64;
+            self.gate.burst(served, 0, served as u64);
+        }
+        self.run_egress = eg;
+        served
     }
 
     /// [`Pipeline::process`] for frames that went through

@@ -23,6 +23,6 @@ pub use config::{ConfigError, FlowTableConfig, MAX_SHARDS};
 pub use key::FlowKey;
 pub use table::{
     Direction, EntryMut, FlowHandle, FlowHash, FlowTable, FlowTableStats, Gone, InsertError,
-    Inserted, Located, Peek, ReleaseHook, ReleaseReason, TableClock, prefetch,
+    Inserted, Located, Peek, PeekTicks, ReleaseHook, ReleaseReason, TableClock, prefetch,
 };
 pub use time::{Clock, Timestamp, VirtualClock};

@@ -186,6 +186,32 @@ pub struct TableClock {
     tick_ns: u64,
 }
 
+impl TableClock {
+    /// Whole ticks elapsed since the table's time base (0 before it).
+    pub fn tick(&self) -> u64 {
+        self.tick
+    }
+    /// The table's time base (ns; ticks count from it).
+    pub fn base_ns(&self) -> u64 {
+        self.base
+    }
+    /// The table's tick length (ns).
+    pub fn tick_ns(&self) -> u64 {
+        self.tick_ns
+    }
+}
+
+/// What [`FlowTable::peek_ticks`] reads: a live entry's deadline as the
+/// table stores it and its owner's word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeekTicks {
+    /// The deadline in ticks from the table's base ([`Peek::expires_at`] is
+    /// `base + deadline × tick` ns, saturating).
+    pub deadline: u32,
+    /// The owner's word ([`EntryMut::set_aux`]; 0 until first set).
+    pub aux: u32,
+}
+
 /// What an insert did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Inserted<V> {
@@ -1809,6 +1835,26 @@ impl<V> FlowTable<V> {
     #[inline]
     pub fn peek_located(&self, l: &Located, now: &TableClock) -> Option<Peek> {
         Self::peek_cell(self.located_cell(l)?, l.handle, now)
+    }
+
+    /// [`FlowTable::peek_located`] in ticks: the same entries are live (same
+    /// generation, deadline past `now`'s tick), their deadline left as the
+    /// stored tick count (no conversion to a time) for a caller comparing
+    /// it with tick windows it computed once per burst.
+    #[inline(always)]
+    pub fn peek_ticks(&self, l: &Located, now: &TableClock) -> Option<PeekTicks> {
+        let cell = self.located_cell(l)?;
+        let gen_ = l.handle.gen_;
+        if cell.gen_.load(Mo::Acquire) != gen_ {
+            return None;
+        }
+        let deadline = cell.deadline.load(Relaxed);
+        let aux = cell.aux.load(Relaxed);
+        fence(Mo::Acquire);
+        if cell.gen_.load(Relaxed) != gen_ || u64::from(deadline) <= now.tick {
+            return None;
+        }
+        Some(PeekTicks { deadline, aux })
     }
 
     /// Starts loading the key cell of a located handle (for

@@ -400,6 +400,10 @@ pub struct Nat {
     table: FlowTable<Session>,
     /// The table's tick (deadline granularity), ns.
     tick_ns: u64,
+    /// The TCP/UDP timeouts in whole ticks, by [`window_index`], when every
+    /// one is a whole number of ticks (then [`Nat::fast_clock`] computes
+    /// [`Nat::fast_check`]'s refresh test as tick windows).
+    timeout_ticks: Option<[u64; 4]>,
     shared: Arc<Shared>,
     frags: Mutex<FragTable>,
     /// Translated fragments released from the hold ([`Nat::take_released`]).
@@ -509,6 +513,58 @@ impl Learned {
 pub struct FastClock {
     table: flow_entry::TableClock,
     now: u64,
+    /// The deadline ticks a hit leaves as they are, by [`window_index`]
+    /// (inclusive; `None`: computed per frame as `Nat::process` does).
+    windows: Option<[(u64, u64); 5]>,
+}
+
+/// [`FastClock::windows`] index: TCP by timeout class, UDP, and UDP from
+/// outside when inbound packets do not refresh (`udp_inbound_refresh`).
+#[inline(always)]
+fn window_index(proto: u8, class: TimeoutClass) -> usize {
+    match (proto, class) {
+        (ip_protocol::TCP, TimeoutClass::Transitory) => 0,
+        (ip_protocol::TCP, TimeoutClass::Established) => 1,
+        (ip_protocol::TCP, TimeoutClass::TimeWait) => 2,
+        _ => 3,
+    }
+}
+const NO_REFRESH_WINDOW: usize = 4;
+
+/// The stored deadlines (ticks) that a hit at `now` with a timeout of
+/// `timeout` ticks leaves unchanged, as `Nat::deadline_moves` decides it
+/// (the new deadline `d = now + timeout` ns is stored when it moves by more
+/// than a tick either way from the current `base + deadline × tick`), and
+/// that are still live (`deadline > tick`). With `now - base = tick × t + r`
+/// (`0 <= r < t`) and `k = tick + timeout`: a deadline `dl` moves up when
+/// `(k − dl − 1) × t + r > 0`, that is `dl < k − 1`, or `dl = k − 1` and
+/// `r > 0`; down when `(dl − k − 1) × t > r`, that is `dl > k + 1`. Exact
+/// as long as no sum overflows (the caller checks). Inclusive bounds.
+#[inline]
+fn serve_window(tick: u64, r: u64, timeout: u64) -> (u64, u64) {
+    let k = tick + timeout;
+    let lo = if r == 0 { k.saturating_sub(1) } else { k };
+    (lo.max(tick + 1), k + 1)
+}
+
+/// [`FastClock::windows`] at `now` ns for a table with time base `base`,
+/// `tick` ticks elapsed (`(now - base) / t`) of `t` ns, and timeouts of
+/// `tt` ticks ([`window_index`] order); `None` where [`serve_window`]
+/// would not be exact: `now` before the base, or `now + timeout + 2 ticks`
+/// overflowing.
+#[inline]
+fn tick_windows(now: u64, base: u64, tick: u64, t: u64, tt: [u64; 4]) -> Option<[(u64, u64); 5]> {
+    let since = now.checked_sub(base)?;
+    let r = since.checked_sub(tick.checked_mul(t)?)?;
+    if r >= t {
+        return None;
+    }
+    let most = tt.iter().copied().max()?;
+    now.checked_add(most.checked_mul(t)?)?
+        .checked_add(t.checked_mul(2)?)?;
+    tick.checked_add(most)?.checked_add(2)?;
+    let w = tt.map(|x| serve_window(tick, r, x));
+    Some([w[0], w[1], w[2], w[3], (tick + 1, u64::MAX)])
 }
 
 impl Nat {
@@ -553,8 +609,23 @@ impl Nat {
             }
         });
         let tick_ns = u64::try_from(table_cfg.tick.as_nanos()).unwrap_or(u64::MAX);
+        let timeout_ticks = {
+            let t = &cfg.timeouts;
+            let ns = [t.tcp_transitory, t.tcp_established, t.tcp_time_wait, t.udp]
+                .map(|s| s.checked_mul(1_000_000_000));
+            let mut tt = [0u64; 4];
+            let mut ok = tick_ns > 0;
+            for (o, n) in tt.iter_mut().zip(ns) {
+                match n {
+                    Some(n) if ok && n % tick_ns == 0 => *o = n / tick_ns,
+                    _ => ok = false,
+                }
+            }
+            ok.then_some(tt)
+        };
         Ok(Nat {
             tick_ns,
+            timeout_ticks,
             frags: Mutex::new(FragTable::new(&cfg.fragments)),
             table: FlowTable::new(table_cfg, release).map_err(|e| ConfigError {
                 path: "table".into(),
@@ -669,12 +740,39 @@ impl Nat {
     /// caller may rewrite the frame to that tuple itself (the result is the
     /// same); otherwise it calls `process`. Reads the session's key cell
     /// without a lock (`FlowTable::peek`); writes nothing, counts nothing.
-    #[inline]
+    #[inline(always)]
     pub fn fast_check(&self, l: &Check, tcp_flags: u8, now: &FastClock) -> bool {
         use tcp::flags::{FIN, RST, SYN};
         if l.proto == ip_protocol::TCP && tcp_flags & (SYN | FIN | RST) != 0 {
             return false;
         }
+        if let Some(w) = &now.windows
+            && (l.proto == ip_protocol::TCP || l.proto == ip_protocol::UDP)
+        {
+            // The same test in ticks, against windows computed per burst.
+            let Some(p) = self.table.peek_ticks(&l.at, &now.table) else {
+                return false;
+            };
+            if p.aux & AUX_VALID == 0 || (l.reverse && p.aux & AUX_CONFIRMED == 0) {
+                return false;
+            }
+            let i = if l.proto == ip_protocol::TCP {
+                window_index(l.proto, TcpTrack::from_bits(p.aux as u8).class())
+            } else if l.ingress == Side::Outside && !self.cfg.timeouts.udp_inbound_refresh {
+                NO_REFRESH_WINDOW
+            } else {
+                window_index(l.proto, TimeoutClass::Established)
+            };
+            let (lo, hi) = w[i];
+            let d = u64::from(p.deadline);
+            return d >= lo && d <= hi;
+        }
+        self.fast_check_exact(l, now)
+    }
+
+    /// [`Nat::fast_check`] after the flags test, computed per frame in
+    /// nanoseconds (when the windows do not apply).
+    fn fast_check_exact(&self, l: &Check, now: &FastClock) -> bool {
         let Some(p) = self.table.peek_located(&l.at, &now.table) else {
             return false;
         };
@@ -696,9 +794,16 @@ impl Nat {
     /// which divides, done once).
     #[inline]
     pub fn fast_clock(&self, now: Timestamp) -> FastClock {
+        let table = self.table.clock(now);
+        let n = now.as_nanos();
+        let (tick, t) = (table.tick(), table.tick_ns());
+        let windows = self
+            .timeout_ticks
+            .and_then(|tt| tick_windows(n, table.base_ns(), tick, t, tt));
         FastClock {
-            table: self.table.clock(now),
-            now: now.as_nanos(),
+            table,
+            now: n,
+            windows,
         }
     }
 
@@ -1728,5 +1833,53 @@ mod size_tests {
             "{}",
             core::mem::size_of::<super::Session>()
         );
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use proptest::prelude::*;
+
+    /// What `fast_check_exact` decides for a live-looking deadline `dl`
+    /// (ticks): `peek` finds it live, and the refresh to `now + timeout`
+    /// does not move it by more than a tick (`Nat::deadline_moves`).
+    fn exact(base: u64, t: u64, now: u64, timeout_ticks: u64, dl: u32) -> bool {
+        let tick = now.saturating_sub(base) / t;
+        if u64::from(dl) <= tick {
+            return false;
+        }
+        let cur = base.saturating_add(u64::from(dl).saturating_mul(t));
+        let d = now.saturating_add(timeout_ticks * t);
+        !(d > cur.saturating_add(t) || d.saturating_add(t) < cur)
+    }
+
+    proptest! {
+        /// The per-burst windows give `fast_check_exact`'s answer for every
+        /// deadline: around the edges and anywhere.
+        #[test]
+        fn serve_window_is_the_exact_refresh_test(
+            t in prop_oneof![Just(1_000_000_000u64), Just(100_000_000), Just(1), 1u64..5_000_000_000],
+            base_ticks in 0u64..2_000_000_000,
+            since_ticks in 0u64..4_000_000_000,
+            frac in prop_oneof![Just(0u64), 0u64..u64::MAX],
+            timeout in prop_oneof![0u64..4, 0u64..300_000_000],
+            far in any::<u32>(),
+        ) {
+            let base = base_ticks * t;
+            let since = since_ticks * t + frac % t;
+            let Some(now) = base.checked_add(since) else { return Ok(()) };
+            let tick = since / t;
+            let w = super::tick_windows(now, base, tick, t, [timeout; 4]);
+            let fits = now.checked_add(timeout * t).and_then(|x| x.checked_add(2 * t)).is_some();
+            prop_assert_eq!(w.is_some(), fits);
+            let Some(w) = w else { return Ok(()) };
+            let (lo, hi) = w[0];
+            let k = tick + timeout;
+            let near = (k.saturating_sub(4)..k + 5).filter_map(|d| u32::try_from(d).ok());
+            for dl in near.chain([far, 0, u32::MAX]) {
+                let w = u64::from(dl) >= lo && u64::from(dl) <= hi;
+                prop_assert_eq!(w, exact(base, t, now, timeout, dl), "dl {} lo {} hi {}", dl, lo, hi);
+            }
+        }
     }
 }

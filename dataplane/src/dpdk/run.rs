@@ -6,7 +6,9 @@
 //!
 //! ```text
 //! for each port p:  rx_burst(p, w, burst) → now = clock (once per burst)
-//!                   → pipeline.process(p, mbufs, now) → per frame Tx(port) or free
+//!                   → pipeline.serve_run(p, mbufs, now, tx lists): the leading
+//!                     run of cached established flows, straight to TX lists
+//!                   → pipeline.process(p, the rest, now) → per frame Tx(port) or free
 //!                   → generated frames copied into fresh mbufs
 //!                   → tx_burst per output port (unsent frames are freed, counted)
 //! every ≥ 1 ms:     pipeline.poll_timers(now) (NAT expiry, neighbour timers)
@@ -476,19 +478,25 @@ impl WorkerCtx {
                 let (inow, now) = self.now();
                 read = Some((inow, now));
                 let ingress = PortId::try_from(p).unwrap_or(PortId::MAX);
-                self.pipeline.process(ingress, &mut rx[..], now, &mut out);
-                for (m, d) in rx.drain(..).zip(out.dispositions.iter()) {
-                    match *d {
-                        Disposition::Tx(o) if usize::from(o) < nports => {
-                            txq[usize::from(o)].push(m)
-                        }
-                        _ => {
-                            st.freed += 1;
-                            drop(m);
+                // The burst's leading run of established flows, served from
+                // the flow cache straight to the TX lists; the rest (if any)
+                // through the stages.
+                self.pipeline.serve_run(ingress, &mut rx, now, &mut txq);
+                if !rx.is_empty() {
+                    self.pipeline.process(ingress, &mut rx[..], now, &mut out);
+                    for (m, d) in rx.drain(..).zip(out.dispositions.iter()) {
+                        match *d {
+                            Disposition::Tx(o) if usize::from(o) < nports => {
+                                txq[usize::from(o)].push(m)
+                            }
+                            _ => {
+                                st.freed += 1;
+                                drop(m);
+                            }
                         }
                     }
+                    self.queue_generated(&mut out.generated, &mut txq, &mut st);
                 }
-                self.queue_generated(&mut out.generated, &mut txq, &mut st);
                 self.flush(q, &mut txq, &mut st);
             }
             let (inow, now) = read.unwrap_or_else(|| self.now());
