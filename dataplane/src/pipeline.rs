@@ -758,7 +758,7 @@ impl Pipeline {
     /// sent, so each port's frames keep their order). Bytes, counters and
     /// state are exactly what `process` would give the served frames (it
     /// serves the same leading run by the same conditions,
-    /// [`Pipeline::candidate`] and the NAT's check); it skips only what
+    /// [`Pipeline::candidate`]'s two halves and the NAT's check); it skips only what
     /// `process` does per burst for the general path (dispositions, NAT
     /// passes, generated frames). `tx` must have one list per port.
     pub fn serve_run<F: Frame>(
@@ -782,9 +782,9 @@ impl Pipeline {
         {
             return 0;
         }
-        if usize::from(ingress) >= self.shared.ports.len() {
+        let Some(port) = self.shared.ports.get(usize::from(ingress)) else {
             return 0;
-        }
+        };
         let p = ingress;
         let clock = nat.fast_clock(now);
         // Stages as in `process`, each loading what the next reads, each
@@ -794,7 +794,10 @@ impl Pipeline {
         let mut run = core::mem::take(&mut self.run);
         run.clear();
         for f in frames.iter() {
-            let Some(l) = fastpath::lean(f.data()) else {
+            // The frame's half of `candidate` here, while its bytes are at
+            // hand; the entry's half (and the NAT's check) below.
+            let d = f.data();
+            let Some(l) = fastpath::lean(d).filter(|l| Self::frame_servable(port, d, l)) else {
                 break;
             };
             self.cache.prefetch(l.key, p);
@@ -820,11 +823,11 @@ impl Pipeline {
         // Whether every served frame leaves by the first one's port.
         let mut one_port = true;
         for ((l, at), f) in run.iter().zip(frames.iter_mut()) {
-            if self.candidate(p, f.data(), l, *at).is_none() {
-                break;
-            }
             let Some(e) = self.cache.at(*at) else { break };
-            if usize::from(e.egress) >= tx.len() || !nat.fast_check(&e.check, l.tcp_flags, &clock) {
+            if !self.entry_current(e)
+                || usize::from(e.egress) >= tx.len()
+                || !nat.fast_check(&e.check, l.tcp_flags, &clock)
+            {
                 break;
             }
             fastpath::serve(f.data_mut(), e, self.port_mac(e.egress));
@@ -1620,11 +1623,24 @@ impl Pipeline {
     ) -> Option<Ipv4Addr> {
         let e = self.cache.at(at)?;
         let port = self.shared.ports.get(usize::from(ingress))?;
-        if e.nh_gen != self.nh_gen || l.ttl <= 1 || f.get(..6)? != port.mac || port.mac[0] & 1 != 0
-        {
+        if !self.entry_current(e) || !Self::frame_servable(port, f, l) {
             return None;
         }
         Some(Ipv4Addr::from((l.key.0 & 0xffff_ffff) as u32))
+    }
+
+    /// The frame's half of [`Pipeline::candidate`]: a TTL to decrement, and
+    /// sent to `port`'s own (unicast) MAC.
+    #[inline(always)]
+    fn frame_servable(port: &PortInfo, f: &[u8], l: &fastpath::Lean) -> bool {
+        l.ttl > 1 && f.get(..6) == Some(&port.mac[..]) && port.mac[0] & 1 == 0
+    }
+
+    /// The entry's half of [`Pipeline::candidate`]: its next-hop MAC is
+    /// still the neighbour table's.
+    #[inline(always)]
+    fn entry_current(&self, e: &fastpath::Entry<nat::Check>) -> bool {
+        e.nh_gen == self.nh_gen
     }
 
     /// Port `p`'s MAC (zeros for an unknown port: never, cached egress ports

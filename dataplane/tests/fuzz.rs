@@ -361,31 +361,9 @@ fn fast_lanes_change_no_result() {
             prop_assert_eq!(&fa, &fb);
             prop_assert_eq!(&oa.generated, &ob.generated);
             prop_assert_eq!(&oa.generated_cause, &ob.generated_cause);
-            // The reference's frames per egress port, in order.
-            let mut want: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 2];
-            for (f, d) in fb.iter().zip(&ob.dispositions) {
-                if let Disposition::Tx(o) = d {
-                    want[usize::from(*o)].push(f.clone());
-                }
-            }
-            let mut got: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 2];
-            let served = run.serve_run(port as PortId, &mut fc, t, &mut got);
-            prop_assert_eq!(served + fc.len(), fb.len());
-            if !fc.is_empty() {
-                run.process(port as PortId, &mut fc, t, &mut oc);
-                for (f, d) in fc.drain(..).zip(&oc.dispositions) {
-                    if let Disposition::Tx(o) = d {
-                        got[usize::from(*o)].push(f);
-                    }
-                }
-                prop_assert_eq!(&oc.generated, &ob.generated);
-            } else {
-                // Timer output `process` would have taken with the burst.
-                let mut g = Vec::new();
-                run.take_generated(&mut g);
-                prop_assert_eq!(&g, &ob.generated);
-            }
-            prop_assert_eq!(&got, &want);
+            let (got, generated, _) = dpdk_way(&mut run, port as PortId, fc, t, &mut oc);
+            prop_assert_eq!(&got, &per_port(&fb, &ob));
+            prop_assert_eq!(&generated, &ob.generated);
             let st = |p: &dataplane::pipeline::Pipeline| {
                 p.shared().nat.as_ref().map(|n| {
                     let s = n.nat().stats();
@@ -647,6 +625,96 @@ fn both(
         format!("{:?}", slow.shared().counters.snapshot(&names))
     );
     (oa.dispositions[0], fast.cache_hits() - before)
+}
+
+/// A burst through `p` as the DPDK worker drives it: `serve_run` into
+/// per-port TX lists, then `process` for the rest. The frames per egress
+/// port in order, the generated frames (timer output included, as the
+/// worker sends it), and how many `serve_run` served.
+fn dpdk_way(
+    p: &mut dataplane::pipeline::Pipeline,
+    port: PortId,
+    mut frames: Vec<Vec<u8>>,
+    t: Timestamp,
+    out: &mut Output,
+) -> (Vec<Vec<Vec<u8>>>, Vec<(PortId, Vec<u8>)>, usize) {
+    let mut tx: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 2];
+    let served = p.serve_run(port, &mut frames, t, &mut tx);
+    let mut generated = Vec::new();
+    if frames.is_empty() {
+        // Timer output `process` would have taken with the burst.
+        p.take_generated(&mut generated);
+    } else {
+        p.process(port, &mut frames, t, out);
+        for (f, d) in frames.drain(..).zip(&out.dispositions) {
+            if let Disposition::Tx(o) = d {
+                tx[usize::from(*o)].push(f);
+            }
+        }
+        generated = out.generated.clone();
+    }
+    (tx, generated, served)
+}
+
+/// `process`'s results as frames per egress port, in order.
+fn per_port(frames: &[Vec<u8>], out: &Output) -> Vec<Vec<Vec<u8>>> {
+    let mut v: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 2];
+    for (f, d) in frames.iter().zip(&out.dispositions) {
+        if let Disposition::Tx(o) = d {
+            v[usize::from(*o)].push(f.clone());
+        }
+    }
+    v
+}
+
+/// `serve_run` stops at the first frame the stages must see (one to
+/// another MAC, a TTL about to expire, a TCP SYN) and leaves it and the
+/// rest to `process`: per port the same frames in the same order as the
+/// reference pipeline, and it served only the leading run.
+#[test]
+fn serve_run_stops_at_frames_the_stages_must_see() {
+    let mut run = single(nat_config()).unwrap();
+    let mut slow = single(nat_config()).unwrap();
+    slow.set_fast_lanes(false);
+    for p in [&mut run, &mut slow] {
+        learn_hosts(p, Timestamp::from_nanos(0));
+    }
+    let mut t = 1_000_000_000u64;
+    let mut burst = |frames: Vec<Vec<u8>>, t: u64| {
+        let t = Timestamp::from_nanos(t);
+        assert_eq!(run.poll_timers(t), slow.poll_timers(t));
+        let (mut oa, mut ob) = (Output::default(), Output::default());
+        let mut fb = frames.clone();
+        slow.process(LAN, &mut fb, t, &mut ob);
+        let (got, generated, served) = dpdk_way(&mut run, LAN, frames, t, &mut oa);
+        assert_eq!(got, per_port(&fb, &ob));
+        assert_eq!(generated, ob.generated);
+        let names = slow.shared().port_names();
+        assert_eq!(
+            format!("{:?}", run.shared().counters.snapshot(&names)),
+            format!("{:?}", slow.shared().counters.snapshot(&names))
+        );
+        served
+    };
+    // Opened, then cached by the general path (a session hit); then served.
+    assert_eq!(burst(vec![udp_out(40001)], t), 0);
+    t += 1_000_000;
+    assert_eq!(burst(vec![udp_out(40001)], t), 0);
+    t += 1_000_000;
+    assert_eq!(burst(vec![udp_out(40001); 3], t), 3);
+    let mut other_mac = udp_out(40001);
+    other_mac[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0x09, 0x09]);
+    let mut broadcast = udp_out(40001);
+    broadcast[0..6].copy_from_slice(&[0xff; 6]);
+    let mut ttl1 = udp_out(40001);
+    ttl1[22] = 1;
+    let sum = u16::from_be_bytes([ttl1[24], ttl1[25]]).wrapping_add(63 << 8);
+    ttl1[24..26].copy_from_slice(&sum.to_be_bytes());
+    for odd in [other_mac, broadcast, ttl1] {
+        t += 1_000_000;
+        let served = burst(vec![udp_out(40001), odd, udp_out(40001)], t);
+        assert_eq!(served, 1, "serve_run served past a frame it must leave");
+    }
 }
 
 /// UDP from the inside host to the remote server, from source port `sp`.
