@@ -353,7 +353,7 @@ fn fast_lanes_change_no_result() {
             prop_assert_eq!(fast.poll_timers(t), work);
             prop_assert_eq!(run.poll_timers(t), work);
             let mut fa = frames.clone();
-            let mut fc = frames.clone();
+            let fc = frames.clone();
             let mut fb = frames;
             fast.process(port as PortId, &mut fa, t, &mut oa);
             slow.process(port as PortId, &mut fb, t, &mut ob);
@@ -627,6 +627,9 @@ fn both(
     (oa.dispositions[0], fast.cache_hits() - before)
 }
 
+/// Frames per egress port (index = port), in order.
+type PerPort = Vec<Vec<Vec<u8>>>;
+
 /// A burst through `p` as the DPDK worker drives it: `serve_run` into
 /// per-port TX lists, then `process` for the rest. The frames per egress
 /// port in order, the generated frames (timer output included, as the
@@ -637,8 +640,8 @@ fn dpdk_way(
     mut frames: Vec<Vec<u8>>,
     t: Timestamp,
     out: &mut Output,
-) -> (Vec<Vec<Vec<u8>>>, Vec<(PortId, Vec<u8>)>, usize) {
-    let mut tx: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 2];
+) -> (PerPort, Vec<(PortId, Vec<u8>)>, usize) {
+    let mut tx: PerPort = vec![Vec::new(); 2];
     let served = p.serve_run(port, &mut frames, t, &mut tx);
     let mut generated = Vec::new();
     if frames.is_empty() {
@@ -657,8 +660,8 @@ fn dpdk_way(
 }
 
 /// `process`'s results as frames per egress port, in order.
-fn per_port(frames: &[Vec<u8>], out: &Output) -> Vec<Vec<Vec<u8>>> {
-    let mut v: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 2];
+fn per_port(frames: &[Vec<u8>], out: &Output) -> PerPort {
+    let mut v: PerPort = vec![Vec::new(); 2];
     for (f, d) in frames.iter().zip(&out.dispositions) {
         if let Disposition::Tx(o) = d {
             v[usize::from(*o)].push(f.clone());
