@@ -820,8 +820,6 @@ impl Pipeline {
         }
         let mut eg = core::mem::take(&mut self.run_egress);
         eg.clear();
-        // Whether every served frame leaves by the first one's port.
-        let mut one_port = true;
         for ((l, at), f) in run.iter().zip(frames.iter_mut()) {
             let Some(e) = self.cache.at(*at) else { break };
             if !self.entry_current(e)
@@ -831,7 +829,6 @@ impl Pipeline {
                 break;
             }
             fastpath::serve(f.data_mut(), e, self.port_mac(e.egress));
-            one_port &= eg.first().is_none_or(|&o| o == e.egress);
             eg.push(e.egress);
         }
         self.run = run;
@@ -839,7 +836,8 @@ impl Pipeline {
         if let Some(&first) = eg.first() {
             let c = &self.shared.counters.workers[self.worker];
             add(&c.rx[usize::from(p)], served as u64);
-            if one_port {
+            // Usually every served frame leaves by one port: one move.
+            if eg.iter().all(|&o| o == first) {
                 add(&c.tx[usize::from(first)], served as u64);
                 tx[usize::from(first)].extend(frames.drain(..served));
             } else {
@@ -1042,8 +1040,8 @@ impl Pipeline {
             // burst, which for one-frame bursts is a measurable share.
             if let Some(nat) = &self.shared.nat {
                 let role = self.shared.ports[usize::from(p)].role;
-                // In order; runs of frames without a cache entry as before
-                // (one by one, or in prefetched chunks).
+                // In order; runs of frames the cache does not serve as
+                // before (one by one, or in prefetched chunks).
                 let mut k = 0;
                 while k < nat_idx.len() {
                     if let Some((at, flags)) = nat_hit[k] {
@@ -1056,24 +1054,14 @@ impl Pipeline {
                             out.dispositions[i] = Disposition::Tx(e.egress);
                             outcomes.push(NatOutcome::Forward);
                             learned.push(None);
-                        } else {
-                            // Not served: exactly what the NAT does.
-                            nat_hit[k] = None;
-                            let mut l = None;
-                            let c = &nat_cls[k];
-                            outcomes.push(nat.process_learn(
-                                frames[i].data_mut(),
-                                c,
-                                role,
-                                now,
-                                &mut l,
-                            ));
-                            learned.push(l);
+                            k += 1;
+                            continue;
                         }
-                        k += 1;
-                        continue;
+                        // Not served: the NAT decides it, with the run of
+                        // misses that follows.
+                        nat_hit[k] = None;
                     }
-                    let end = (k..nat_idx.len())
+                    let end = (k + 1..nat_idx.len())
                         .find(|&j| nat_hit[j].is_some())
                         .unwrap_or(nat_idx.len());
                     if end - k == 1 || !pre.is_empty() {

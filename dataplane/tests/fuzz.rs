@@ -720,20 +720,6 @@ fn serve_run_stops_at_frames_the_stages_must_see() {
     }
 }
 
-/// UDP from the inside host to the remote server, from source port `sp`.
-fn udp_out(sp: u16) -> Vec<u8> {
-    traffic::ipv4(
-        HOST_MAC,
-        LAN_MAC,
-        HOST,
-        REMOTE,
-        64,
-        1,
-        PROTO_UDP,
-        &traffic::udp_dgram(sp, 53, b"q"),
-    )
-}
-
 /// The cache's gate: traffic cycling through more established flows than
 /// the cache holds fills an entry per frame and is served from none, so the
 /// gate closes the cache (nothing served while closed, results unchanged);

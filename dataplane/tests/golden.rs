@@ -942,21 +942,7 @@ fn mapping_log_through_the_harness() {
             Ok(())
         }
     }
-    let udp = |t: f64, sport: u16| {
-        pkt(
-            t,
-            traffic::ipv4(
-                HOST_MAC,
-                LAN_MAC,
-                HOST,
-                REMOTE,
-                64,
-                1,
-                PROTO_UDP,
-                &traffic::udp_dgram(sport, 53, b"q"),
-            ),
-        )
-    };
+    let udp = |t: f64, sport: u16| pkt(t, udp_out(sport));
     let mut lan = arp_preamble();
     lan.push(udp(1.0, 41000));
     // 400 s later (UDP timeout 300 s): the first mapping is released.

@@ -123,3 +123,18 @@ pub fn view(f: &[u8]) -> View {
         icmp: c.icmp_type_code,
     }
 }
+
+/// UDP from the inside host to the remote server, from source port `sp`
+/// (to the router's LAN MAC, TTL 64).
+pub fn udp_out(sp: u16) -> Vec<u8> {
+    dataplane::traffic::ipv4(
+        HOST_MAC,
+        LAN_MAC,
+        HOST,
+        REMOTE,
+        64,
+        1,
+        wire::PROTO_UDP,
+        &dataplane::traffic::udp_dgram(sp, 53, b"q"),
+    )
+}
