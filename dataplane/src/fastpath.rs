@@ -296,12 +296,15 @@ impl<T: Copy> FlowCache<T> {
         ((p as u64) ^ ((p >> 64) as u64)) as usize & self.mask
     }
 
-    /// Starts loading the keys of `key`'s set (first stage of a probe).
+    /// Starts loading the keys of `key`'s set (first stage of a probe);
+    /// returns the set, for [`FlowCache::find_in`].
     #[inline]
-    pub fn prefetch(&self, key: (u64, u64), ingress: PortId) {
-        if let Some(k) = self.keys.get(self.set(Self::full_key(key, ingress))) {
+    pub fn prefetch(&self, key: (u64, u64), ingress: PortId) -> usize {
+        let set = self.set(Self::full_key(key, ingress));
+        if let Some(k) = self.keys.get(set) {
             flow_entry::prefetch(k);
         }
+        set
     }
 
     /// Starts loading the keys of `key`'s set and all its entries (for a
@@ -336,8 +339,14 @@ impl<T: Copy> FlowCache<T> {
     /// set's key line only.
     #[inline]
     pub fn find(&self, key: (u64, u64), ingress: PortId) -> Option<usize> {
+        self.find_in(self.set(Self::full_key(key, ingress)), key, ingress)
+    }
+
+    /// [`FlowCache::find`] in the set [`FlowCache::prefetch`] returned for
+    /// the same key and port (the hash not computed again).
+    #[inline]
+    pub fn find_in(&self, set: usize, key: (u64, u64), ingress: PortId) -> Option<usize> {
         let k = Self::full_key(key, ingress);
-        let set = self.set(k);
         let w = self.keys.get(set)?.0.iter().position(|x| *x == k)?;
         Some(set * WAYS + w)
     }

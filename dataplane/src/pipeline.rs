@@ -800,12 +800,12 @@ impl Pipeline {
             let Some(l) = fastpath::lean(d).filter(|l| Self::frame_servable(port, d, l)) else {
                 break;
             };
-            self.cache.prefetch(l.key, p);
-            run.push((l, 0));
+            let set = self.cache.prefetch(l.key, p);
+            run.push((l, set));
         }
         let mut n = 0;
         for (l, at) in run.iter_mut() {
-            let Some(i) = self.cache.find(l.key, p) else {
+            let Some(i) = self.cache.find_in(*at, l.key, p) else {
                 break;
             };
             self.cache.prefetch_at(i);
@@ -820,15 +820,20 @@ impl Pipeline {
         }
         let mut eg = core::mem::take(&mut self.run_egress);
         eg.clear();
+        // Loop invariants in locals: the frames' bytes are written through
+        // pointers the compiler cannot tell from `self`'s.
+        let ports = &self.shared.ports[..];
+        let nh_gen = self.nh_gen;
         for ((l, at), f) in run.iter().zip(frames.iter_mut()) {
             let Some(e) = self.cache.at(*at) else { break };
-            if !self.entry_current(e)
-                || usize::from(e.egress) >= tx.len()
-                || !nat.fast_check(&e.check, l.tcp_flags, &clock)
-            {
+            let Some(out) = ports.get(usize::from(e.egress)) else {
+                break;
+            };
+            // `entry_current`, with the generation read once.
+            if e.nh_gen != nh_gen || !nat.fast_check(&e.check, l.tcp_flags, &clock) {
                 break;
             }
-            fastpath::serve(f.data_mut(), e, self.port_mac(e.egress));
+            fastpath::serve(f.data_mut(), e, out.mac);
             eg.push(e.egress);
         }
         self.run = run;

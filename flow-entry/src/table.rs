@@ -165,6 +165,17 @@ unsafe impl Send for Located {}
 unsafe impl Sync for Located {}
 
 impl Located {
+    /// Starts loading the key cell it points at (for a later
+    /// [`FlowTable::peek_located`] or [`FlowTable::peek_ticks`]). Only the
+    /// address is used (a prefetch reads nothing a program can see), so it
+    /// needs no table: a `Located` of another table prefetches a line that
+    /// table's peek then refuses.
+    #[inline(always)]
+    pub fn prefetch(&self) {
+        let at = self.cell.as_ptr().addr() + core::mem::offset_of!(KeyCell, gen_);
+        prefetch_addr(at);
+    }
+
     /// The handle it resolves.
     pub fn handle(&self) -> FlowHandle {
         self.handle

@@ -810,7 +810,7 @@ impl Nat {
     /// Starts loading what [`Nat::fast_check`] of `l` reads.
     #[inline]
     pub fn prefetch_check(&self, l: &Check) {
-        self.table.prefetch_located(&l.at);
+        l.at.prefetch();
     }
 
     /// First stage of prefetching the session a later [`Nat::process`] of

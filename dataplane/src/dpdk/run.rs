@@ -45,7 +45,7 @@ use super::port::{Port, PortInfo, PortSetup, PortStats};
 use crate::config::Config;
 use crate::metrics::{CounterSnapshot, PortStatsBoard, PortStatsSource};
 use crate::pipeline::{Disposition, Frame, Output, Pipeline, PortId, Shared};
-use crate::time::Timestamp;
+use crate::time::{CycleClock, Timestamp};
 
 impl Frame for Mbuf {
     #[inline]
@@ -307,6 +307,7 @@ pub fn run_on(eal: &Eal, cfg: &Config, limits: &RunLimits) -> Result<RunReport, 
             ctl: ctl.clone(),
             burst,
             epoch,
+            clock: CycleClock::new(eal.tsc_hz()),
             limits: None,
             port_stats: None,
         };
@@ -331,6 +332,7 @@ pub fn run_on(eal: &Eal, cfg: &Config, limits: &RunLimits) -> Result<RunReport, 
             ctl: ctl.clone(),
             burst,
             epoch,
+            clock: CycleClock::new(eal.tsc_hz()),
             limits: Some(limits.clone()),
             port_stats: Some((board.clone(), warned.clone())),
         };
@@ -418,6 +420,9 @@ struct WorkerCtx {
     ctl: Arc<Control>,
     burst: u16,
     epoch: Instant,
+    /// The worker's clock: the TSC, re-anchored to `epoch`'s monotonic clock
+    /// every millisecond (`CycleClock`).
+    clock: CycleClock,
     /// Only the worker on the main lcore evaluates limits and signals.
     limits: Option<RunLimits>,
     /// Only the worker on the main lcore samples port statistics (with the
@@ -425,16 +430,40 @@ struct WorkerCtx {
     port_stats: Option<(Arc<PortStatsBoard>, Vec<bool>)>,
 }
 
-/// Timer polls at most this often per worker.
-const TIMER_PERIOD: Duration = Duration::from_millis(1);
+/// Timer polls at most this often per worker (ns).
+const TIMER_PERIOD: u64 = 1_000_000;
+
+/// `d` in nanoseconds (saturating).
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The CPU's cycle counter (what `rte_get_tsc_hz` measures).
+#[inline(always)]
+fn cycles() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `rdtsc` reads the time-stamp counter; no memory is accessed
+    // (x86-64 baseline).
+    #[allow(unused_unsafe)]
+    let c = unsafe { core::arch::x86_64::_rdtsc() };
+    #[cfg(not(target_arch = "x86_64"))]
+    // SAFETY: reads the counter `rte_get_tsc_hz` is the frequency of.
+    let c = unsafe { dpdk_sys::dpdk_shim_rdtsc() };
+    c
+}
 
 impl WorkerCtx {
+    /// Now, in nanoseconds since the run's epoch: once per burst. The TSC
+    /// scaled by its frequency, re-anchored to the monotonic clock every
+    /// millisecond (`CycleClock`: bounded error, never decreasing), so a
+    /// burst pays a counter read, not a system clock call.
     #[inline]
-    fn now(&self) -> (Instant, Timestamp) {
-        let i = Instant::now();
-        let ns =
-            u64::try_from(i.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX);
-        (i, Timestamp::from_nanos(ns))
+    fn now(&mut self) -> (u64, Timestamp) {
+        let epoch = self.epoch;
+        let ns = self.clock.read(cycles(), || {
+            nanos(Instant::now().saturating_duration_since(epoch))
+        });
+        (ns, Timestamp::from_nanos(ns))
     }
 
     /// The worker loop; returns why it stopped.
@@ -453,7 +482,7 @@ impl WorkerCtx {
         let mut timer_gen = Vec::new();
         let (start, _) = self.now();
         let mut last_poll = start;
-        let mut last_rx = None::<Instant>;
+        let mut last_rx = None::<u64>;
         let limits = self.limits.take();
         let mut port_stats = self.port_stats.take();
         let mut last_sample = start;
@@ -500,7 +529,7 @@ impl WorkerCtx {
                 self.flush(q, &mut txq, &mut st);
             }
             let (inow, now) = read.unwrap_or_else(|| self.now());
-            if inow.saturating_duration_since(last_poll) >= TIMER_PERIOD {
+            if inow.saturating_sub(last_poll) >= TIMER_PERIOD {
                 last_poll = inow;
                 st.timer_polls += 1;
                 self.pipeline.poll_timers(now);
@@ -514,7 +543,7 @@ impl WorkerCtx {
                 last_rx = Some(inow);
             }
             if let Some((board, warned)) = &mut port_stats
-                && inow.saturating_duration_since(last_sample) >= STATS_PERIOD
+                && inow.saturating_sub(last_sample) >= nanos(STATS_PERIOD)
             {
                 last_sample = inow;
                 sample_ports(&self.ports, board, warned);
@@ -529,7 +558,7 @@ impl WorkerCtx {
                     break String::from("stop flag");
                 }
                 if l.duration
-                    .is_some_and(|d| inow.saturating_duration_since(start) >= d)
+                    .is_some_and(|d| inow.saturating_sub(start) >= nanos(d))
                 {
                     break String::from("duration");
                 }
@@ -544,7 +573,7 @@ impl WorkerCtx {
                     }
                 }
                 if let (Some(idle), Some(t)) = (l.idle, last_rx)
-                    && inow.saturating_duration_since(t) >= idle
+                    && inow.saturating_sub(t) >= nanos(idle)
                 {
                     break String::from("idle");
                 }
