@@ -33,7 +33,7 @@ use crate::wire::Mac;
 /// flags (0 for UDP), TTL and IPv4 total length; [`Lean::cls`] builds its
 /// classification (equal to `net::classify`'s) when the general path needs
 /// it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Lean {
     pub key: (u64, u64),
     pub tcp_flags: u8,

@@ -174,10 +174,15 @@ impl NatStage {
         self.nat.fast_check(l, tcp_flags, now)
     }
 
-    /// `now` prepared for [`NatStage::fast_check`] (once per burst).
+    /// `now` prepared for [`NatStage::fast_check`] (once per burst), from
+    /// the last burst's if there was one (`nat::Nat::fast_clock_after`: no
+    /// division within a tick).
     #[inline]
-    pub fn fast_clock(&self, now: Timestamp) -> nat::FastClock {
-        self.nat.fast_clock(now)
+    pub fn fast_clock(&self, prev: Option<&nat::FastClock>, now: Timestamp) -> nat::FastClock {
+        match prev {
+            Some(p) => self.nat.fast_clock_after(p, now),
+            None => self.nat.fast_clock(now),
+        }
     }
 
     /// Starts loading what [`NatStage::fast_check`] of `l` reads.

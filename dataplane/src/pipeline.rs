@@ -632,9 +632,12 @@ pub struct Pipeline {
     leans: Vec<Option<fastpath::Lean>>,
     /// Per frame of the burst: its cache entry's position, if cached.
     cache_at: Vec<Option<usize>>,
-    /// `serve_run`'s parsed frames and cache positions, and egress ports.
+    /// `serve_run`'s parsed frames and cache positions: a buffer as long as
+    /// the longest burst seen.
     run: Vec<(fastpath::Lean, usize)>,
-    run_egress: Vec<PortId>,
+    /// The last burst's NAT clock (the next one reuses its windows within
+    /// a tick).
+    last_clock: Option<nat::FastClock>,
     /// Per port: frames of the burst's leading served run sent there.
     served_tx: Vec<u64>,
     /// Closes the cache while it thrashes.
@@ -702,7 +705,7 @@ impl Pipeline {
             cache_hits: 0,
             cache_at: Vec::new(),
             run: Vec::new(),
-            run_egress: Vec::new(),
+            last_clock: None,
             served_tx: Vec::new(),
             gate: fastpath::Gate::default(),
         }
@@ -786,45 +789,54 @@ impl Pipeline {
             return 0;
         };
         let p = ingress;
-        let clock = nat.fast_clock(now);
+        let clock = nat.fast_clock(self.last_clock.as_ref(), now);
+        self.last_clock = Some(clock);
         // Stages as in `process`, each loading what the next reads, each
         // stopping at the first frame that cannot be served: parse and
         // load the set's keys, find the way and load the entry, load the
         // session's key cell; then check and serve.
+        // `run` is a buffer as long as the longest burst seen (written by
+        // index, not pushed: no growth check per frame); `n` frames are in.
         let mut run = core::mem::take(&mut self.run);
-        run.clear();
-        for f in frames.iter() {
+        if run.len() < frames.len() {
+            run.resize(frames.len(), (fastpath::Lean::default(), 0));
+        }
+        let mut n = 0;
+        for (f, slot) in frames.iter().zip(run.iter_mut()) {
             // The frame's half of `candidate` here, while its bytes are at
             // hand; the entry's half (and the NAT's check) below.
             let d = f.data();
             let Some(l) = fastpath::lean(d).filter(|l| Self::frame_servable(port, d, l)) else {
                 break;
             };
-            let set = self.cache.prefetch(l.key, p);
-            run.push((l, set));
+            *slot = (l, self.cache.prefetch(l.key, p));
+            n += 1;
         }
-        let mut n = 0;
-        for (l, at) in run.iter_mut() {
+        let mut found = 0;
+        for (l, at) in &mut run[..n] {
             let Some(i) = self.cache.find_in(*at, l.key, p) else {
                 break;
             };
             self.cache.prefetch_at(i);
             *at = i;
-            n += 1;
+            found += 1;
         }
-        run.truncate(n);
-        for (_, at) in &run {
+        let run_n = &run[..found];
+        for (_, at) in run_n {
             if let Some(e) = self.cache.at(*at) {
                 nat.prefetch_check(&e.check);
             }
         }
-        let mut eg = core::mem::take(&mut self.run_egress);
-        eg.clear();
         // Loop invariants in locals: the frames' bytes are written through
         // pointers the compiler cannot tell from `self`'s.
         let ports = &self.shared.ports[..];
         let nh_gen = self.nh_gen;
-        for ((l, at), f) in run.iter().zip(frames.iter_mut()) {
+        let first = run_n
+            .first()
+            .and_then(|(_, at)| self.cache.at(*at))
+            .map_or(0, |e| e.egress);
+        let (mut served, mut one_port) = (0, true);
+        for ((l, at), f) in run_n.iter().zip(frames.iter_mut()) {
             let Some(e) = self.cache.at(*at) else { break };
             let Some(out) = ports.get(usize::from(e.egress)) else {
                 break;
@@ -834,19 +846,20 @@ impl Pipeline {
                 break;
             }
             fastpath::serve(f.data_mut(), e, out.mac);
-            eg.push(e.egress);
+            one_port &= e.egress == first;
+            served += 1;
         }
-        self.run = run;
-        let served = eg.len();
-        if let Some(&first) = eg.first() {
+        if served > 0 {
             let c = &self.shared.counters.workers[self.worker];
             add(&c.rx[usize::from(p)], served as u64);
             // Usually every served frame leaves by one port: one move.
-            if eg.iter().all(|&o| o == first) {
+            if one_port {
                 add(&c.tx[usize::from(first)], served as u64);
                 tx[usize::from(first)].extend(frames.drain(..served));
             } else {
-                for (f, &o) in frames.drain(..served).zip(&eg) {
+                // The entries are unchanged since they were checked.
+                for (f, (_, at)) in frames.drain(..served).zip(run_n) {
+                    let o = self.cache.at(*at).map_or(first, |e| e.egress);
                     bump(&c.tx[usize::from(o)]);
                     tx[usize::from(o)].push(f);
                 }
@@ -854,7 +867,7 @@ impl Pipeline {
             self.cache_hits += served as u64;
             self.gate.burst(served, 0, served as u64);
         }
-        self.run_egress = eg;
+        self.run = run;
         served
     }
 
@@ -923,7 +936,11 @@ impl Pipeline {
         let caching = cache_on && self.gate.open();
         let mut fills = 0u32;
         let clock = match &self.shared.nat {
-            Some(nat) if caching => Some(nat.fast_clock(now)),
+            Some(nat) if caching => {
+                let c = nat.fast_clock(self.last_clock.as_ref(), now);
+                self.last_clock = Some(c);
+                Some(c)
+            }
             _ => None,
         };
         // The burst's cache probes in stages, each loading what the next

@@ -1823,6 +1823,14 @@ impl<V> FlowTable<V> {
         }
     }
 
+    /// Whether `c` is a [`TableClock`] of this table's time base and tick
+    /// (its time base is set by the first `clock` and never changes): then
+    /// `clock(now)` for a `now` in `c`'s tick differs from `c` in nothing.
+    #[inline]
+    pub fn clock_matches(&self, c: &TableClock) -> bool {
+        c.tick_ns == self.time.tick_ns && self.time.base.get() == Some(&c.base)
+    }
+
     /// `handle` with its key cell's address, if the handle names a slot of
     /// this table (live or not: [`FlowTable::peek_located`] checks).
     #[inline]

@@ -516,6 +516,11 @@ pub struct FastClock {
     /// The deadline ticks a hit leaves as they are, by [`window_index`]
     /// (inclusive; `None`: computed per frame as `Nat::process` does).
     windows: Option<[(u64, u64); 5]>,
+    /// The times (ns, both bounds exclusive) whose windows are these
+    /// ([`tick_reuse`]), and the timeouts they were computed for: what
+    /// [`Nat::fast_clock_after`] needs to skip the division.
+    reuse: (u64, u64),
+    timeouts: [u64; 4],
 }
 
 /// [`FastClock::windows`] index: TCP by timeout class, UDP, and UDP from
@@ -565,6 +570,31 @@ fn tick_windows(now: u64, base: u64, tick: u64, t: u64, tt: [u64; 4]) -> Option<
     tick.checked_add(most)?.checked_add(2)?;
     let w = tt.map(|x| serve_window(tick, r, x));
     Some([w[0], w[1], w[2], w[3], (tick + 1, u64::MAX)])
+}
+
+/// The times `n` (ns; both bounds exclusive) for which [`tick_windows`]
+/// gives the same windows as at `now` (with the same `base`, `t` and
+/// timeouts `tt`), when it gave some: `n` in the same tick as `now`, past
+/// the tick's first nanosecond like `now` (the windows depend on the tick
+/// and on whether the remainder is zero), and within its overflow checks.
+/// An empty range where that is not so.
+#[inline]
+fn tick_reuse(now: u64, base: u64, tick: u64, t: u64, tt: [u64; 4]) -> (u64, u64) {
+    let Some(start) = tick.checked_mul(t).and_then(|x| base.checked_add(x)) else {
+        return (0, 0);
+    };
+    let most = tt.iter().copied().max().unwrap_or(0);
+    let Some(room) = most
+        .checked_mul(t)
+        .and_then(|x| x.checked_add(t.checked_mul(2)?))
+        .and_then(|x| u64::MAX.checked_sub(x))
+    else {
+        return (0, 0);
+    };
+    if now <= start || now > room {
+        return (0, 0);
+    }
+    (start, start.saturating_add(t).min(room.saturating_add(1)))
 }
 
 impl Nat {
@@ -797,14 +827,41 @@ impl Nat {
         let table = self.table.clock(now);
         let n = now.as_nanos();
         let (tick, t) = (table.tick(), table.tick_ns());
+        let tt = self.timeout_ticks.unwrap_or_default();
         let windows = self
             .timeout_ticks
             .and_then(|tt| tick_windows(n, table.base_ns(), tick, t, tt));
+        let reuse = match windows {
+            Some(_) => tick_reuse(n, table.base_ns(), tick, t, tt),
+            None => (0, 0),
+        };
         FastClock {
             table,
             now: n,
             windows,
+            reuse,
+            timeouts: tt,
         }
+    }
+
+    /// [`Nat::fast_clock`] at `now` given an earlier burst's clock `prev`
+    /// of this NAT: `prev`'s windows when `now` is in the same tick (past
+    /// its first nanosecond, like `prev`), so a burst in the same tick
+    /// makes no division; otherwise computed. Equal to `fast_clock(now)`
+    /// for any `prev` (one of another NAT, or from a later time, is just
+    /// not reused).
+    #[inline]
+    pub fn fast_clock_after(&self, prev: &FastClock, now: Timestamp) -> FastClock {
+        let n = now.as_nanos();
+        if prev.windows.is_some()
+            && n > prev.reuse.0
+            && n < prev.reuse.1
+            && self.timeout_ticks == Some(prev.timeouts)
+            && self.table.clock_matches(&prev.table)
+        {
+            return FastClock { now: n, ..*prev };
+        }
+        self.fast_clock(now)
     }
 
     /// Starts loading what [`Nat::fast_check`] of `l` reads.
@@ -1884,6 +1941,42 @@ mod window_tests {
                 let w = u64::from(dl) >= lo && u64::from(dl) <= hi;
                 prop_assert_eq!(w, exact(base, t, now, timeout, dl), "dl {} lo {} hi {}", dl, lo, hi);
             }
+        }
+
+        /// Every time in `tick_reuse`'s range has the windows of the time
+        /// it was computed at; the range ends at the next tick (or the
+        /// overflow limit) and is empty only at a tick's first nanosecond
+        /// or near that limit.
+        #[test]
+        fn tick_reuse_keeps_exactly_the_same_windows(
+            t in prop_oneof![Just(1_000_000_000u64), Just(1), Just(2), 1u64..5_000_000_000],
+            base in prop_oneof![0u64..1_000_000_000_000, Just(u64::MAX / 2), any::<u64>()],
+            since in prop_oneof![0u64..10_000_000_000_000, any::<u64>()],
+            tt in prop::array::uniform4(prop_oneof![0u64..1_000, 0u64..u64::MAX / 4]),
+            probe in any::<u64>(),
+        ) {
+            let Some(now) = base.checked_add(since) else { return Ok(()) };
+            let at = |n: u64| {
+                let tick = n.checked_sub(base)? / t;
+                super::tick_windows(n, base, tick, t, tt)
+            };
+            let Some(w) = at(now) else { return Ok(()) };
+            let (lo, hi) = super::tick_reuse(now, base, since / t, t, tt);
+            if lo >= hi {
+                // Not reusable: `now` at a tick's first nanosecond or
+                // near the overflow limit.
+                let start = base + since / t * t;
+                let limit = tt.iter().max().unwrap() * t + 2 * t;
+                prop_assert!(now == start || now > u64::MAX - limit, "{} {}", now, start);
+                return Ok(());
+            }
+            prop_assert!(lo < now && now < hi);
+            let inside = lo + 1 + probe % (hi - lo - 1);
+            for n in [lo + 1, inside, hi - 1] {
+                prop_assert_eq!(at(n), Some(w), "n {} in ({}, {})", n, lo, hi);
+            }
+            // Past the end: the next tick, or no windows (overflow).
+            prop_assert_ne!(at(hi), Some(w));
         }
     }
 }
