@@ -763,7 +763,9 @@ impl Pipeline {
     /// serves the same leading run by the same conditions,
     /// [`Pipeline::candidate`]'s two halves and the NAT's check); it skips only what
     /// `process` does per burst for the general path (dispositions, NAT
-    /// passes, generated frames). `tx` must have one list per port.
+    /// passes, generated frames). `tx` must have one list per port. A burst
+    /// served whole to an empty list trades places with it (`frames` comes
+    /// back empty with that list's capacity).
     pub fn serve_run<F: Frame>(
         &mut self,
         ingress: PortId,
@@ -855,7 +857,13 @@ impl Pipeline {
             // Usually every served frame leaves by one port: one move.
             if one_port {
                 add(&c.tx[usize::from(first)], served as u64);
-                tx[usize::from(first)].extend(frames.drain(..served));
+                let q = &mut tx[usize::from(first)];
+                if q.is_empty() && served == frames.len() {
+                    // The whole burst: the lists trade places, no copy.
+                    core::mem::swap(q, frames);
+                } else {
+                    q.extend(frames.drain(..served));
+                }
             } else {
                 // The entries are unchanged since they were checked.
                 for (f, (_, at)) in frames.drain(..served).zip(run_n) {

@@ -355,7 +355,9 @@ impl Port {
                 base.cast::<*mut dpdk_sys::rte_mbuf>(),
                 n,
             ));
-            core::ptr::copy(base.add(sent), base, len - sent);
+            if sent < len {
+                core::ptr::copy(base.add(sent), base, len - sent);
+            }
             frames.set_len(len - sent);
             sent
         }
