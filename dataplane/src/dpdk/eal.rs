@@ -81,7 +81,8 @@ impl Eal {
         v
     }
 
-    /// TSC frequency in Hz (for converting cycle counts in benchmarks).
+    /// TSC frequency in Hz (the workers' clock, `time::CycleClock`; cycle
+    /// counts in benchmarks).
     pub fn tsc_hz(&self) -> u64 {
         // SAFETY: EAL is initialised.
         unsafe { dpdk_sys::dpdk_shim_get_tsc_hz() }
