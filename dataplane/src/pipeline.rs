@@ -647,7 +647,7 @@ pub struct Pipeline {
 
 /// Default entries of each worker's established-flow cache
 /// (`flow_table.worker_cache_entries`; 80 bytes each with the set keys:
-/// 2.5 MiB). Four times the flows it should hold, so few sets overflow.
+/// 2.5 MiB). Twice the flows it should hold, so few sets overflow.
 pub const FLOW_CACHE_ENTRIES: usize = 32_768;
 
 /// What [`Pipeline::prefetch`] found for a frame (opaque; `Copy`): the

@@ -727,7 +727,7 @@ fn serve_run_stops_at_frames_the_stages_must_see() {
 #[test]
 fn flow_cache_gate_closes_while_thrashing_and_reopens() {
     let mut cfg = nat_config();
-    cfg.flow_table.worker_cache_entries = 4; // one set of four ways
+    cfg.flow_table.worker_cache_entries = 4; // one set (of `fastpath::WAYS` = 8 ways)
     let mut fast = single(cfg.clone()).unwrap();
     let mut slow = single(cfg).unwrap();
     slow.set_fast_lanes(false);
@@ -743,7 +743,7 @@ fn flow_cache_gate_closes_while_thrashing_and_reopens() {
         assert_eq!(d, Disposition::Tx(WAN), "port {sp}");
         hits
     };
-    // 16 sessions, then a window cycling through them: 16 flows in four
+    // 16 sessions, then a window cycling through them: 16 flows in eight
     // ways, every frame a miss that fills.
     let mut hits = 0;
     for round in 0..5 {
@@ -754,7 +754,7 @@ fn flow_cache_gate_closes_while_thrashing_and_reopens() {
             }
         }
     }
-    assert_eq!(hits, 0, "cycling 16 flows through 4 ways is never served");
+    assert_eq!(hits, 0, "cycling 16 flows through 8 ways is never served");
     // Closed now (the window of 64 frames ended): one steady flow is not
     // served for the two closed windows ...
     let mut closed = 0;
