@@ -109,7 +109,7 @@ for r in mp:
     tp_rx, tp_tx, dp_rx, dp_tx = map(float, r[1:5])
     ratio = dp_tx / tp_tx if tp_tx else float("nan")
     ratios.append(ratio)
-    hits = f"{float(r[5]):.1%}" if len(r) > 5 else "—"
+    hits = f"{float(r[5]):.2%}" if len(r) > 5 else "—"
     w(f"| {r[0]} | {tp_rx:.2f} | {tp_tx:.2f} | {dp_rx:.2f} | {dp_tx:.2f} | {ratio:.0%} | {hits} |")
 if ratios:
     w("")
