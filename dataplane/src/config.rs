@@ -295,7 +295,8 @@ pub struct FlowTableSection {
     /// Timer wheel tick in milliseconds.
     pub tick_ms: u64,
     /// Entries of each worker's established-flow cache (rounded up to a
-    /// power of two; 80 bytes each; 0 turns the cache off).
+    /// power of two, at least one set of eight; 80 bytes each; 0 turns the
+    /// cache off).
     pub worker_cache_entries: usize,
 }
 
