@@ -7,7 +7,8 @@ mod common;
 
 use common::*;
 use core::net::Ipv4Addr;
-use dataplane::pipeline::{Disposition, Output, single};
+use dataplane::config::Config;
+use dataplane::pipeline::{Disposition, Output, Pipeline, single};
 use dataplane::traffic::{self, tcp};
 use dataplane::wire::{self, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 use dataplane::{PortId, Timestamp};
@@ -482,18 +483,25 @@ proptest! {
     }
 }
 
+/// A pipeline with the fast lanes (and the flow cache) and its reference
+/// without them, on the same config, both with the test hosts learned.
+fn with_reference(cfg: Config) -> (Pipeline, Pipeline) {
+    let mut fast = single(cfg.clone()).unwrap();
+    let mut slow = single(cfg).unwrap();
+    slow.set_fast_lanes(false);
+    for p in [&mut fast, &mut slow] {
+        learn_hosts(p, Timestamp::from_nanos(0));
+    }
+    (fast, slow)
+}
+
 /// The established-flow cache on scripted traffic, against a pipeline
 /// without it (every step compared as in `fast_lanes_change_no_result`):
 /// it serves the packets of established UDP and TCP flows both ways, and
 /// stops serving a session that was cleared, closed by FIN, or expired.
 #[test]
 fn flow_cache_serves_established_flows_and_notices_changes() {
-    let mut fast = single(nat_config()).unwrap();
-    let mut slow = single(nat_config()).unwrap();
-    slow.set_fast_lanes(false);
-    for p in [&mut fast, &mut slow] {
-        learn_hosts(p, Timestamp::from_nanos(0));
-    }
+    let (mut fast, mut slow) = with_reference(nat_config());
     let (sf, ss) = (fast.shared().clone(), slow.shared().clone());
     let mut step = |port: PortId, f: &Vec<u8>, ns: u64| both(&mut fast, &mut slow, port, f, ns);
     let udp_in = |dp| {
@@ -676,12 +684,7 @@ fn per_port(frames: &[Vec<u8>], out: &Output) -> PerPort {
 /// reference pipeline, and it served only the leading run.
 #[test]
 fn serve_run_stops_at_frames_the_stages_must_see() {
-    let mut run = single(nat_config()).unwrap();
-    let mut slow = single(nat_config()).unwrap();
-    slow.set_fast_lanes(false);
-    for p in [&mut run, &mut slow] {
-        learn_hosts(p, Timestamp::from_nanos(0));
-    }
+    let (mut run, mut slow) = with_reference(nat_config());
     let mut t = 1_000_000_000u64;
     let mut burst = |frames: Vec<Vec<u8>>, t: u64| {
         let t = Timestamp::from_nanos(t);
@@ -728,12 +731,7 @@ fn serve_run_stops_at_frames_the_stages_must_see() {
 fn flow_cache_gate_closes_while_thrashing_and_reopens() {
     let mut cfg = nat_config();
     cfg.flow_table.worker_cache_entries = 4; // one set (of `fastpath::WAYS` = 8 ways)
-    let mut fast = single(cfg.clone()).unwrap();
-    let mut slow = single(cfg).unwrap();
-    slow.set_fast_lanes(false);
-    for p in [&mut fast, &mut slow] {
-        learn_hosts(p, Timestamp::from_nanos(0));
-    }
+    let (mut fast, mut slow) = with_reference(cfg);
     // Windows counted from here.
     fast.set_cache_gate(64, 2);
     let mut t = 1_000_000_000u64;

@@ -1876,15 +1876,6 @@ impl<V> FlowTable<V> {
         Some(PeekTicks { deadline, aux })
     }
 
-    /// Starts loading the key cell of a located handle (for
-    /// [`FlowTable::peek_located`]).
-    #[inline]
-    pub fn prefetch_located(&self, l: &Located) {
-        if let Some(c) = self.located_cell(l) {
-            prefetch(&c.gen_);
-        }
-    }
-
     #[inline(always)]
     fn located_cell(&self, l: &Located) -> Option<&KeyCell> {
         if l.table != self.id || self.id == 0 {
