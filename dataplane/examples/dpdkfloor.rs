@@ -19,13 +19,7 @@
 //!   prefetched first) and rewrite the source to the pool address with
 //!   incremental checksums (`net::rewrite`): a minimal lookup-and-rewrite
 //!   NAT loop, single-threaded, no locks, expiry, state or counters — what
-//!   a lean design could reach, not a NAT;
-//! - `lean`: the `floor` work specialised the way a production fast path is
-//!   (VPP's NAT44 nodes): option-less, unfragmented IPv4 TCP/UDP read at
-//!   fixed offsets by the product's `fastpath::lean` (anything else is sent
-//!   untouched), one checksum delta for the address applied to both
-//!   checksums, TTL with an incremental update — the ceiling of a loop
-//!   written for this one case.
+//!   a lean design could reach, not a NAT.
 //!
 //! Prints one JSON object: mode, seconds, rx and tx Mpps.
 
@@ -44,8 +38,7 @@ mod dpdk_floor {
     use core::net::{IpAddr, Ipv4Addr};
     use dataplane::config::Config;
     use dataplane::dpdk::{Eal, Mbuf, Mempool, Port, PortSetup};
-    use dataplane::{fastpath, wire};
-    use net::checksum::Delta;
+    use dataplane::wire;
     use std::time::{Duration, Instant};
 
     const BURST: u16 = 32;
@@ -59,7 +52,6 @@ mod dpdk_floor {
         Io,
         Touch,
         Floor,
-        Lean,
     }
 
     impl Mode {
@@ -68,7 +60,6 @@ mod dpdk_floor {
                 Mode::Io => "io",
                 Mode::Touch => "touch",
                 Mode::Floor => "floor",
-                Mode::Lean => "lean",
             }
         }
     }
@@ -96,9 +87,8 @@ mod dpdk_floor {
                         "io" => Mode::Io,
                         "touch" => Mode::Touch,
                         "floor" => Mode::Floor,
-                        "lean" => Mode::Lean,
                         _ => {
-                            return Err(format!("--mode: {v}: expected io, touch, floor or lean"));
+                            return Err(format!("--mode: {v}: expected io, touch or floor"));
                         }
                     }
                 }
@@ -131,46 +121,6 @@ mod dpdk_floor {
         Some((c, k, i))
     }
 
-    fn be16(f: &[u8], i: usize) -> u16 {
-        u16::from_be_bytes([f[i], f[i + 1]])
-    }
-
-    fn put16(f: &mut [u8], i: usize, v: u16) {
-        f[i..i + 2].copy_from_slice(&v.to_be_bytes());
-    }
-
-    /// The `lean` mode's flow position: the product's fixed-offset parser
-    /// (`fastpath::lean`: option-less, unfragmented IPv4 TCP/UDP) and its
-    /// key, the table slot prefetched.
-    fn lean_locate(t: &FlatTable, f: &[u8]) -> Option<((u64, u64), usize)> {
-        let k = fastpath::lean(f)?.key;
-        let i = t.index(k);
-        t.prefetch(i);
-        Some((k, i))
-    }
-
-    /// Source NAT to [`POOL`] (same port), TTL and MACs, for a frame
-    /// [`lean_locate`] accepted: one checksum delta (`net::checksum::Delta`)
-    /// for the address, applied to both checksums, plus the TTL's to the
-    /// header checksum.
-    fn lean_rewrite(f: &mut [u8]) {
-        let old = Ipv4Addr::new(f[26], f[27], f[28], f[29]);
-        let mut d = Delta::default();
-        d.add_ipv4(old, POOL);
-        f[26..30].copy_from_slice(&POOL.octets());
-        // TTL: the high byte of the TTL/protocol word, minus one.
-        let mut ip = d;
-        let tp = be16(f, 22);
-        f[22] = f[22].wrapping_sub(1);
-        ip.add_u16(tp, be16(f, 22));
-        put16(f, 24, ip.apply(be16(f, 24)));
-        let (ck, udp) = if f[23] == 6 { (50, false) } else { (40, true) };
-        let hc = be16(f, ck);
-        put16(f, ck, if udp { d.apply_udp(hc) } else { d.apply(hc) });
-        f[0..6].copy_from_slice(&DST_MAC);
-        f[6..12].copy_from_slice(&SRC_MAC);
-    }
-
     pub fn main() -> Result<(), String> {
         let a = args()?;
         let text = std::fs::read_to_string(&a.config).map_err(|e| format!("{}: {e}", a.config))?;
@@ -200,7 +150,6 @@ mod dpdk_floor {
         let mut table = FlatTable::new(1 << 16);
         let mut rx: Vec<Mbuf> = Vec::with_capacity(usize::from(BURST));
         let mut pos = Vec::with_capacity(usize::from(BURST));
-        let mut lean = Vec::with_capacity(usize::from(BURST));
         let (mut nrx, mut ntx) = (0u64, 0u64);
         let limit = Duration::from_secs_f64(a.secs);
         let start = Instant::now();
@@ -231,17 +180,6 @@ mod dpdk_floor {
                         let _ = net::rewrite::rewrite_ipv4_src(f, &c, POOL, sport);
                         wire::ipv4_dec_ttl(f, usize::from(c.l3_offset));
                         wire::set_macs(f, SRC_MAC, DST_MAC);
-                    }
-                }
-                Mode::Lean => {
-                    lean.clear();
-                    lean.extend(rx.iter().map(|m| lean_locate(&table, m.data())));
-                    for (m, p) in rx.iter_mut().zip(lean.drain(..)) {
-                        let Some((k, i)) = p else { continue };
-                        if table.get(k, i).is_none() {
-                            table.insert(k, 1, i);
-                        }
-                        lean_rewrite(m.data_mut());
                     }
                 }
             }

@@ -80,12 +80,7 @@ fn bench_config(flows: u64) -> Config {
             "capacity = 262144",
             &format!("capacity = {}", (flows * 2).next_power_of_two()),
         );
-    let mut cfg = Config::from_toml_str(&text).expect("bench config");
-    // BENCH_CACHE: the workers' established-flow cache size (profiling).
-    if let Ok(v) = std::env::var("BENCH_CACHE") {
-        cfg.flow_table.worker_cache_entries = v.parse().expect("BENCH_CACHE: a number");
-    }
-    cfg
+    Config::from_toml_str(&text).expect("bench config")
 }
 
 fn host(i: u64) -> (Ipv4Addr, [u8; 6]) {

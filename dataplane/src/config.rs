@@ -294,10 +294,12 @@ pub struct FlowTableSection {
     pub low_watermark: f64,
     /// Timer wheel tick in milliseconds.
     pub tick_ms: u64,
-    /// Entries of each worker's established-flow cache (rounded up to a
-    /// power of two, at least one set of eight; 80 bytes each; 0 turns the
-    /// cache off).
-    pub worker_cache_entries: usize,
+    /// Obsolete, ignored: sized the workers' established-flow cache, which
+    /// is gone (a session hit in the NAT's single-writer table costs what
+    /// the cache did). Still accepted so existing configs load; loading a
+    /// config that sets it logs a warning ([`Config::warnings`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker_cache_entries: Option<usize>,
 }
 
 impl Default for FlowTableSection {
@@ -308,7 +310,7 @@ impl Default for FlowTableSection {
             high_watermark: 0.9,
             low_watermark: 0.8,
             tick_ms: 1000,
-            worker_cache_entries: crate::pipeline::FLOW_CACHE_ENTRIES,
+            worker_cache_entries: None,
         }
     }
 }
@@ -428,7 +430,25 @@ impl Config {
             }
         })?;
         cfg.validate()?;
+        for w in cfg.warnings() {
+            tracing::warn!("configuration: {w}");
+        }
         Ok(cfg)
+    }
+
+    /// What a valid configuration sets that has no effect (obsolete
+    /// fields), one message each; [`Config::from_toml_str`] logs them as
+    /// warnings.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.flow_table.worker_cache_entries.is_some() {
+            w.push(
+                "flow_table.worker_cache_entries is obsolete and ignored \
+                 (the per-worker established-flow cache was removed); delete it"
+                    .to_string(),
+            );
+        }
+        w
     }
 
     /// Read, parse and validate a file.
@@ -591,12 +611,6 @@ impl Config {
             return Err(ConfigError::invalid(
                 "flow_table.tick_ms",
                 "must be in 1..=60000",
-            ));
-        }
-        if ft.worker_cache_entries > 1 << 20 {
-            return Err(ConfigError::invalid(
-                "flow_table.worker_cache_entries",
-                "must be at most 1048576",
             ));
         }
         if self.ipv6.flow_timeout_secs == 0 {

@@ -1,6 +1,9 @@
 //! Control plane: Prometheus text exposition over HTTP and the `dataplane
 //! ctl` Unix socket, served by tokio on its own thread — never on a worker.
-//! Everything it reads is O(1) counters or explicitly named scans.
+//! Everything it reads is O(1) counters or explicitly named scans. The NAT
+//! is read under its lock (`NatStage::lock`), which the workers take once
+//! per burst: while a NAT read, `sessions` or `clear-sessions` (scans,
+//! O(sessions)) holds it, the workers' NAT passes wait.
 //!
 //! `ctl` protocol: the client sends one line, the server answers with one JSON
 //! document (or an error line starting with `error:`) and closes:
@@ -143,7 +146,7 @@ pub fn metrics_text_with(shared: &Shared, ports: Option<&dyn PortStatsSource>) -
             "# HELP dataplane_nat_drops_total NAT drops by the NAT's reason."
         );
         let _ = writeln!(text, "# TYPE dataplane_nat_drops_total counter");
-        let st = n.nat().stats();
+        let st = n.lock().stats();
         for (r, v) in &st.drops {
             let _ = writeln!(text, "dataplane_nat_drops_total{{reason=\"{r}\"}} {v}");
         }
@@ -188,7 +191,7 @@ pub fn answer_with(shared: &Shared, ports: Option<&dyn PortStatsSource>, line: &
         }
         "ports" => serde_json::to_value(ports.map(|s| s.port_stats()).unwrap_or_default()).unwrap_or_default(),
         "nat" => match &shared.nat {
-            Some(n) => serde_json::to_value(n.nat().stats()).unwrap_or_default(),
+            Some(n) => serde_json::to_value(n.lock().stats()).unwrap_or_default(),
             None => return "error: NAT is not configured\n".into(),
         },
         "occupancy" => {
@@ -221,11 +224,11 @@ pub fn answer_with(shared: &Shared, ports: Option<&dyn PortStatsSource>, line: &
                 }
             }
             if clear {
-                let removed = n.nat().sessions_clear(&f);
+                let removed = n.lock().sessions_clear(&f);
                 tracing::info!(removed, inside = ?f.inside, proto = ?f.proto, "NAT sessions cleared by ctl");
                 json!({ "removed": removed })
             } else {
-                serde_json::to_value(n.nat().sessions_scan(&f, limit)).unwrap_or_default()
+                serde_json::to_value(n.lock().sessions_scan(&f, limit)).unwrap_or_default()
             }
         }
         "neighbors" => {

@@ -6,7 +6,6 @@
 pub mod config;
 pub mod control;
 pub mod demo;
-pub mod fastpath;
 pub mod metrics;
 pub mod natglue;
 pub mod pipeline;

@@ -3,7 +3,9 @@
 //! fragments, and the NAT figures for the summary.
 
 use core::net::{IpAddr, Ipv4Addr};
+use core::ops::{Deref, DerefMut};
 use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use net::Classified;
 use serde::Serialize;
@@ -72,41 +74,84 @@ pub enum NatOutcome {
 /// lookups 64 frames at a time).
 pub const NAT_CHUNK: usize = 64;
 
-/// The NAT stage of the pipeline (one per process, shared by workers).
+/// The NAT stage of the pipeline (one per process, shared by workers and
+/// the control thread).
+///
+/// The NAT is a single-writer object (`&mut self` on every packet method,
+/// no locks inside); here it sits behind one mutex. A worker takes it once
+/// per burst for the whole NAT pass ([`NatStage::lock`], then
+/// [`NatGuard::process_burst`] and `take_released`), worker 0 once per
+/// timer poll (only worker 0 polls the NAT), the control thread for its reads. What the stages
+/// around the NAT ask per frame ([`NatStage::is_pool`],
+/// [`NatStage::passes_untranslated`]) is answered from copies kept outside
+/// the mutex, without it.
 pub struct NatStage {
-    nat: nat::Nat,
+    nat: Mutex<nat::Nat>,
+    /// Copy of the NAT's configuration (pool and port-forward addresses,
+    /// for [`NatStage::is_pool`] without the lock).
+    cfg: NatConfig,
     inside: Vec<nat::Ipv4Prefix>,
     icmp_on_quota: bool,
+}
+
+/// The locked NAT ([`NatStage::lock`]): derefs to `nat::Nat` (stats,
+/// session scans, polls), plus the pipeline's side of the NAT stage.
+/// Unlocks when dropped.
+pub struct NatGuard<'a> {
+    nat: MutexGuard<'a, nat::Nat>,
+    stage: &'a NatStage,
+}
+
+impl Deref for NatGuard<'_> {
+    type Target = nat::Nat;
+    fn deref(&self) -> &nat::Nat {
+        &self.nat
+    }
+}
+
+impl DerefMut for NatGuard<'_> {
+    fn deref_mut(&mut self) -> &mut nat::Nat {
+        &mut self.nat
+    }
 }
 
 impl NatStage {
     /// # Errors
     /// [`BuildError::Nat`] when the NAT refuses the configuration.
     pub fn new(cfg: &NatConfig, config: &Config) -> Result<NatStage, BuildError> {
-        let inside = cfg.inside.clone();
-        let icmp_on_quota = cfg.icmp_on_quota_exceeded;
         let nat = nat::Nat::new(cfg.clone(), table_config(config))
             .map_err(|e| BuildError::Nat(e.to_string()))?;
         Ok(NatStage {
-            nat,
-            inside,
-            icmp_on_quota,
+            nat: Mutex::new(nat),
+            cfg: cfg.clone(),
+            inside: cfg.inside.clone(),
+            icmp_on_quota: cfg.icmp_on_quota_exceeded,
         })
     }
 
-    /// The NAT itself (stats, session scans).
-    pub fn nat(&self) -> &nat::Nat {
-        &self.nat
+    /// Locks the NAT. A poisoned lock (a thread panicked holding it) is
+    /// taken over: the NAT's state is consistent between calls, and the
+    /// dataplane keeps forwarding.
+    pub fn lock(&self) -> NatGuard<'_> {
+        NatGuard {
+            nat: self.nat.lock().unwrap_or_else(PoisonError::into_inner),
+            stage: self,
+        }
     }
 
-    /// Whether `a` is a pool or port-forward address.
+    /// The NAT's configuration (a copy; no lock).
+    pub fn config(&self) -> &NatConfig {
+        &self.cfg
+    }
+
+    /// Whether `a` is a pool or port-forward address. No lock.
     pub fn is_pool(&self, a: Ipv4Addr) -> bool {
-        is_nat_address(self.nat.config(), a)
+        is_nat_address(&self.cfg, a)
     }
 
     /// Whether an outside → inside packet to `dst` that NAT left untouched
     /// may still be forwarded: only if it is not for an inside prefix (the
-    /// NAT is also the stateful edge of the inside network).
+    /// NAT is also the stateful edge of the inside network). No lock.
     pub fn passes_untranslated(&self, dst: Ipv4Addr) -> bool {
         !self.inside.iter().any(|p| p.contains(dst))
     }
@@ -139,141 +184,9 @@ impl NatStage {
         }
     }
 
-    /// Translate one frame in place.
-    pub fn process(
-        &self,
-        frame: &mut [u8],
-        cls: &Classified,
-        ingress: Role,
-        now: Timestamp,
-    ) -> NatOutcome {
-        self.outcome(self.nat.process(frame, cls, Self::side(ingress), now))
-    }
-
-    /// [`NatStage::process`], also reporting the session for the fast
-    /// path's cache (`nat::Nat::process_learn`).
-    pub fn process_learn(
-        &self,
-        frame: &mut [u8],
-        cls: &Classified,
-        ingress: Role,
-        now: Timestamp,
-        learn: &mut Option<nat::Learned>,
-    ) -> NatOutcome {
-        self.outcome(
-            self.nat
-                .process_learn(frame, cls, Self::side(ingress), now, learn),
-        )
-    }
-
-    /// Whether a frame of the session `l` checks may be rewritten to its
-    /// translated tuple without the NAT (`nat::Nat::fast_check`).
-    /// Lock-free, no side effects.
-    #[inline(always)]
-    pub fn fast_check(&self, l: &nat::Check, tcp_flags: u8, now: &nat::FastClock) -> bool {
-        self.nat.fast_check(l, tcp_flags, now)
-    }
-
-    /// `now` prepared for [`NatStage::fast_check`] (once per burst), from
-    /// the last burst's if there was one (`nat::Nat::fast_clock_after`: no
-    /// division within a tick).
-    #[inline]
-    pub fn fast_clock(&self, prev: Option<&nat::FastClock>, now: Timestamp) -> nat::FastClock {
-        match prev {
-            Some(p) => self.nat.fast_clock_after(p, now),
-            None => self.nat.fast_clock(now),
-        }
-    }
-
-    /// Starts loading what [`NatStage::fast_check`] of `l` reads.
-    #[inline]
-    pub fn prefetch_check(&self, l: &nat::Check) {
-        self.nat.prefetch_check(l);
-    }
-
-    /// Prefetch hint for the session of `frame` (`nat::Nat::prefetch`).
-    #[inline]
-    pub fn prefetch(&self, frame: &[u8], cls: &Classified) -> Option<nat::FlowHash> {
-        self.nat.prefetch(frame, cls)
-    }
-
-    /// Whether a live NAT session matches the frame (`nat::Nat::has_session`).
-    pub fn has_session(&self, frame: &[u8], cls: &Classified, now: Timestamp) -> bool {
-        self.nat.has_session(frame, cls, now)
-    }
-
-    /// Second prefetch stage (`nat::Nat::prefetch_entry`).
-    #[inline]
-    pub fn prefetch_entry(&self, h: nat::FlowHash) {
-        self.nat.prefetch_entry(h);
-    }
-
-    /// Translate a burst arriving on one side (`nat::Nat::process_burst`:
-    /// the burst's sessions prefetched, then each frame in order). One
-    /// outcome per frame is appended to `out`, and one
-    /// `nat::Nat::process_learn` report to `learned`. No allocation: the NAT is
-    /// called on chunks of [`NAT_CHUNK`] frames (its own prefetch chunk, so
-    /// the result is the same as one call over the whole burst) with a stack
-    /// verdict buffer.
-    pub fn process_burst(
-        &self,
-        frames: &mut [&mut [u8]],
-        cls: &[Classified],
-        ingress: Role,
-        now: Timestamp,
-        out: &mut Vec<NatOutcome>,
-        learned: &mut Vec<Option<nat::Learned>>,
-    ) {
-        if let ([fr], [cl]) = (&mut *frames, cls) {
-            // One frame (burst-1 replay): no verdict buffer to initialise.
-            let mut l = None;
-            out.push(self.process_learn(fr, cl, ingress, now, &mut l));
-            learned.push(l);
-            return;
-        }
-        let mut verdicts = [nat::Verdict::Forward; NAT_CHUNK];
-        let mut learn = [None; NAT_CHUNK];
-        for (fr, cl) in frames.chunks_mut(NAT_CHUNK).zip(cls.chunks(NAT_CHUNK)) {
-            let v = &mut verdicts[..fr.len()];
-            v.fill(nat::Verdict::Forward);
-            let l = &mut learn[..fr.len()];
-            self.nat
-                .process_burst_learn(fr, cl, Self::side(ingress), now, v, l);
-            out.extend(v.iter().map(|&v| self.outcome(v)));
-            learned.extend_from_slice(l);
-        }
-    }
-
-    /// Fragments NAT released since the last call (already translated).
-    pub fn take_released(&self, out: &mut Vec<Vec<u8>>) {
-        self.nat.take_released(out);
-    }
-
-    /// Frames the NAT itself sends (`nat::Nat::take_originated`).
-    pub fn take_originated(&self, out: &mut Vec<Vec<u8>>) {
-        self.nat.take_originated(out);
-    }
-
-    /// Expire sessions, at most `budget`.
-    pub fn poll(&self, now: Timestamp, budget: usize) -> usize {
-        self.nat.poll(now, budget)
-    }
-
-    /// Expire the sessions of the shards worker `worker` of `workers` owns
-    /// (`nat::Nat::poll_owned`), at most `budget`.
-    pub fn poll_owned(
-        &self,
-        now: Timestamp,
-        budget: usize,
-        worker: usize,
-        workers: usize,
-    ) -> usize {
-        self.nat.poll_owned(now, budget, worker, workers)
-    }
-
-    /// Figures for the summary. O(reasons).
+    /// Figures for the summary (locks the NAT once). O(reasons).
     pub fn summary(&self) -> NatSummary {
-        let s = self.nat.stats();
+        let s = self.lock().stats();
         NatSummary {
             sessions_active: s.sessions_active,
             ports_in_use: s.ports_in_use,
@@ -286,6 +199,49 @@ impl NatStage {
                 .filter(|(_, n)| **n > 0)
                 .map(|(k, n)| ((*k).to_string(), *n))
                 .collect(),
+        }
+    }
+}
+
+impl NatGuard<'_> {
+    /// Translate one frame in place.
+    pub fn process(
+        &mut self,
+        frame: &mut [u8],
+        cls: &Classified,
+        ingress: Role,
+        now: Timestamp,
+    ) -> NatOutcome {
+        let v = self.nat.process(frame, cls, NatStage::side(ingress), now);
+        self.stage.outcome(v)
+    }
+
+    /// Translate a burst arriving on one side (`nat::Nat::process_burst`:
+    /// the burst's sessions prefetched, then each frame in order). One
+    /// outcome per frame is appended to `out`. No allocation: the NAT is
+    /// called on chunks of [`NAT_CHUNK`] frames (its own prefetch chunk, so
+    /// the result is the same as one call over the whole burst) with a
+    /// stack verdict buffer.
+    pub fn process_burst(
+        &mut self,
+        frames: &mut [&mut [u8]],
+        cls: &[Classified],
+        ingress: Role,
+        now: Timestamp,
+        out: &mut Vec<NatOutcome>,
+    ) {
+        if let ([fr], [cl]) = (&mut *frames, cls) {
+            // One frame (burst-1 replay): no verdict buffer to initialise.
+            out.push(self.process(fr, cl, ingress, now));
+            return;
+        }
+        let side = NatStage::side(ingress);
+        let mut verdicts = [nat::Verdict::Forward; NAT_CHUNK];
+        for (fr, cl) in frames.chunks_mut(NAT_CHUNK).zip(cls.chunks(NAT_CHUNK)) {
+            let v = &mut verdicts[..fr.len()];
+            v.fill(nat::Verdict::Forward);
+            self.nat.process_burst(fr, cl, side, now, v);
+            out.extend(v.iter().map(|&v| self.stage.outcome(v)));
         }
     }
 }

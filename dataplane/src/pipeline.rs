@@ -19,9 +19,10 @@
 //! drops with a [`DropReason`].
 //!
 //! Cost per frame: one classify pass (O(header length)), O(own addresses)
-//! local-delivery check, one NAT call (flow-table lookup), one route lookup
-//! (O(routes), static routes are few) and one next-hop lookup in a worker-local
-//! cache (the shared neighbour table is locked only on a miss).
+//! local-delivery check, one NAT call (session-table lookup; the NAT's lock
+//! is taken once per burst, not per frame), one route lookup (O(routes),
+//! static routes are few) and one next-hop lookup in a worker-local cache
+//! (the shared neighbour table is locked only on a miss).
 //!
 //! The TTL check runs before NAT so an ICMP time exceeded goes to the
 //! untranslated source (RFC 1812 §5.3.1: decrement and check when
@@ -39,9 +40,8 @@ use serde::Serialize;
 
 use crate::Timestamp;
 use crate::config::{Config, Role};
-use crate::fastpath::{self, FlowCache};
 use crate::metrics::{Counters, add, bump};
-use crate::natglue::{NAT_CHUNK, NatOutcome};
+use crate::natglue::{NAT_CHUNK, NatGuard, NatOutcome};
 use crate::wire::{self, Mac};
 
 /// Index of a port in the configuration's `ports` list.
@@ -52,12 +52,12 @@ pub type PortId = u16;
 /// their classifications) in a stack array, one NAT call per
 /// [`NAT_CHUNK`] (no allocation); one outcome per frame appended to `out`.
 fn nat_chunks<F: Frame>(
-    nat: &crate::natglue::NatStage,
+    nat: &mut NatGuard<'_>,
     frames: &mut [F],
     (idx, cls): (&[usize], &[Classified]),
     role: Role,
     now: Timestamp,
-    (out, learned): (&mut Vec<NatOutcome>, &mut Vec<Option<nat::Learned>>),
+    out: &mut Vec<NatOutcome>,
 ) {
     let mut slices: [&mut [u8]; NAT_CHUNK] = core::array::from_fn(|_| Default::default());
     let (mut n, mut done) = (0, 0);
@@ -68,14 +68,7 @@ fn nat_chunks<F: Frame>(
         slices[n] = f.data_mut();
         n += 1;
         if n == NAT_CHUNK || done + n == idx.len() {
-            nat.process_burst(
-                &mut slices[..n],
-                &cls[done..done + n],
-                role,
-                now,
-                out,
-                learned,
-            );
+            nat.process_burst(&mut slices[..n], &cls[done..done + n], role, now, out);
             done += n;
             n = 0;
         }
@@ -608,60 +601,23 @@ pub struct Pipeline {
     nat_cls: Vec<Classified>,
     nat_dst: Vec<Ipv4Addr>,
     nat_outcomes: Vec<NatOutcome>,
-    /// Fragments the NAT released, drained every burst (reused).
+    /// Fragments the NAT released during the burst's NAT pass, routed
+    /// after pass 3 (reused).
     released: Vec<Vec<u8>>,
     /// Baseline mode for benchmarks: every frame goes out of the next port
     /// untouched (no parsing, no state).
     passthrough: bool,
-    /// The IPv4 fast lanes (`quick_to_nat`, `quick_forward_v4`) and the
-    /// established-flow cache are used (default); off only as the
-    /// reference in differential tests.
+    /// The IPv4 fast lanes (`quick_to_nat`, `quick_forward_v4`) are used
+    /// (default); off only as the reference in differential tests.
     quick: bool,
-    /// The established-flow cache (`fastpath`), and per NAT frame of the
-    /// burst: its cache key if `fastpath::lean` parsed it and it came to
-    /// the NAT through `quick_to_nat` (or the cache), and what the NAT
-    /// reported.
-    cache: FlowCache<nat::Check>,
-    nat_key: Vec<Option<(u64, u64)>>,
-    nat_learned: Vec<Option<nat::Learned>>,
-    /// Per NAT frame: where its cache entry is and its TCP flags if
-    /// [`Pipeline::candidate`] found one; pass 2 serves it or hands it to
-    /// the NAT and clears this.
-    nat_hit: Vec<Option<(usize, u8)>>,
-    /// Per frame of the burst: what `fastpath::lean` found (reused).
-    leans: Vec<Option<fastpath::Lean>>,
-    /// Per frame of the burst: its cache entry's position, if cached.
-    cache_at: Vec<Option<usize>>,
-    /// `serve_run`'s parsed frames and cache positions: a buffer as long as
-    /// the longest burst seen.
-    run: Vec<(fastpath::Lean, usize)>,
-    /// The last burst's NAT clock (the next one reuses its windows within
-    /// a tick).
-    last_clock: Option<nat::FastClock>,
-    /// Per port: frames of the burst's leading served run sent there.
-    served_tx: Vec<u64>,
-    /// Closes the cache while it thrashes.
-    gate: fastpath::Gate,
-    cache_hits: u64,
 }
 
-/// Default entries of each worker's established-flow cache
-/// (`flow_table.worker_cache_entries`; 80 bytes each with the set keys:
-/// 2.5 MiB). Twice the flows it should hold, so few sets overflow.
-pub const FLOW_CACHE_ENTRIES: usize = 32_768;
-
 /// What [`Pipeline::prefetch`] found for a frame (opaque; `Copy`): the
-/// session's hash and cache key for the second stage, and the frame's
-/// classification,
-/// which [`Pipeline::process_prefetched`] reuses instead of classifying the
-/// frame again.
+/// frame's classification, which [`Pipeline::process_prefetched`] reuses
+/// instead of classifying the frame again.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Prefetch {
-    hash: Option<nat::FlowHash>,
     cls: Option<Classified>,
-    /// What `fastpath::lean` found in the frame (its cache key), and the
-    /// port: pass 1 reuses it instead of parsing again.
-    lean: Option<(fastpath::Lean, PortId)>,
 }
 
 enum Step {
@@ -680,7 +636,6 @@ impl Pipeline {
     /// A pipeline for worker `worker` (index into the shared counters).
     pub fn new(shared: Arc<Shared>, worker: usize) -> Pipeline {
         let worker = worker.min(shared.counters.workers.len() - 1);
-        let cache_entries = shared.config.flow_table.worker_cache_entries;
         Pipeline {
             shared,
             worker,
@@ -697,31 +652,13 @@ impl Pipeline {
             released: Vec::new(),
             passthrough: false,
             quick: true,
-            cache: FlowCache::new(cache_entries),
-            nat_key: Vec::new(),
-            nat_learned: Vec::new(),
-            nat_hit: Vec::new(),
-            leans: Vec::new(),
-            cache_hits: 0,
-            cache_at: Vec::new(),
-            run: Vec::new(),
-            last_clock: None,
-            served_tx: Vec::new(),
-            gate: fastpath::Gate::default(),
         }
     }
 
-    /// Frames this pipeline sent through the established-flow cache
-    /// (`fastpath`) instead of the general stages.
-    pub fn cache_hits(&self) -> u64 {
-        self.cache_hits
-    }
-
-    /// Turn the IPv4 fast lanes and the established-flow cache off
-    /// (`false`) or back on (the default). They decide the common case (a
-    /// unicast IPv4 packet forwarded through the NAT to a cached next hop;
-    /// a packet of an established translation) in fewer steps with exactly
-    /// the same result; off, every frame takes the general stages. For differential
+    /// Turn the IPv4 fast lanes off (`false`) or back on (the default).
+    /// They decide the common case (a unicast IPv4 packet forwarded through
+    /// the NAT to a cached next hop) in fewer steps with exactly the same
+    /// result; off, every frame takes the general stages. For differential
     /// tests and for measuring what the lanes save.
     pub fn set_fast_lanes(&mut self, on: bool) {
         self.quick = on;
@@ -752,138 +689,16 @@ impl Pipeline {
         self.process_prefetched(ingress, frames, &[], now, out);
     }
 
-    /// The burst's leading run for a driver that owns per-port TX lists (the
-    /// DPDK worker): serves the frames at the front of `frames` that the
-    /// established-flow cache can serve, in order, and moves them to
-    /// `tx[egress]`; returns how many. It stops at the first frame it
-    /// cannot serve: that frame and the rest stay in `frames`, untouched,
-    /// for [`Pipeline::process`] (call it next, before the TX lists are
-    /// sent, so each port's frames keep their order). Bytes, counters and
-    /// state are exactly what `process` would give the served frames (it
-    /// serves the same leading run by the same conditions,
-    /// [`Pipeline::candidate`]'s two halves and the NAT's check); it skips only what
-    /// `process` does per burst for the general path (dispositions, NAT
-    /// passes, generated frames). `tx` must have one list per port. A burst
-    /// served whole to an empty list trades places with it (`frames` comes
-    /// back empty with that list's capacity).
-    pub fn serve_run<F: Frame>(
-        &mut self,
-        ingress: PortId,
-        frames: &mut Vec<F>,
-        now: Timestamp,
-        tx: &mut [Vec<F>],
-    ) -> usize {
-        let Some(nat) = &self.shared.nat else {
-            return 0;
-        };
-        if !self.quick
-            || !self.cache.enabled()
-            || !self.gate.open()
-            || frames.is_empty()
-            || tx.len() != self.shared.ports.len()
-            // A neighbour change: `process` clears the next-hop cache and
-            // takes the new generation first.
-            || self.shared.neighbors.generation.load(Ordering::Acquire) != self.nh_gen
-        {
-            return 0;
-        }
-        let Some(port) = self.shared.ports.get(usize::from(ingress)) else {
-            return 0;
-        };
-        let p = ingress;
-        let clock = nat.fast_clock(self.last_clock.as_ref(), now);
-        self.last_clock = Some(clock);
-        // Stages as in `process`, each loading what the next reads, each
-        // stopping at the first frame that cannot be served: parse and
-        // load the set's keys, find the way and load the entry, load the
-        // session's key cell; then check and serve.
-        // `run` is a buffer as long as the longest burst seen (written by
-        // index, not pushed: no growth check per frame); `n` frames are in.
-        let mut run = core::mem::take(&mut self.run);
-        if run.len() < frames.len() {
-            run.resize(frames.len(), (fastpath::Lean::default(), 0));
-        }
-        let mut n = 0;
-        for (f, slot) in frames.iter().zip(run.iter_mut()) {
-            // The frame's half of `candidate` here, while its bytes are at
-            // hand; the entry's half (and the NAT's check) below.
-            let d = f.data();
-            let Some(l) = fastpath::lean(d).filter(|l| Self::frame_servable(port, d, l)) else {
-                break;
-            };
-            *slot = (l, self.cache.prefetch(l.key, p));
-            n += 1;
-        }
-        let mut found = 0;
-        for (l, at) in &mut run[..n] {
-            let Some(i) = self.cache.find_in(*at, l.key, p) else {
-                break;
-            };
-            self.cache.prefetch_at(i);
-            *at = i;
-            found += 1;
-        }
-        let run_n = &run[..found];
-        for (_, at) in run_n {
-            if let Some(e) = self.cache.at(*at) {
-                nat.prefetch_check(&e.check);
-            }
-        }
-        // Loop invariants in locals: the frames' bytes are written through
-        // pointers the compiler cannot tell from `self`'s.
-        let ports = &self.shared.ports[..];
-        let nh_gen = self.nh_gen;
-        let first = run_n
-            .first()
-            .and_then(|(_, at)| self.cache.at(*at))
-            .map_or(0, |e| e.egress);
-        let (mut served, mut one_port) = (0, true);
-        for ((l, at), f) in run_n.iter().zip(frames.iter_mut()) {
-            let Some(e) = self.cache.at(*at) else { break };
-            let Some(out) = ports.get(usize::from(e.egress)) else {
-                break;
-            };
-            // `entry_current`, with the generation read once.
-            if e.nh_gen != nh_gen || !nat.fast_check(&e.check, l.tcp_flags, &clock) {
-                break;
-            }
-            fastpath::serve(f.data_mut(), e, out.mac);
-            one_port &= e.egress == first;
-            served += 1;
-        }
-        if served > 0 {
-            let c = &self.shared.counters.workers[self.worker];
-            add(&c.rx[usize::from(p)], served as u64);
-            // Usually every served frame leaves by one port: one move.
-            if one_port {
-                add(&c.tx[usize::from(first)], served as u64);
-                let q = &mut tx[usize::from(first)];
-                if q.is_empty() && served == frames.len() {
-                    // The whole burst: the lists trade places, no copy.
-                    core::mem::swap(q, frames);
-                } else {
-                    q.extend(frames.drain(..served));
-                }
-            } else {
-                // The entries are unchanged since they were checked.
-                for (f, (_, at)) in frames.drain(..served).zip(run_n) {
-                    let o = self.cache.at(*at).map_or(first, |e| e.egress);
-                    bump(&c.tx[usize::from(o)]);
-                    tx[usize::from(o)].push(f);
-                }
-            }
-            self.cache_hits += served as u64;
-            self.gate.burst(served, 0, served as u64);
-        }
-        self.run = run;
-        served
-    }
-
     /// [`Pipeline::process`] for frames that went through
     /// [`Pipeline::prefetch`]: `pre[i]` is what it returned for `frames[i]`
     /// (unchanged since), and its classification is used instead of
     /// classifying the frame again. Frames without an entry in `pre` are
     /// classified as usual. Same results as `process`.
+    ///
+    /// Three passes: every stage before the NAT frame by frame; the NAT
+    /// over the burst's IPv4 frames under one hold of the NAT's lock
+    /// (`NatStage::lock`); the post-NAT checks and L3 forwarding frame by
+    /// frame.
     pub fn process_prefetched<F: Frame>(
         &mut self,
         ingress: PortId,
@@ -929,119 +744,22 @@ impl Pipeline {
         let mut nat_cls = core::mem::take(&mut self.nat_cls);
         let mut nat_dst = core::mem::take(&mut self.nat_dst);
         let mut outcomes = core::mem::take(&mut self.nat_outcomes);
-        let mut nat_key = core::mem::take(&mut self.nat_key);
-        let mut learned = core::mem::take(&mut self.nat_learned);
-        let mut nat_hit = core::mem::take(&mut self.nat_hit);
-        nat_hit.clear();
-        let mut served = 0u64;
         nat_idx.clear();
         nat_cls.clear();
         nat_dst.clear();
         outcomes.clear();
-        nat_key.clear();
-        learned.clear();
-        let cache_on = self.quick && self.cache.enabled() && self.shared.nat.is_some();
-        let caching = cache_on && self.gate.open();
-        let mut fills = 0u32;
-        let clock = match &self.shared.nat {
-            Some(nat) if caching => {
-                let c = nat.fast_clock(self.last_clock.as_ref(), now);
-                self.last_clock = Some(c);
-                Some(c)
-            }
-            _ => None,
-        };
-        // The burst's cache probes in stages, each loading what the next
-        // reads: set keys, then entries, then the sessions' key cells.
-        let mut leans = core::mem::take(&mut self.leans);
-        leans.clear();
-        let mut at = core::mem::take(&mut self.cache_at);
-        at.clear();
-        if caching && let Some(p) = ingress {
-            if pre.is_empty() {
-                leans.extend(frames.iter().map(|f| {
-                    let l = fastpath::lean(f.data());
-                    if let Some(l) = &l {
-                        self.cache.prefetch(l.key, p);
-                    }
-                    l
-                }));
-            } else {
-                // Parsed and prefetched by the caller's `prefetch`; other
-                // frames (cheaply rejected or without a record) parsed here.
-                leans.extend(frames.iter().enumerate().map(|(i, f)| {
-                    match pre.get(i).and_then(|x| x.lean) {
-                        Some((l, q)) if q == p => Some(l),
-                        _ => fastpath::lean(f.data()),
-                    }
-                }));
-            }
-            at.extend(leans.iter().map(|l| {
-                let i = self.cache.find(l.as_ref()?.key, p)?;
-                self.cache.prefetch_at(i);
-                Some(i)
-            }));
-            if let Some(nat) = &self.shared.nat {
-                for e in at.iter().flatten().filter_map(|&i| self.cache.at(i)) {
-                    nat.prefetch_check(&e.check);
-                }
-            }
-        }
         if let Some(p) = ingress {
             add(
                 &self.shared.counters.workers[self.worker].rx[usize::from(p)],
                 frames.len() as u64,
             );
         }
-        // The burst's leading run of frames the cache serves: decided and
-        // served in order, nothing before them pending.
-        let mut first = 0;
-        if let (Some(p), Some(clock), Some(nat)) = (ingress, &clock, &self.shared.nat) {
-            let mut tx = core::mem::take(&mut self.served_tx);
-            tx.clear();
-            tx.resize(self.shared.ports.len(), 0);
-            while let (Some(f), Some(Some(l)), Some(&Some(at))) =
-                (frames.get_mut(first), leans.get(first), at.get(first))
-                && self.candidate(p, f.data(), l, at).is_some()
-                && let Some(e) = self.cache.at(at)
-                && nat.fast_check(&e.check, l.tcp_flags, clock)
-                && let Some(n) = tx.get_mut(usize::from(e.egress))
-            {
-                *n += 1;
-                fastpath::serve(f.data_mut(), e, self.port_mac(e.egress));
-                out.dispositions.push(Disposition::Tx(e.egress));
-                first += 1;
-            }
-            let c = &self.shared.counters.workers[self.worker];
-            for (t, n) in c.tx.iter().zip(&tx) {
-                if *n > 0 {
-                    add(t, *n);
-                }
-            }
-            served += first as u64;
-            self.served_tx = tx;
-        }
-        for (i, f) in frames.iter_mut().enumerate().skip(first) {
+        for (i, f) in frames.iter_mut().enumerate() {
             let d = match ingress {
                 Some(p) => {
-                    let lean = leans.get(i).copied().flatten();
-                    // A frame of an established translation (probably):
-                    // decided in pass 2, in order with the burst's other
-                    // NAT frames.
-                    if let (Some(l), Some(&Some(at))) = (&lean, at.get(i))
-                        && let Some(dst) = self.candidate(p, f.data(), l, at)
-                    {
-                        nat_hit.push(Some((at, l.tcp_flags)));
-                        nat_idx.push(i);
-                        nat_cls.push(l.cls());
-                        nat_dst.push(dst);
-                        nat_key.push(Some(l.key));
-                        out.dispositions.push(Disposition::Consumed);
-                        continue;
-                    }
                     let before = out.generated.len();
                     let known = pre.get(i).and_then(|x| x.cls);
-                    let (pre, quick) = self.pre_nat(p, f.data_mut(), known, now, out);
+                    let pre = self.pre_nat(p, f.data_mut(), known, now, out);
                     for _ in before..out.generated.len() {
                         out.generated_cause.push(Some(i as u32));
                     }
@@ -1051,8 +769,6 @@ impl Pipeline {
                             nat_idx.push(i);
                             nat_cls.push(c);
                             nat_dst.push(dst);
-                            nat_key.push(lean.filter(|_| quick).map(|l| l.key));
-                            nat_hit.push(None);
                             // Placeholder until pass 3.
                             out.dispositions.push(Disposition::Consumed);
                             continue;
@@ -1064,62 +780,26 @@ impl Pipeline {
             self.account(d);
             out.dispositions.push(d);
         }
+        let mut released = core::mem::take(&mut self.released);
+        released.clear();
         if let (Some(p), false) = (ingress, nat_idx.is_empty()) {
-            // Pass 2: NAT over the burst (its sessions prefetched first).
-            // Borrowed, not cloned: an `Arc` clone is two atomic RMWs per
-            // burst, which for one-frame bursts is a measurable share.
+            // Pass 2: NAT over the burst (its sessions prefetched first),
+            // under one hold of the NAT's lock, with the fragments it
+            // released. Borrowed, not cloned: an `Arc` clone is two atomic
+            // RMWs per burst, which for one-frame bursts is a measurable
+            // share.
             if let Some(nat) = &self.shared.nat {
                 let role = self.shared.ports[usize::from(p)].role;
-                // In order; runs of frames the cache does not serve as
-                // before (one by one, or in prefetched chunks).
-                let mut k = 0;
-                while k < nat_idx.len() {
-                    if let Some((at, flags)) = nat_hit[k] {
-                        let i = nat_idx[k];
-                        if let (Some(e), Some(clock)) = (self.cache.at(at), &clock)
-                            && nat.fast_check(&e.check, flags, clock)
-                        {
-                            fastpath::serve(frames[i].data_mut(), e, self.port_mac(e.egress));
-                            // Read now: a fill in pass 3 may reuse the way.
-                            out.dispositions[i] = Disposition::Tx(e.egress);
-                            outcomes.push(NatOutcome::Forward);
-                            learned.push(None);
-                            k += 1;
-                            continue;
-                        }
-                        // Not served: the NAT decides it, with the run of
-                        // misses that follows.
-                        nat_hit[k] = None;
-                    }
-                    let end = (k + 1..nat_idx.len())
-                        .find(|&j| nat_hit[j].is_some())
-                        .unwrap_or(nat_idx.len());
-                    if end - k == 1 || !pre.is_empty() {
-                        // One NAT frame, or sessions the caller already
-                        // prefetched: frame by frame, no second prefetch pass.
-                        for (&i, c) in nat_idx[k..end].iter().zip(&nat_cls[k..end]) {
-                            let mut l = None;
-                            outcomes.push(nat.process_learn(
-                                frames[i].data_mut(),
-                                c,
-                                role,
-                                now,
-                                &mut l,
-                            ));
-                            learned.push(l);
-                        }
-                    } else {
-                        nat_chunks(
-                            nat,
-                            frames,
-                            (&nat_idx[k..end], &nat_cls[k..end]),
-                            role,
-                            now,
-                            (&mut outcomes, &mut learned),
-                        );
-                    }
-                    k = end;
-                }
+                let mut g = nat.lock();
+                nat_chunks(
+                    &mut g,
+                    frames,
+                    (&nat_idx, &nat_cls),
+                    role,
+                    now,
+                    &mut outcomes,
+                );
+                g.take_released(&mut released);
             }
             // Pass 3: after NAT, frame by frame.
             for (k, &i) in nat_idx.iter().enumerate() {
@@ -1129,27 +809,10 @@ impl Pipeline {
                     .unwrap_or(NatOutcome::Drop(DropReason::Nat));
                 let before = out.generated.len();
                 let f = frames[i].data_mut();
-                let d = if nat_hit[k].is_some() {
-                    // Served from the cache in pass 2 (rewrite, TTL, MACs,
-                    // disposition); not served ones were cleared there.
-                    served += 1;
-                    out.dispositions[i]
-                } else if self.quick
+                let d = if self.quick
                     && outcome == NatOutcome::Forward
                     && let Some(d) = self.quick_forward_v4(p, f, &nat_cls[k], nat_dst[k])
                 {
-                    // Routed by the fast lane after a session hit: cache it.
-                    if let (Disposition::Tx(egress), Some(Some(key)), Some(Some(l))) =
-                        (d, nat_key.get(k), learned.get(k))
-                        && let Some(mac) = f.get(..6)
-                    {
-                        let mac: Mac = mac.try_into().unwrap_or_default();
-                        let to = l.to;
-                        let rw = fastpath::Rewrite::new(*key, to.src, to.sport, to.dst, to.dport);
-                        self.cache
-                            .put(*key, p, (l.check(), rw), (egress, mac, self.nh_gen));
-                        fills += 1;
-                    }
                     d
                 } else {
                     self.after_nat_v4(p, f, &nat_cls[k], outcome, nat_dst[k], now, out)
@@ -1165,24 +828,16 @@ impl Pipeline {
         self.nat_cls = nat_cls;
         self.nat_dst = nat_dst;
         self.nat_outcomes = outcomes;
-        self.nat_key = nat_key;
-        self.nat_learned = learned;
-        self.nat_hit = nat_hit;
-        self.leans = leans;
-        self.cache_at = at;
-        self.cache_hits += served;
-        if cache_on {
-            self.gate.burst(frames.len(), fills, served);
-        }
-        if self.shared.nat.is_some() && !frames.is_empty() {
+        if !released.is_empty() && !frames.is_empty() {
             // Fragments released by this burst's first fragments.
             let before = out.generated.len();
-            self.forward_released(now, out);
+            self.route_nat_frames(&mut released, true, now, out);
             let last = (frames.len() - 1) as u32;
             for _ in before..out.generated.len() {
                 out.generated_cause.push(Some(last));
             }
         }
+        self.released = released;
         let c = &self.shared.counters.workers[self.worker];
         for (p, _) in &out.generated {
             if let Some(t) = c.tx.get(usize::from(*p)) {
@@ -1192,40 +847,20 @@ impl Pipeline {
         }
     }
 
-    /// First stage of prefetching what processing `frame`, arriving on
-    /// `port`, will read (its established-flow cache set and the NAT
-    /// session it will look up), for a caller that knows its next frames:
-    /// call it a few frames ahead of [`Pipeline::process`], and
-    /// [`Pipeline::prefetch_entry`] with the result about half as far
-    /// ahead. A hint only: outputs, counters and state are exactly as
-    /// without it. Cost: one classification and one hash.
+    /// Reads ahead for a caller that knows its next frames (the replay
+    /// harness): classifies `frame`, arriving on `port`, once, for
+    /// [`Pipeline::process_prefetched`] to reuse. Nothing NAT-related: the
+    /// NAT is behind a lock, which a per-frame hint must not take (the NAT
+    /// pass prefetches the burst's sessions itself). A hint only: outputs,
+    /// counters and state are exactly as without it. Cost: one
+    /// classification.
     #[inline]
-    pub fn prefetch(&self, port: PortId, frame: &[u8]) -> Prefetch {
+    pub fn prefetch(&self, _port: PortId, frame: &[u8]) -> Prefetch {
         if self.passthrough {
             return Prefetch::default();
         }
-        let nat = self.shared.nat.as_ref();
-        if self.quick
-            && self.cache.enabled()
-            && self.gate.open()
-            && let Some(l) = fastpath::lean(frame)
-        {
-            // Its entry is read by `prefetch_entry`, a few frames on.
-            self.cache.prefetch_all(l.key, port);
-            let cls = l.cls();
-            return Prefetch {
-                hash: nat.and_then(|n| n.prefetch(frame, &cls)),
-                cls: Some(cls),
-                lean: Some((l, port)),
-            };
-        }
-        match wire::classify(frame) {
-            Ok(c) => Prefetch {
-                hash: nat.and_then(|n| n.prefetch(frame, &c)),
-                cls: Some(c),
-                lean: None,
-            },
-            Err(_) => Prefetch::default(),
+        Prefetch {
+            cls: wire::classify(frame).ok(),
         }
     }
 
@@ -1234,21 +869,6 @@ impl Pipeline {
     /// reading ahead when it does not.
     pub fn uses_prefetch(&self) -> bool {
         !self.passthrough
-    }
-
-    /// Second prefetch stage (see [`Pipeline::prefetch`]).
-    #[inline]
-    pub fn prefetch_entry(&self, p: &Prefetch) {
-        let Some(nat) = &self.shared.nat else { return };
-        // A cached session: its key cell (what the cache check reads);
-        // otherwise the session the lookup will find.
-        if let Some((l, port)) = &p.lean
-            && let Some(e) = self.cache.get(l.key, *port)
-        {
-            nat.prefetch_check(&e.check);
-        } else if let Some(h) = p.hash {
-            nat.prefetch_entry(h);
-        }
     }
 
     /// Frames produced by timers since the last `process`/`take_generated`.
@@ -1282,7 +902,10 @@ impl Pipeline {
     }
 
     /// Timers: NAT and IPv6 flow expiry, neighbour retries and hold-queue
-    /// timeouts, each bounded by [`POLL_BUDGET`]. Returns the work done
+    /// timeouts, each bounded by [`POLL_BUDGET`]. The NAT (one object
+    /// behind one lock) is polled by worker 0 only, whose pipeline must
+    /// therefore poll; IPv6 flow shards are split among the workers
+    /// (shard `s`: worker `s % workers`). Returns the work done
     /// (entries expired + frames dropped + requests sent). Frames it produces
     /// come out of the next `process` call (or `take_generated`).
     pub fn poll_timers(&mut self, now: Timestamp) -> usize {
@@ -1312,27 +935,35 @@ impl Pipeline {
                 .is_none_or(|t| now.saturating_duration_since(t) >= tick);
         if due {
             self.last_flow_poll = Some(now);
-            // Each worker expires the flow-table shards it owns (shard s:
-            // worker s % workers); with one worker, all of them.
             let (w, ws) = (self.worker, self.shared.counters.workers.len());
             let mut n = 0;
-            if let Some(nat) = &self.shared.nat {
-                n = nat.poll_owned(now, POLL_BUDGET, w, ws);
+            // The NAT is one single-writer object: only worker 0 polls it
+            // (session expiry, fragment records, port hold-downs, held
+            // SYNs, mapping events), under one hold of its lock.
+            if w == 0
+                && let Some(nat) = &self.shared.nat
+            {
+                let mut own = Vec::new();
+                let mut events = Vec::new();
+                {
+                    let mut g = nat.lock();
+                    n = g.poll(now, POLL_BUDGET);
+                    g.take_originated(&mut own);
+                    if nat.config().log_mappings {
+                        g.take_mapping_events(&mut events, POLL_BUDGET);
+                    }
+                }
                 // What the NAT's timers produced (answers to held SYNs) is
                 // routed now, as timer output.
-                let mut own = Vec::new();
-                nat.take_originated(&mut own);
                 if !own.is_empty() {
                     let mut tmp = Output::default();
                     self.route_nat_frames(&mut own, false, now, &mut tmp);
                     self.pending.append(&mut tmp.generated);
                 }
+                log_mappings(events);
             }
-            if w == 0
-                && let Some(nat) = &self.shared.nat
-            {
-                log_mappings(nat.nat());
-            }
+            // Each worker expires the IPv6 flow-table shards it owns (shard
+            // s: worker s % workers); with one worker, all of them.
             let m = self.shared.v6flows.poll_owned(now, POLL_BUDGET, w, ws);
             self.flow_backlog = n >= POLL_BUDGET || m >= POLL_BUDGET;
             work += n + m;
@@ -1601,81 +1232,20 @@ impl Pipeline {
         known: Option<Classified>,
         now: Timestamp,
         out: &mut Output,
-    ) -> (Pre, bool) {
+    ) -> Pre {
         let cls = match known {
             Some(c) => c,
             None => match wire::classify(f) {
                 Ok(c) => c,
-                Err(e) => return (Pre::Done(classify_drop(e)), false),
+                Err(e) => return Pre::Done(classify_drop(e)),
             },
         };
         if self.quick
             && let Some(dst) = self.quick_to_nat(ingress, f, &cls)
         {
-            return (Pre::Nat(cls, dst), true);
+            return Pre::Nat(cls, dst);
         }
-        (self.one(ingress, f, cls, now, out), false)
-    }
-
-    /// Whether the established-flow cache entry at `at` may serve a frame
-    /// [`fastpath::lean`] parsed: the general stages before the NAT would
-    /// send it to the NAT untouched. Its destination if so. The entry was made from a frame
-    /// that `quick_to_nat` sent to the NAT (which depends only on the port,
-    /// the destination MAC, the TTL and the addresses: the MAC and TTL are
-    /// checked here, the addresses are in the key), that a session lookup
-    /// translated, and that `quick_forward_v4` routed (its edge check and
-    /// route depend only on the addresses before and after; the next-hop
-    /// MAC is valid while the neighbour generation is unchanged). The
-    /// frame is then served (`fastpath::serve`: rewrite, TTL, MACs) if the
-    /// NAT's `fast_check` says processing it would translate it to the
-    /// cached tuple and change nothing (same live session, no SYN/FIN/RST,
-    /// no refresh to store, a reply already confirmed), and given to the
-    /// NAT otherwise. Pure.
-    #[inline]
-    fn candidate(
-        &self,
-        ingress: PortId,
-        f: &[u8],
-        l: &fastpath::Lean,
-        at: usize,
-    ) -> Option<Ipv4Addr> {
-        let e = self.cache.at(at)?;
-        let port = self.shared.ports.get(usize::from(ingress))?;
-        if !self.entry_current(e) || !Self::frame_servable(port, f, l) {
-            return None;
-        }
-        Some(Ipv4Addr::from((l.key.0 & 0xffff_ffff) as u32))
-    }
-
-    /// The frame's half of [`Pipeline::candidate`]: a TTL to decrement, and
-    /// sent to `port`'s own (unicast) MAC.
-    #[inline(always)]
-    fn frame_servable(port: &PortInfo, f: &[u8], l: &fastpath::Lean) -> bool {
-        l.ttl > 1 && f.get(..6) == Some(&port.mac[..]) && port.mac[0] & 1 == 0
-    }
-
-    /// The entry's half of [`Pipeline::candidate`]: its next-hop MAC is
-    /// still the neighbour table's.
-    #[inline(always)]
-    fn entry_current(&self, e: &fastpath::Entry<nat::Check>) -> bool {
-        e.nh_gen == self.nh_gen
-    }
-
-    /// Port `p`'s MAC (zeros for an unknown port: never, cached egress ports
-    /// come from the routes).
-    #[inline(always)]
-    fn port_mac(&self, p: PortId) -> Mac {
-        self.shared
-            .ports
-            .get(usize::from(p))
-            .map_or([0; 6], |x| x.mac)
-    }
-
-    /// Sets the established-flow cache's gate (`fastpath::Gate`) to windows
-    /// of `window` frames and `off_windows` closed windows (tests).
-    #[doc(hidden)]
-    pub fn set_cache_gate(&mut self, window: u32, off_windows: u32) {
-        self.gate = fastpath::Gate::new(window, off_windows);
+        self.one(ingress, f, cls, now, out)
     }
 
     /// Whether [`Pipeline::one`] would send this classified frame to the
@@ -1953,17 +1523,6 @@ impl Pipeline {
             || (p.role == Role::Outside && self.shared.nat.as_ref().is_some_and(|n| n.is_pool(ip)))
     }
 
-    /// Route fragments the NAT released (already translated; forwarded, so
-    /// their TTL is decremented) and queue them as generated frames.
-    fn forward_released(&mut self, now: Timestamp, out: &mut Output) {
-        let Some(nat) = &self.shared.nat else { return };
-        let mut rel = core::mem::take(&mut self.released);
-        rel.clear();
-        nat.take_released(&mut rel);
-        self.route_nat_frames(&mut rel, true, now, out);
-        self.released = rel;
-    }
-
     /// Route frames from the NAT (Ethernet frames whose MACs `l2_out`
     /// sets), decrementing the TTL of forwarded ones (`forwarded`), not of
     /// the NAT's own; queue them as generated frames. Drains `frames`.
@@ -2032,7 +1591,7 @@ impl Pipeline {
             && cls.frag.is_none()
             && let Some(nat) = &self.shared.nat
             && nat.is_pool(v4_dst(f, cls))
-            && !nat.has_session(f, cls, now)
+            && !nat.lock().has_session(f, cls, now)
         {
             // For the gateway itself (see `after_nat_v4`): no TTL check, as
             // for a port address.
@@ -2217,16 +1776,11 @@ impl Pipeline {
     }
 }
 
-/// Write the NAT's mapping events (`nat.log_mappings`) to the log: one
-/// `info` event each under the target `nat_mappings`, at most
-/// `POLL_BUDGET` per call (the rest wait for the next poll). Runs on
-/// worker 0's poll, outside every lock.
-fn log_mappings(nat: &nat::Nat) {
-    if !nat.config().log_mappings {
-        return;
-    }
-    let mut ev = Vec::new();
-    nat.take_mapping_events(&mut ev, POLL_BUDGET);
+/// Write the NAT's mapping events (`nat.log_mappings`; taken by worker 0's
+/// poll, at most `POLL_BUDGET` per call, the rest wait for the next poll)
+/// to the log: one `info` event each under the target `nat_mappings`.
+/// Runs outside every lock.
+fn log_mappings(ev: Vec<nat::MappingEvent>) {
     for e in ev {
         let (ii, ip) = e.inside;
         let (ei, ep) = e.external;

@@ -669,7 +669,7 @@ pub trait Feed {
     ) -> Result<Option<(PortId, Packet)>, ReplayError>;
 
     /// Whether packets may be read before the earlier ones are processed
-    /// (the replay reads a few ahead to prefetch their flow state). `false`
+    /// (the replay reads a few ahead and classifies them early). `false`
     /// for a feed whose later packets depend on the pipeline's output, such
     /// as the demo's simulated network.
     fn may_read_ahead(&self) -> bool {
@@ -721,11 +721,11 @@ impl Feed for Merge<'_> {
     }
 }
 
-/// Packets read ahead of the pipeline so their flow lookups can be
-/// prefetched ([`Pipeline::prefetch`] when read, [`Pipeline::prefetch_entry`]
-/// about half the window before processing). Only a hint: the pipeline sees
-/// the same packets in the same order with the same timestamps; an input
-/// error is returned only after every packet read before it.
+/// Packets read ahead of the pipeline, each classified when read
+/// ([`Pipeline::prefetch`]; the pipeline reuses the classification). Only
+/// a hint: the pipeline sees the same packets in the same order with the
+/// same timestamps; an input error is returned only after every packet
+/// read before it.
 struct Ahead {
     q: VecDeque<(PortId, Packet)>,
     /// What `Pipeline::prefetch` found for each packet of `q` (same order;
@@ -737,8 +737,6 @@ struct Ahead {
     /// Packets kept read ahead beyond those being processed.
     window: usize,
     prefetching: bool,
-    /// Front entries that had their second prefetch stage.
-    staged: usize,
     err: Option<ReplayError>,
     done: bool,
 }
@@ -760,7 +758,6 @@ impl Ahead {
             last: Prefetch::default(),
             window,
             prefetching: read_ahead,
-            staged: 0,
             err: None,
             done: false,
         }
@@ -796,16 +793,10 @@ impl Ahead {
                 Err(e) => self.err = Some(e),
             }
         }
-        let stage_to = self.pre.len().min(self.window.saturating_sub(AHEAD / 2));
-        while self.staged < stage_to {
-            pipeline.prefetch_entry(&self.pre[self.staged]);
-            self.staged += 1;
-        }
         match self.q.pop_front() {
             Some(x) => {
                 if let Some(p) = self.pre.pop_front() {
                     self.last = p;
-                    self.staged = self.staged.saturating_sub(1);
                 }
                 Ok(Some(x))
             }

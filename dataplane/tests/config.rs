@@ -86,11 +86,6 @@ fn bad_values_name_the_field() {
             "flow_table.low_watermark",
         ),
         ("burst = 32", "burst = 0", "dpdk.burst"),
-        (
-            "worker_cache_entries = 32768",
-            "worker_cache_entries = 2000000",
-            "flow_table.worker_cache_entries",
-        ),
         ("name = \"wan\"", "name = \"lan\"", "ports[1].name"),
         ("workers = 1", "workers = 0", "workers"),
         ("udp = 300", "udp = 30", "nat.timeouts.udp"),
@@ -110,6 +105,57 @@ fn nat_needs_both_sides() {
     let t = DEFAULT_CONFIG.replace("role = \"outside\"", "role = \"inside\"");
     let (f, m) = err(&t);
     assert_eq!(f, "ports", "{m}");
+}
+
+/// `flow_table.worker_cache_entries` (the removed established-flow cache)
+/// is still accepted, with any value, and ignored with a warning.
+#[test]
+fn obsolete_worker_cache_entries_is_accepted_with_a_warning() {
+    let without: String = DEFAULT_CONFIG
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("worker_cache_entries"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let c = Config::from_toml_str(&without).unwrap();
+    assert_eq!(c.flow_table.worker_cache_entries, None);
+    assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+    for v in ["0", "32768", "2000000"] {
+        let text = without.replace(
+            "[flow_table]\n",
+            &format!("[flow_table]\nworker_cache_entries = {v}\n"),
+        );
+        let c = Config::from_toml_str(&text).unwrap();
+        let w = c.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("flow_table.worker_cache_entries") && w[0].contains("obsolete"),
+            "{w:?}"
+        );
+    }
+    // check-config says so, and still accepts the file.
+    let dir = common::temp_dir("check-config-obsolete");
+    let path = dir.join("old.toml");
+    std::fs::write(
+        &path,
+        without.replace(
+            "[flow_table]\n",
+            "[flow_table]\nworker_cache_entries = 32768\n",
+        ),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_dataplane"))
+        .env_remove("RUST_LOG")
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("worker_cache_entries") && e.contains("obsolete"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -490,7 +490,7 @@ fn drive_wrapped(
     (sink, r, counts)
 }
 
-/// Reading ahead (to prefetch flow state) is a hint only, and the IPv4
+/// Reading ahead (classifying early) is a hint only, and the IPv4
 /// fast lanes are exact: the same frames, timestamps, ports and counters as
 /// a replay that reads each packet only when it is processed and takes the
 /// general stages for every frame, per packet and in bursts.

@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 use core::net::Ipv4Addr;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use flow_entry::{FlowKey, Timestamp};
+use flow_entry::Timestamp;
 use nat::{Allocator, Nat, NatConfig, PortRange, Side, Verdict};
 
 mod common;
-use common::{Established, config, established, table_cfg, udp};
+use common::{Established, config, established, lookup_all, table_cfg, udp};
 
 fn fast_path(c: &mut Criterion) {
     fast_path_n(c, "fast_path", 4096);
@@ -32,10 +32,10 @@ fn fast_path(c: &mut Criterion) {
 
 fn fast_path_n(c: &mut Criterion, group: &str, n: usize) {
     let Established {
-        nat,
+        mut nat,
         frames,
         cls,
-        table,
+        mut table,
         now,
     } = established(n);
     let mut buf = vec![0u8; frames[0].len()];
@@ -55,14 +55,7 @@ fn fast_path_n(c: &mut Criterion, group: &str, n: usize) {
         });
     });
     g.bench_function("flow_table_lookup_only", |b| {
-        b.iter(|| {
-            let mut s = 0u64;
-            for cl in &cls {
-                let k = FlowKey::from_tuple(&cl.tuple.unwrap(), 0);
-                s += table.lookup_with(&k, now, |e| *e.value()).unwrap_or(0);
-            }
-            black_box(s)
-        });
+        b.iter(|| black_box(lookup_all(&mut table, &cls, now)));
     });
     g.bench_function("nat_copy_and_translate", |b| {
         b.iter(|| {
@@ -106,7 +99,7 @@ fn create(c: &mut Criterion) {
     let cl0 = net::classify(&template).unwrap();
     g.bench_function("udp_sessions", |b| {
         b.iter_custom(|iters| {
-            let nat = Nat::new(
+            let mut nat = Nat::new(
                 config(),
                 table_cfg((iters as usize).next_power_of_two().max(1 << 16) * 2),
             )

@@ -66,14 +66,14 @@ fn workload() -> Vec<(Vec<u8>, Side)> {
 fn process_burst_matches_process() {
     let mut c = base_config();
     c.filtering = FilteringBehavior::EndpointIndependent;
-    let a = nat(c.clone());
-    let b = nat(c);
+    let mut a = nat(c.clone());
+    let mut b = nat(c);
     let w = workload();
     // Per frame.
     let mut fa: Vec<Vec<u8>> = w.iter().map(|x| x.0.clone()).collect();
     let mut va = Vec::new();
     for (f, (_, side)) in fa.iter_mut().zip(&w) {
-        va.push(run(&a, f, *side, secs(1)));
+        va.push(run(&mut a, f, *side, secs(1)));
     }
     // Bursts of consecutive frames from the same side.
     let mut fb: Vec<Vec<u8>> = w.iter().map(|x| x.0.clone()).collect();

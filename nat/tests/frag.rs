@@ -11,7 +11,7 @@ fn big(n: usize) -> Vec<u8> {
 }
 
 /// Send fragments through `n` in the given order; return forwarded + released frames.
-fn pass(n: &nat::Nat, frags: &[Vec<u8>], order: &[usize], side: Side, t: u64) -> Vec<Vec<u8>> {
+fn pass(n: &mut nat::Nat, frags: &[Vec<u8>], order: &[usize], side: Side, t: u64) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for &i in order {
         let mut f = frags[i].clone();
@@ -27,11 +27,11 @@ fn pass(n: &nat::Nat, frags: &[Vec<u8>], order: &[usize], side: Side, t: u64) ->
 
 #[test]
 fn rfc4787_req14_fragmented_udp_in_order_both_directions() {
-    let n = nat(base_config());
+    let mut n = nat(base_config());
     let d = udp("10.0.0.1", 5000, "192.0.2.1", 9000, &big(3000));
     let frags = fragment(&d, 1480);
     assert_eq!(frags.len(), 3);
-    let out = pass(&n, &frags, &[0, 1, 2], Side::Inside, 0);
+    let out = pass(&mut n, &frags, &[0, 1, 2], Side::Inside, 0);
     assert_eq!(out.len(), 3);
     let whole = reassemble(&out);
     verify_checksums(&whole);
@@ -40,7 +40,7 @@ fn rfc4787_req14_fragmented_udp_in_order_both_directions() {
     assert!(ext.octets()[..3] == [203, 0, 113]);
     // Reply, fragmented, from outside.
     let r = udp("192.0.2.1", 9000, &ext.to_string(), eport, &big(2500));
-    let out = pass(&n, &fragment(&r, 1000), &[0, 1, 2], Side::Outside, 1);
+    let out = pass(&mut n, &fragment(&r, 1000), &[0, 1, 2], Side::Outside, 1);
     let whole = reassemble(&out);
     verify_checksums(&whole);
     assert_eq!(addrs(&whole), (ip("192.0.2.1"), 9000, ip("10.0.0.1"), 5000));
@@ -49,10 +49,10 @@ fn rfc4787_req14_fragmented_udp_in_order_both_directions() {
 
 #[test]
 fn rfc4787_req14_fragmented_udp_out_of_order() {
-    let n = nat(base_config());
+    let mut n = nat(base_config());
     let d = udp("10.0.0.1", 5000, "192.0.2.1", 9000, &big(4000));
     let frags = fragment(&d, 1480);
-    let out = pass(&n, &frags, &[2, 1, 0], Side::Inside, 0);
+    let out = pass(&mut n, &frags, &[2, 1, 0], Side::Inside, 0);
     assert_eq!(out.len(), 3, "held fragments released after the first");
     let whole = reassemble(&out);
     verify_checksums(&whole);
@@ -71,15 +71,15 @@ fn rfc4787_req14_fragmented_udp_out_of_order() {
 
 #[test]
 fn large_ping_4000_bytes_both_directions() {
-    let n = nat(base_config());
+    let mut n = nat(base_config());
     let p = echo("10.0.0.1", "192.0.2.1", 0x77, true, &big(4000));
-    let out = pass(&n, &fragment(&p, 1480), &[0, 1, 2], Side::Inside, 0);
+    let out = pass(&mut n, &fragment(&p, 1480), &[0, 1, 2], Side::Inside, 0);
     let whole = reassemble(&out);
     verify_checksums(&whole);
     let (ext, id, ..) = addrs(&whole);
     // The reply comes back out of order.
     let r = echo("192.0.2.1", &ext.to_string(), id, false, &big(4000));
-    let out = pass(&n, &fragment(&r, 1480), &[1, 2, 0], Side::Outside, 1);
+    let out = pass(&mut n, &fragment(&r, 1480), &[1, 2, 0], Side::Outside, 1);
     let whole = reassemble(&out);
     verify_checksums(&whole);
     assert_eq!(addrs(&whole), (ip("192.0.2.1"), 0x77, ip("10.0.0.1"), 0x77));
@@ -90,22 +90,22 @@ fn fragment_budget_and_expiry_are_counted_drops() {
     let mut c = base_config();
     c.fragments.max_held_bytes = 2000;
     c.fragments.timeout_ms = 1000;
-    let n = nat(c);
+    let mut n = nat(c);
     let d = udp("10.0.0.1", 5000, "192.0.2.1", 9000, &big(6000));
     let frags = fragment(&d, 1480);
     let mut f = frags[1].clone();
     assert_eq!(
-        run(&n, &mut f, Side::Inside, secs(0)),
+        run(&mut n, &mut f, Side::Inside, secs(0)),
         Verdict::Drop(DropReason::FragmentHeld)
     );
     let mut f = frags[2].clone();
     assert_eq!(
-        run(&n, &mut f, Side::Inside, secs(0)),
+        run(&mut n, &mut f, Side::Inside, secs(0)),
         Verdict::Drop(DropReason::FragmentBudget)
     );
     // The first fragment arrives too late: the held one expired (counted).
     let mut f = frags[0].clone();
-    assert_eq!(run(&n, &mut f, Side::Inside, secs(5)), Verdict::Forward);
+    assert_eq!(run(&mut n, &mut f, Side::Inside, secs(5)), Verdict::Forward);
     let mut rel = Vec::new();
     n.take_released(&mut rel);
     assert!(rel.is_empty());
@@ -118,6 +118,9 @@ fn fragment_budget_and_expiry_are_counted_drops() {
     let t = udp("192.0.2.1", 1, "192.0.2.2", 2, &big(3000));
     let fr = fragment(&t, 1480);
     let mut f = fr[1].clone();
-    assert_eq!(run(&n, &mut f, Side::Outside, secs(6)), Verdict::Forward);
+    assert_eq!(
+        run(&mut n, &mut f, Side::Outside, secs(6)),
+        Verdict::Forward
+    );
     assert_eq!(f, fr[1]);
 }

@@ -14,7 +14,7 @@ fn soak_sessions_created_and_expired_no_port_leak() {
         .unwrap_or(1_000_000);
     let mut c = base_config();
     c.per_host_port_quota = 0;
-    let n = nat::Nat::new(
+    let mut n = nat::Nat::new(
         c,
         nat::FlowTableConfig {
             shards: 64,

@@ -6,12 +6,12 @@
 //!
 //! ```text
 //! for each port p:  rx_burst(p, w, burst) → now = clock (once per burst)
-//!                   → pipeline.serve_run(p, mbufs, now, tx lists): the leading
-//!                     run of cached established flows, straight to TX lists
-//!                   → pipeline.process(p, the rest, now) → per frame Tx(port) or free
+//!                   → pipeline.process(p, mbufs, now) → per frame Tx(port) or free
+//!                     (the NAT's lock taken once for the burst's NAT pass)
 //!                   → generated frames copied into fresh mbufs
 //!                   → tx_burst per output port (unsent frames are freed, counted)
-//! every ≥ 1 ms:     pipeline.poll_timers(now) (NAT expiry, neighbour timers)
+//! every ≥ 1 ms:     pipeline.poll_timers(now) (neighbour timers, IPv6 flow
+//!                   expiry; NAT expiry on worker 0 only)
 //! every ≥ 1 s:      (main lcore only) rte_eth_stats_get + rte_eth_link_get_nowait
 //!                   per port → PortStatsBoard (atomics) for the control thread
 //! ```
@@ -133,8 +133,6 @@ pub struct WorkerStats {
     pub bursts: u64,
     /// Timer polls.
     pub timer_polls: u64,
-    /// Frames the established-flow cache served (`Pipeline::cache_hits`).
-    pub cache_hits: u64,
 }
 
 /// One port at the end of a run.
@@ -507,25 +505,19 @@ impl WorkerCtx {
                 let (inow, now) = self.now();
                 read = Some((inow, now));
                 let ingress = PortId::try_from(p).unwrap_or(PortId::MAX);
-                // The burst's leading run of established flows, served from
-                // the flow cache straight to the TX lists; the rest (if any)
-                // through the stages.
-                self.pipeline.serve_run(ingress, &mut rx, now, &mut txq);
-                if !rx.is_empty() {
-                    self.pipeline.process(ingress, &mut rx[..], now, &mut out);
-                    for (m, d) in rx.drain(..).zip(out.dispositions.iter()) {
-                        match *d {
-                            Disposition::Tx(o) if usize::from(o) < nports => {
-                                txq[usize::from(o)].push(m)
-                            }
-                            _ => {
-                                st.freed += 1;
-                                drop(m);
-                            }
+                self.pipeline.process(ingress, &mut rx[..], now, &mut out);
+                for (m, d) in rx.drain(..).zip(out.dispositions.iter()) {
+                    match *d {
+                        Disposition::Tx(o) if usize::from(o) < nports => {
+                            txq[usize::from(o)].push(m)
+                        }
+                        _ => {
+                            st.freed += 1;
+                            drop(m);
                         }
                     }
-                    self.queue_generated(&mut out.generated, &mut txq, &mut st);
                 }
+                self.queue_generated(&mut out.generated, &mut txq, &mut st);
                 self.flush(q, &mut txq, &mut st);
             }
             let (inow, now) = read.unwrap_or_else(|| self.now());
@@ -586,7 +578,6 @@ impl WorkerCtx {
         self.pipeline.take_generated(&mut timer_gen);
         self.queue_generated(&mut timer_gen, &mut txq, &mut st);
         self.flush(q, &mut txq, &mut st);
-        st.cache_hits = self.pipeline.cache_hits();
         if let Some(slot) = self.ctl.stats.get(self.worker) {
             *slot
                 .lock()

@@ -209,7 +209,7 @@ pub fn mini_classify(f: &[u8]) -> Classified {
 }
 
 /// Process a frame in place through `nat`.
-pub fn run(n: &Nat, f: &mut [u8], side: Side, now: Timestamp) -> Verdict {
+pub fn run(n: &mut Nat, f: &mut [u8], side: Side, now: Timestamp) -> Verdict {
     let c = classify(f);
     let m = mini_classify(f);
     assert_eq!(
