@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo run --release -p dataplane --features dpdk --example dpdkfloor -- \
-//!     --config bench.toml --secs 5 --mode floor
+//!     --config bench.toml --secs 5 --mode floor [--flows N]
 //! ```
 //!
 //! The config is a `dataplane run` config (scripts/bench writes one): EAL
@@ -68,6 +68,8 @@ mod dpdk_floor {
         config: String,
         secs: f64,
         mode: Mode,
+        /// Flows the floor's table is sized for (`--flows`, at least 32 768).
+        flows: usize,
     }
 
     fn args() -> Result<Args, String> {
@@ -75,6 +77,7 @@ mod dpdk_floor {
             config: String::new(),
             secs: 5.0,
             mode: Mode::Floor,
+            flows: 1 << 15,
         };
         let mut it = std::env::args().skip(1);
         while let Some(k) = it.next() {
@@ -82,6 +85,7 @@ mod dpdk_floor {
             match k.as_str() {
                 "--config" => a.config = v,
                 "--secs" => a.secs = v.parse().map_err(|e| format!("--secs: {e}"))?,
+                "--flows" => a.flows = v.parse().map_err(|e| format!("--flows: {e}"))?,
                 "--mode" => {
                     a.mode = match v.as_str() {
                         "io" => Mode::Io,
@@ -147,7 +151,7 @@ mod dpdk_floor {
             ports.push(port);
         }
         let (rx_port, tx_port) = (&ports[0], &ports[1]);
-        let mut table = FlatTable::new(1 << 16);
+        let mut table = FlatTable::new(a.flows.max(1 << 15));
         let mut rx: Vec<Mbuf> = Vec::with_capacity(usize::from(BURST));
         let mut pos = Vec::with_capacity(usize::from(BURST));
         let (mut nrx, mut ntx) = (0u64, 0u64);
