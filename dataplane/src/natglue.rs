@@ -139,6 +139,15 @@ impl NatStage {
         }
     }
 
+    /// Starts loading the index bucket of the session a later NAT pass will
+    /// look `frame` up by (a hint: changes nothing). Only when the lock is
+    /// free at once (`try_lock`): a hint never waits.
+    pub fn prefetch(&self, frame: &[u8], cls: &Classified) {
+        if let Ok(g) = self.nat.try_lock() {
+            g.prefetch(frame, cls);
+        }
+    }
+
     /// The NAT's configuration (a copy; no lock).
     pub fn config(&self) -> &NatConfig {
         &self.cfg

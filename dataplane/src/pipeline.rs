@@ -589,6 +589,10 @@ pub struct Pipeline {
     /// Worker-local next-hop cache; cleared when the shared table's
     /// generation moves.
     nh_cache: HashMap<(PortId, IpAddr), Mac, NhHash>,
+    /// The entry of `nh_cache` the fast lane used last (most frames of a
+    /// burst leave through one next hop): checked before the map, cleared
+    /// with it (entries of the map are only added or cleared, never changed).
+    nh_last: Option<(PortId, IpAddr, Mac)>,
     nh_gen: u64,
     /// Frames produced by timers, handed out by the next `process` call or
     /// by [`Pipeline::take_generated`].
@@ -640,6 +644,7 @@ impl Pipeline {
             shared,
             worker,
             nh_cache: HashMap::default(),
+            nh_last: None,
             nh_gen: u64::MAX,
             pending: Vec::new(),
             last_poll: None,
@@ -716,6 +721,7 @@ impl Pipeline {
         let gen_now = self.shared.neighbors.generation.load(Ordering::Acquire);
         if gen_now != self.nh_gen {
             self.nh_cache.clear();
+            self.nh_last = None;
             self.nh_gen = gen_now;
         }
         let ingress = if usize::from(ingress) < self.shared.ports.len() {
@@ -849,19 +855,21 @@ impl Pipeline {
 
     /// Reads ahead for a caller that knows its next frames (the replay
     /// harness): classifies `frame`, arriving on `port`, once, for
-    /// [`Pipeline::process_prefetched`] to reuse. Nothing NAT-related: the
-    /// NAT is behind a lock, which a per-frame hint must not take (the NAT
-    /// pass prefetches the burst's sessions itself). A hint only: outputs,
-    /// counters and state are exactly as without it. Cost: one
-    /// classification.
+    /// [`Pipeline::process_prefetched`] to reuse, and starts loading the
+    /// index bucket of its NAT session (`NatStage::prefetch`: only if the
+    /// NAT's lock is free at once; a hint never waits). A hint only:
+    /// outputs, counters and state are exactly as without it. Cost: one
+    /// classification, one hash, one `try_lock`.
     #[inline]
     pub fn prefetch(&self, _port: PortId, frame: &[u8]) -> Prefetch {
         if self.passthrough {
             return Prefetch::default();
         }
-        Prefetch {
-            cls: wire::classify(frame).ok(),
+        let cls = wire::classify(frame).ok();
+        if let (Some(c), Some(nat)) = (&cls, &self.shared.nat) {
+            nat.prefetch(frame, c);
         }
+        Prefetch { cls }
     }
 
     /// Whether [`Pipeline::prefetch`] does anything (not for the
@@ -1311,7 +1319,14 @@ impl Pipeline {
             return None;
         }
         let (egress, nh) = self.shared.routes.lookup_v4(dst)?;
-        let mac = *self.nh_cache.get(&(egress, nh))?;
+        let mac = match self.nh_last {
+            Some((p, ip, m)) if p == egress && ip == nh => m,
+            _ => {
+                let m = *self.nh_cache.get(&(egress, nh))?;
+                self.nh_last = Some((egress, nh, m));
+                m
+            }
+        };
         let src = self.shared.ports.get(usize::from(egress))?.mac;
         wire::ipv4_dec_ttl(f, l3)?;
         f[..6].copy_from_slice(&mac);
