@@ -31,13 +31,21 @@ enum Cmd {
         write_captures: Option<PathBuf>,
     },
     /// Replay pcap/pcapng captures through the pipeline, one per input port.
+    ///
+    /// Link types: Ethernet, Linux cooked (SLL, SLL2), raw IPv4/IPv6,
+    /// BSD loopback (NULL, LOOP). SIGINT/SIGTERM stop the reading, finish the
+    /// outputs and print the partial summary (exit status 128 + signal); a
+    /// second signal exits at once.
     Replay {
+        /// The configuration file (docs/config.md).
         #[arg(long)]
         config: PathBuf,
         /// PORT=FILE, PORT being a port name from the config (repeatable).
         #[arg(long = "in", value_name = "PORT=FILE", required = true)]
         inputs: Vec<String>,
-        /// Output directory: one DIR/PORT.pcap per port.
+        /// Output directory: one DIR/PORT.pcap per port (written to
+        /// temporary files there and renamed at the end; an output that is
+        /// one of the inputs is refused).
         #[arg(long)]
         out_dir: PathBuf,
         /// Print the summary as one JSON object.
@@ -46,9 +54,9 @@ enum Cmd {
         /// Packets per pipeline call (consecutive packets of one port), like
         /// a DPDK rx burst. 1 (default) gives every packet its own timestamp
         /// as the clock; larger bursts are faster but expire sessions only to
-        /// within a burst's time span.
-        #[arg(long, default_value_t = 1)]
-        burst: usize,
+        /// within a burst's time span. 1..=1024.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        burst: u16,
     },
     /// Validate a configuration file; explains the first error with its field.
     CheckConfig { file: PathBuf },
@@ -111,7 +119,7 @@ fn main() -> ExitCode {
             out_dir,
             json,
             burst,
-        } => replay(&config, &inputs, &out_dir, json, burst),
+        } => replay(&config, &inputs, &out_dir, json, usize::from(burst)),
         Cmd::Ctl { socket, command } => {
             match dataplane::control::ctl(&socket, &command.join(" ")) {
                 Ok(answer) => {
@@ -195,10 +203,23 @@ fn replay(
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = dataplane::replay::stop::install() {
+        tracing::warn!("cannot install the SIGINT/SIGTERM handlers: {e}");
+    }
     match dataplane::replay::replay_files_burst(cfg, &ins, out_dir, burst) {
         Ok(s) => {
             print_summary(&s, json);
-            ExitCode::SUCCESS
+            match dataplane::replay::stop::requested() {
+                Some(sig) => {
+                    eprintln!(
+                        "dataplane replay: interrupted by {}: outputs in {} hold the packets read before it",
+                        dataplane::replay::stop::signal_name(sig),
+                        out_dir.display()
+                    );
+                    ExitCode::from(u8::try_from(128 + sig).unwrap_or(130))
+                }
+                None => ExitCode::SUCCESS,
+            }
         }
         Err(e) => {
             eprintln!("dataplane replay: {e}");

@@ -943,7 +943,7 @@ impl Pipeline {
                 .is_none_or(|t| now.saturating_duration_since(t) >= tick);
         if due {
             self.last_flow_poll = Some(now);
-            let (w, ws) = (self.worker, self.shared.counters.workers.len());
+            let w = self.worker;
             let mut n = 0;
             // The NAT is one single-writer object: only worker 0 polls it
             // (session expiry, fragment records, port hold-downs, held
@@ -970,9 +970,12 @@ impl Pipeline {
                 }
                 log_mappings(events);
             }
-            // Each worker expires the IPv6 flow-table shards it owns (shard
-            // s: worker s % workers); with one worker, all of them.
-            let m = self.shared.v6flows.poll_owned(now, POLL_BUDGET, w, ws);
+            // Worker 0 expires the IPv6 flows too (one table, like the NAT).
+            let m = if w == 0 {
+                self.shared.v6flows.poll(now, POLL_BUDGET)
+            } else {
+                0
+            };
             self.flow_backlog = n >= POLL_BUDGET || m >= POLL_BUDGET;
             work += n + m;
         }

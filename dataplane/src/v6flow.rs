@@ -1,8 +1,10 @@
 //! IPv6 stateful forwarding: flows opened from an inside port are tracked
-//! (both directions, no translation) in a `flow_entry::FlowTable`; outside →
-//! inside packets must match a tracked flow unless `ipv6.allow_inbound`.
+//! (both directions, no translation) in a single-writer
+//! `flow_entry::Shard` behind a mutex (the workers and the control thread
+//! share it); outside → inside packets must match a tracked flow unless
+//! `ipv6.allow_inbound`.
 //!
-//! Each flow is one table entry with two keys: the inside → outside 5-tuple
+//! Each flow is one entry with two keys: the inside → outside 5-tuple
 //! (forward) and its reverse. Every packet either way refreshes the deadline
 //! (`ipv6.flow_timeout_secs` after it); a reply confirms the flow (so
 //! unanswered ones are the first evicted when the table drains). Lookups
@@ -10,25 +12,32 @@
 //! times; `poll` releases due entries in bounded batches. A full table is a
 //! counted drop (`flow_table_full`).
 //!
-//! Cost: one flow-table lookup (one shard lock) per packet; an insert (1–2
-//! shard locks) per new flow.
+//! Cost: one lock and one lookup per packet; an insert per new flow.
 
 use core::time::Duration;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use flow_entry::{Direction, FlowKey, FlowTable, InsertError, ReleaseReason};
+use flow_entry::{Direction, FlowKey, ReleaseReason, Shard};
 use net::{Classified, L4Kind};
 
 use crate::Timestamp;
 use crate::config::{Config, Role};
 use crate::pipeline::{BuildError, DropReason};
 
+/// The tracked flows and what the tracker counts.
+struct Flows {
+    table: Shard<FlowKey, ()>,
+    created: u64,
+}
+
 /// The IPv6 flow tracker.
 pub struct V6Flows {
-    table: FlowTable<()>,
+    flows: Mutex<Flows>,
     timeout: Duration,
-    created: AtomicU64,
 }
+
+/// Flows leave without anything to release (no port, no state).
+fn nothing(_: (), _: ReleaseReason) {}
 
 impl V6Flows {
     /// A tracker sized like the NAT's table (`[flow_table]`).
@@ -36,13 +45,19 @@ impl V6Flows {
     /// # Errors
     /// [`BuildError::FlowTable`] if the flow table refuses the sizing.
     pub fn new(cfg: &Config) -> Result<V6Flows, BuildError> {
-        let table = FlowTable::new(crate::natglue::table_config(cfg), |_: &(), _| {})
+        let tc = crate::natglue::table_config(cfg);
+        let table = Shard::new(tc.capacity, &tc, Timestamp::ZERO)
             .map_err(|e| BuildError::FlowTable(e.to_string()))?;
         Ok(V6Flows {
-            table,
+            flows: Mutex::new(Flows { table, created: 0 }),
             timeout: Duration::from_secs(cfg.ipv6.flow_timeout_secs),
-            created: AtomicU64::new(0),
         })
+    }
+
+    /// The flows, locked (a poisoned lock is taken over: the table is
+    /// consistent between calls).
+    fn lock(&self) -> MutexGuard<'_, Flows> {
+        self.flows.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Track an IPv6 packet. `Ok(true)` if it created a flow.
@@ -66,13 +81,13 @@ impl V6Flows {
         };
         let key = FlowKey::from_tuple(&t, 0);
         let deadline = now + self.timeout;
-        let hit = self.table.lookup_with(&key, now, |e| {
-            if e.direction() == Direction::Reverse {
-                e.confirm();
+        let mut f = self.lock();
+        let h = f.table.hash(&key);
+        if let Some((id, dir)) = f.table.lookup(&key, h, now, &mut nothing) {
+            if dir == Direction::Reverse {
+                f.table.confirm(id);
             }
-            e.set_expires_at(deadline);
-        });
-        if hit.is_some() {
+            f.table.set_expires_at(id, deadline);
             return Ok(false);
         }
         let fwd = match ingress {
@@ -80,40 +95,30 @@ impl V6Flows {
             Role::Outside if allow_inbound => key.reversed(),
             Role::Outside => return Err(DropReason::UnsolicitedInbound),
         };
-        match self
+        match f
             .table
-            .insert_pair(fwd, fwd.reversed(), (), deadline, now)
+            .insert(fwd, Some(fwd.reversed()), (), deadline, now, &mut nothing)
         {
-            Ok(flow_entry::Inserted::New(_)) => {
-                self.created.fetch_add(1, Ordering::Relaxed);
+            Ok(_) => {
+                f.created += 1;
                 Ok(true)
             }
-            Ok(flow_entry::Inserted::Existing(..)) => Ok(false),
-            Err(InsertError::Full | InsertError::Conflict) => Err(DropReason::FlowTableFull),
+            // Full, or (never for keys inserted in pairs like these) a key
+            // of another live flow.
+            Err(_) => Err(DropReason::FlowTableFull),
         }
     }
 
     /// Release flows whose deadline passed, at most `budget`. Returns how many.
     pub fn poll(&self, now: Timestamp, budget: usize) -> usize {
-        self.table.poll(now, budget)
+        self.lock().table.poll(now, budget, &mut nothing)
     }
 
-    /// [`V6Flows::poll`] for the shards worker `worker` of `workers` owns.
-    pub fn poll_owned(
-        &self,
-        now: Timestamp,
-        budget: usize,
-        worker: usize,
-        workers: usize,
-    ) -> usize {
-        self.table.poll_owned(now, budget, worker, workers)
-    }
-
-    /// (active, created, expired). O(shards).
+    /// (active, created, expired). O(1).
     pub fn stats(&self) -> (usize, u64, u64) {
-        let s = self.table.stats();
-        let expired = s.released[ReleaseReason::Expired.index()]
-            + s.released[ReleaseReason::LazyExpired.index()];
-        (s.active_len, self.created.load(Ordering::Relaxed), expired)
+        let f = self.lock();
+        let s = f.table.stats();
+        let expired = s.released(ReleaseReason::Expired) + s.released(ReleaseReason::LazyExpired);
+        (f.table.len(), f.created, expired)
     }
 }

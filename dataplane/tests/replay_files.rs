@@ -273,8 +273,9 @@ fn bad_captures_are_clear_errors_or_counted_skips() {
     std::fs::write(dir.join("empty.pcap"), b"").unwrap();
     let e = replay_files(router_config(), &[(LAN, dir.join("empty.pcap"))], &out).unwrap_err();
     assert!(matches!(e, ReplayError::NotACapture { .. }), "{e}");
-    // Wrong link type (101 = raw IP).
-    std::fs::write(dir.join("raw.pcap"), pcap_bytes(101, 65535, &[(60, &arp)])).unwrap();
+    // A link type that cannot be replayed (105 = IEEE 802.11; raw IP,
+    // 101, replays since issue 17: see tests/replay_linktypes.rs).
+    std::fs::write(dir.join("raw.pcap"), pcap_bytes(105, 65535, &[(60, &arp)])).unwrap();
     let e = replay_files(router_config(), &[(LAN, dir.join("raw.pcap"))], &out).unwrap_err();
     assert!(matches!(e, ReplayError::UnsupportedLinkType { .. }), "{e}");
     // Truncated in the middle of the second record: error naming packet #2.
