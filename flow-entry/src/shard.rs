@@ -262,6 +262,25 @@ impl<K: ShardKey, V> Shard<K, V> {
             .unwrap_or(u64::MAX)
     }
 
+    /// [`Shard::round_deadline`] of `t` and the wheel tick an entry with
+    /// that deadline is armed at (what `Slab::deadline` computes from it),
+    /// with one division.
+    #[inline]
+    fn round_deadline_ticks(&self, t: Timestamp) -> (u64, u64) {
+        let ticks = t
+            .as_nanos()
+            .saturating_sub(self.base)
+            .div_ceil(self.tick_ns);
+        match ticks
+            .checked_mul(self.tick_ns)
+            .and_then(|d| d.checked_add(self.base))
+        {
+            // (d - base).div_ceil(tick) = ticks exactly.
+            Some(d) => (d, ticks),
+            None => (u64::MAX, (u64::MAX - self.base).div_ceil(self.tick_ns)),
+        }
+    }
+
     /// The wheel tick due entries are collected up to at `now`, or `None`
     /// if the wheel can find nothing due (`now` before `base` or before the
     /// wheel's time).
@@ -312,6 +331,54 @@ impl<K: ShardKey, V> Shard<K, V> {
         };
         let when = s.deadline(slot);
         wheel.arm(&mut s, slot, when);
+    }
+
+    /// Arms a live, unarmed entry at tick `when` (its deadline's, as
+    /// `Slab::deadline` computes it).
+    #[inline]
+    fn arm_at(&mut self, slot: u32, when: u64) {
+        let Self {
+            wheel,
+            entries,
+            base,
+            tick_ns,
+            ..
+        } = self;
+        let mut s = Slab {
+            entries,
+            base: *base,
+            tick_ns: *tick_ns,
+        };
+        debug_assert_eq!(when, s.deadline(slot));
+        wheel.arm(&mut s, slot, when);
+    }
+
+    /// For an insert: whether `k` (hash `h`) is free to index, releasing a
+    /// due entry holding it (`LazyExpired`). `Ok(Some(at))`: free, and `at`
+    /// is the empty index bucket its probe ended at (where it goes if the
+    /// index does not change first); `Ok(None)`: freed by a release (index
+    /// buckets moved); `Err(())`: held by a live entry.
+    #[inline(always)]
+    fn vacate(
+        &mut self,
+        k: &K,
+        h: u64,
+        now: u64,
+        rel: &mut impl FnMut(V, ReleaseReason),
+    ) -> Result<Option<usize>, ()> {
+        let entries = &self.entries;
+        let found = self.index.probe(h, |slot, rev| {
+            let e = &entries[slot as usize];
+            if rev { e.rev == *k } else { e.fwd == *k }
+        });
+        match found {
+            Err(at) => Ok(Some(at)),
+            Ok((slot, _)) if self.entries[slot as usize].deadline <= now => {
+                self.release(slot, ReleaseReason::LazyExpired, rel);
+                Ok(None)
+            }
+            Ok(_) => Err(()),
+        }
     }
 
     /// Disarms an entry (no-op if unarmed).
@@ -488,6 +555,18 @@ impl<K: ShardKey, V> Shard<K, V> {
         }
     }
 
+    /// Starts loading the slab slot the next [`Shard::insert`] fills when
+    /// it reuses a freed one (its free-list link is read first): call it
+    /// ahead of an insert so that miss overlaps other work. A hint: no
+    /// state change.
+    #[inline]
+    pub fn prefetch_insert_slot(&self) {
+        if let Some(e) = self.entries.get(self.free as usize) {
+            prefetch(e);
+            prefetch(&e.value);
+        }
+    }
+
     // ------------------------------------------------------------ lookups
 
     /// Looks `k` up at `now`; `hash` must be [`Shard::hash`] of `k`. An
@@ -614,6 +693,7 @@ impl<K: ShardKey, V> Shard<K, V> {
     /// # Errors
     /// [`ShardInsertError::KeyExists`] or [`ShardInsertError::Full`] (both
     /// counted).
+    #[inline]
     pub fn insert(
         &mut self,
         fwd: K,
@@ -623,33 +703,72 @@ impl<K: ShardKey, V> Shard<K, V> {
         now: Timestamp,
         rel: &mut impl FnMut(V, ReleaseReason),
     ) -> Result<EntryId, ShardInsertError<V>> {
-        let rev = rev.filter(|r| *r != fwd);
-        let hf = self.hash(&fwd);
-        let hr = rev.map(|r| self.hash(&r));
+        let fwd = (fwd, self.hash(&fwd));
+        let rev = rev.map(|r| (r, self.hash(&r)));
+        self.insert_hashed(fwd, rev, v, expires_at, now, rel)
+    }
+
+    /// [`Shard::insert`] with each key's hash given (`(key, hash)`, the
+    /// hash [`Shard::hash`] of the key: e.g. from the lookup that missed,
+    /// or computed early to prefetch the key's index bucket).
+    ///
+    /// # Errors
+    /// As [`Shard::insert`].
+    pub fn insert_hashed(
+        &mut self,
+        (fwd, hf): (K, u64),
+        rev: Option<(K, u64)>,
+        v: V,
+        expires_at: Timestamp,
+        now: Timestamp,
+        rel: &mut impl FnMut(V, ReleaseReason),
+    ) -> Result<EntryId, ShardInsertError<V>> {
+        debug_assert_eq!(hf, self.hash(&fwd), "hash of another key or shard");
+        debug_assert!(
+            rev.is_none_or(|(r, h)| h == self.hash(&r)),
+            "hash of another key or shard"
+        );
+        let (rev, hr) = match rev.filter(|(r, _)| *r != fwd) {
+            Some((r, h)) => (Some(r), Some(h)),
+            None => (None, None),
+        };
+        let now_ns = now.as_nanos();
         // 1. Keys: free the ones held by due entries, refuse live ones.
-        for (k, h) in core::iter::once((fwd, hf)).chain(rev.zip(hr)) {
-            if let Some((slot, _)) = self.find(&k, h) {
-                if self.entries[slot as usize].deadline <= now.as_nanos() {
-                    self.release(slot, ReleaseReason::LazyExpired, rel);
-                } else {
+        // Each free key's probe ends at the empty bucket it goes to; those
+        // positions hold while nothing is released (a release shifts
+        // buckets back), so any release drops them (plain inserts then).
+        let Ok(mut at_f) = self.vacate(&fwd, hf, now_ns, rel) else {
+            self.stats.key_exists += 1;
+            return Err(ShardInsertError::KeyExists(v));
+        };
+        let mut at_r = None;
+        if let (Some(r), Some(h)) = (rev, hr) {
+            match self.vacate(&r, h, now_ns, rel) {
+                Ok(Some(at)) => at_r = Some(at),
+                Ok(None) => at_f = None,
+                Err(()) => {
                     self.stats.key_exists += 1;
                     return Err(ShardInsertError::KeyExists(v));
                 }
             }
         }
         // 2. Hard capacity: make room by policy (due, then embryonic).
-        if self.len >= self.capacity
-            && !self.evict_one(now, false, ReleaseReason::Evicted, wheel::NIL, rel)
-        {
-            self.stats.full += 1;
-            return Err(ShardInsertError::Full(v));
+        if self.len >= self.capacity {
+            (at_f, at_r) = (None, None);
+            if !self.evict_one(now, false, ReleaseReason::Evicted, wheel::NIL, rel) {
+                self.stats.full += 1;
+                return Err(ShardInsertError::Full(v));
+            }
         }
         // 3. The entry.
-        let mut deadline = self.round_deadline(expires_at);
+        let (mut deadline, mut when) = self.round_deadline_ticks(expires_at);
         if self.draining
             && let Some(d) = self.draining_timeout
         {
-            deadline = deadline.min(self.round_deadline(now + d));
+            let (dd, dw) = self.round_deadline_ticks(now + d);
+            if dd < deadline {
+                (deadline, when) = (dd, dw);
+            }
         }
         let flags = if rev.is_some() { F_REV } else { 0 };
         let slot = if self.free != wheel::NIL {
@@ -681,11 +800,27 @@ impl<K: ShardKey, V> Shard<K, V> {
             self.stats.full += 1;
             return Err(ShardInsertError::Full(v));
         };
-        self.index.insert(hf, slot, false);
+        // The same buckets a probe from each key's home would take. A
+        // position a probe returned holds while nothing was released since
+        // (else it is `None`); the forward key's bucket is the only one it
+        // takes, and it lies on the reverse key's probe only if it is the
+        // very bucket that probe ended at (it was empty then).
+        let at_fwd = match at_f {
+            Some(at) => {
+                self.index.put(at, hf, slot, false);
+                at
+            }
+            None => self.index.insert(hf, slot, false),
+        };
         if let Some(h) = hr {
-            self.index.insert(h, slot, true);
+            match at_r {
+                Some(at) if at != at_fwd => self.index.put(at, h, slot, true),
+                _ => {
+                    self.index.insert(h, slot, true);
+                }
+            }
         }
-        self.arm(slot);
+        self.arm_at(slot, when);
         self.len += 1;
         self.stats.embryonic += 1;
         self.stats.inserted += 1;
@@ -841,6 +976,52 @@ impl<K: ShardKey, V> Shard<K, V> {
 mod tests {
     use super::*;
     use crate::key::FlowKey;
+
+    /// An insert whose forward key frees a due entry (so its index
+    /// position is re-probed) and whose reverse key's probe ended at the
+    /// bucket the forward key then takes: both keys must stay findable.
+    /// (The shrunk case `tests/shard.rs`'s model test found.)
+    #[test]
+    fn insert_reprobes_after_a_lazy_release() {
+        let cfg = FlowTableConfig {
+            tick: Duration::from_millis(10),
+            high_watermark: 1.0,
+            low_watermark: 0.25,
+            drain_budget: 0,
+            evict_scan: 1,
+            hash_seed: Some(2_508_862_561_989_435_257),
+            ..FlowTableConfig::default()
+        };
+        let key = |i: u64| u128::from(i) << 64 | u128::from(i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let now = Timestamp::from_millis(1_000);
+        let mut s: Shard<u128, u64> = Shard::new(5, &cfg, now).unwrap();
+        let mut log = Vec::new();
+        let mut rel = |v, r| log.push((v, r));
+        // Every entry is due at once (deadline `now`): each insert meeting
+        // one of its keys releases the holder first.
+        for (v, (f, r)) in [
+            (0, None),
+            (0, None),
+            (0, Some(11)),
+            (7, None),
+            (5, None),
+            (11, Some(6)),
+            (7, None),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            s.insert(key(f), r.map(key), v as u64, now, now, &mut rel)
+                .unwrap();
+        }
+        for k in [11, 6, 7, 5] {
+            let h = s.hash(&key(k));
+            assert!(s.find(&key(k), h).is_some(), "key {k} lost");
+        }
+        let h = s.hash(&key(11));
+        assert_eq!(s.lookup(&key(11), h, now, &mut rel), None);
+        assert_eq!(log.last(), Some(&(5, ReleaseReason::LazyExpired)));
+    }
 
     #[test]
     fn entry_layout() {

@@ -28,6 +28,9 @@
 
 use std::collections::VecDeque;
 
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
+
 use crate::FastMap as HashMap;
 
 use core::net::Ipv4Addr;
@@ -39,8 +42,15 @@ use crate::config::{NatConfig, PortRange};
 /// Protocols with their own port space.
 pub const PROTOS: [u8; 3] = [6, 17, 1];
 
+#[inline]
 fn proto_index(proto: u8) -> Option<usize> {
-    PROTOS.iter().position(|&p| p == proto)
+    // The index of `proto` in `PROTOS`.
+    match proto {
+        6 => Some(0),
+        17 => Some(1),
+        1 => Some(2),
+        _ => None,
+    }
 }
 
 /// splitmix64 step: a small, fast, seedable PRNG (not cryptographic; the
@@ -52,6 +62,39 @@ pub fn splitmix64(state: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// Odd constants (digits of pi) mixed into [`hash_words`].
+const P: [u64; 4] = [
+    0x243f_6a88_85a3_08d3,
+    0x1319_8a2e_0370_7345,
+    0xa409_3822_299f_31d1,
+    0x082e_fa98_ec4e_6c89,
+];
+
+/// The 128-bit product of `x` and `y`, high half XOR low half.
+#[inline(always)]
+fn fold_mul(x: u64, y: u64) -> u64 {
+    let p = u128::from(x) * u128::from(y);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// Keyed hash of two words for the NAT's hash tables (mappings, hosts):
+/// two folded multiplies (as flow-entry's compact key hash), both halves
+/// spread. `b` must stay below 2^56 (the words the NAT packs do). Not for
+/// allocation choices: those use [`keyed_hash`] with the configured seed;
+/// this one's seed is random per table and only decides where a record
+/// sits, never what the NAT does.
+#[inline(always)]
+pub(crate) fn hash_words(seed: u64, a: u64, b: u64) -> u64 {
+    let x = fold_mul(a ^ seed ^ P[0], b ^ P[1]);
+    fold_mul(x ^ P[2], (seed ^ P[3]) | 1)
+}
+
+/// A random seed for [`hash_words`] (per call: each table its own).
+pub(crate) fn random_seed() -> u64 {
+    use core::hash::BuildHasher;
+    foldhash::fast::RandomState::default().hash_one(0x006e_6174_5f6d_6170_u64)
 }
 
 /// Keyed mix of `x` with `seed` (deterministic, hard to predict without seed).
@@ -296,10 +339,63 @@ struct AddrSets {
     low: Option<PortSet>,
 }
 
+/// An inside host holding ports: its paired address and how many ports.
 #[derive(Debug, Clone, Copy)]
 struct HostState {
-    addr: usize,
+    host: Ipv4Addr,
+    addr: u32,
     ports: u32,
+}
+
+/// The address index (of `n`) a host holding no port is paired with.
+#[inline]
+fn pairing(seed: u64, host: Ipv4Addr, n: usize) -> usize {
+    (keyed_hash(seed, u64::from(u32::from(host))) % n as u64) as usize
+}
+
+#[inline(always)]
+fn host_hash(seed: u64, host: Ipv4Addr) -> u64 {
+    hash_words(seed, u64::from(u32::from(host)), 0)
+}
+
+/// The port sets of (address `ai`, protocol `pi`), created on first use
+/// (ports reserved for port forwards taken out).
+#[inline(always)]
+fn sets_of<'a>(
+    sets: &'a mut [[Option<Box<AddrSets>>; 3]],
+    ranges: &[(PortRange, Option<PortRange>)],
+    reserved: &[(usize, usize, u16)],
+    ai: usize,
+    pi: usize,
+) -> &'a mut AddrSets {
+    let slot = &mut sets[ai][pi];
+    if slot.is_none() {
+        *slot = Some(new_sets(ranges[ai], reserved, ai, pi));
+    }
+    slot.as_mut().expect("just created")
+}
+
+#[cold]
+#[inline(never)]
+fn new_sets(
+    (hi, lo): (PortRange, Option<PortRange>),
+    reserved: &[(usize, usize, u16)],
+    ai: usize,
+    pi: usize,
+) -> Box<AddrSets> {
+    let mut s = AddrSets {
+        high: PortSet::new(hi),
+        low: lo.map(PortSet::new),
+    };
+    for &(rp, ra, port) in reserved {
+        if rp == pi && ra == ai {
+            s.high.take(port);
+            if let Some(l) = s.low.as_mut() {
+                l.take(port);
+            }
+        }
+    }
+    Box::new(s)
 }
 
 /// The port allocator for all pools.
@@ -312,7 +408,11 @@ pub struct Allocator {
     ranges: Vec<(PortRange, Option<PortRange>)>,
     /// Ports reserved for port forwards: (proto idx, addr idx, port).
     reserved: Vec<(usize, usize, u16)>,
-    hosts: HashMap<Ipv4Addr, HostState>,
+    /// Hosts holding at least one port (never iterated: the table's
+    /// order does not matter).
+    hosts: HashTable<HostState>,
+    /// Seed of `hosts`' hash ([`hash_words`]).
+    host_seed: u64,
     quota: u32,
     seed: u64,
     rng: u64,
@@ -349,7 +449,8 @@ impl Allocator {
             sets,
             ranges,
             reserved: Vec::new(),
-            hosts: HashMap::default(),
+            hosts: HashTable::new(),
+            host_seed: random_seed(),
             quota: cfg.per_host_port_quota,
             seed: cfg.seed,
             rng: cfg.seed ^ 0x5eed,
@@ -384,43 +485,42 @@ impl Allocator {
     }
 
     fn sets_mut(&mut self, ai: usize, pi: usize) -> &mut AddrSets {
-        if self.sets[ai][pi].is_none() {
-            let (hi, lo) = self.ranges[ai];
-            let mut s = AddrSets {
-                high: PortSet::new(hi),
-                low: lo.map(PortSet::new),
-            };
-            for &(rp, ra, port) in &self.reserved {
-                if rp == pi && ra == ai {
-                    s.high.take(port);
-                    if let Some(l) = s.low.as_mut() {
-                        l.take(port);
-                    }
-                }
-            }
-            self.sets[ai][pi] = Some(Box::new(s));
-        }
-        self.sets[ai][pi].as_mut().expect("just created")
+        sets_of(&mut self.sets, &self.ranges, &self.reserved, ai, pi)
+    }
+
+    #[inline(always)]
+    fn host_hash(&self, host: Ipv4Addr) -> u64 {
+        host_hash(self.host_seed, host)
     }
 
     /// The address a host is paired with (existing pairing, else keyed hash).
     #[must_use]
     pub fn paired_address(&self, host: Ipv4Addr) -> Ipv4Addr {
-        self.addrs[self.paired_index(host)]
+        let h = self.host_hash(host);
+        let ai = match self.hosts.find(h, |s| s.host == host) {
+            Some(s) => s.addr as usize,
+            None => self.new_pairing(host),
+        };
+        self.addrs[ai]
     }
 
-    fn paired_index(&self, host: Ipv4Addr) -> usize {
-        match self.hosts.get(&host) {
-            Some(h) => h.addr,
-            None => {
-                (keyed_hash(self.seed, u64::from(u32::from(host))) % self.addrs.len() as u64)
-                    as usize
-            }
-        }
+    /// The address index a host holding no port is paired with.
+    #[inline]
+    fn new_pairing(&self, host: Ipv4Addr) -> usize {
+        pairing(self.seed, host, self.addrs.len())
     }
 
     /// Return parked ports whose hold-down ended by `now_ns`. O(released).
+    #[inline]
     pub fn expire_holds(&mut self, now_ns: u64) {
+        if self.hold.front().is_some_and(|&(t, ..)| t <= now_ns) {
+            self.expire_holds_slow(now_ns);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn expire_holds_slow(&mut self, now_ns: u64) {
         while let Some(&(t, ai, pi, port)) = self.hold.front() {
             if t > now_ns {
                 break;
@@ -441,6 +541,9 @@ impl Allocator {
 
     /// Allocate an external (address, port) for `host`'s source port `src_port`.
     ///
+    /// Cost: one hash-table probe for the host, then O(1) expected bitmap
+    /// work on the paired address (more addresses only when it is full).
+    ///
     /// # Errors
     /// `QuotaExceeded` when the host holds its quota; `Exhausted` when no
     /// address has a free port in the needed range; `Protocol` for a protocol
@@ -454,18 +557,42 @@ impl Allocator {
     ) -> Result<(Ipv4Addr, u16, AllocOutcome), AllocError> {
         let pi = proto_index(proto).ok_or(AllocError::Protocol(proto))?;
         self.expire_holds(now_ns);
-        let held = self.hosts.get(&host).map_or(0, |h| h.ports);
-        if self.quota != 0 && held >= self.quota {
-            self.stats.quota_exceeded += 1;
+        let hh = self.host_hash(host);
+        let Self {
+            addrs,
+            sets,
+            ranges,
+            reserved,
+            hosts,
+            host_seed,
+            quota,
+            seed,
+            rng,
+            stats,
+            ..
+        } = self;
+        // One probe for the host: its entry (held ports, paired address)
+        // or the slot a new one goes to (inserted only on success).
+        let entry = hosts.entry(hh, |s| s.host == host, |s| host_hash(*host_seed, s.host));
+        let (held, home) = match &entry {
+            Entry::Occupied(o) => (o.get().ports, o.get().addr as usize),
+            Entry::Vacant(_) => (0, pairing(*seed, host, addrs.len())),
+        };
+        if *quota != 0 && held >= *quota {
+            stats.quota_exceeded += 1;
             return Err(AllocError::QuotaExceeded);
         }
-        let home = self.paired_index(host);
-        let n = self.addrs.len();
-        let r = splitmix64(&mut self.rng);
+        let n = addrs.len();
+        let r = splitmix64(rng);
         let low = src_port < 1024;
         for k in 0..n {
-            let ai = (home + k) % n;
-            let sets = self.sets_mut(ai, pi);
+            // (home + k) % n, home < n.
+            let ai = if home + k >= n {
+                home + k - n
+            } else {
+                home + k
+            };
+            let sets = sets_of(sets, ranges, reserved, ai, pi);
             let (set, low_in_high) = match (low, sets.low.as_mut()) {
                 (true, Some(l)) => (l, false),
                 (true, None) => (&mut sets.high, true),
@@ -486,7 +613,7 @@ impl Allocator {
                 })
             };
             if let Some((port, outcome)) = got {
-                let st = &mut self.stats;
+                let st = &mut *stats;
                 match outcome {
                     AllocOutcome::Preserved => st.preserved += 1,
                     AllocOutcome::ParityKept => st.parity_kept += 1,
@@ -499,18 +626,21 @@ impl Allocator {
                     st.low_in_high_range += 1;
                 }
                 st.in_use += 1;
-                let h = self.hosts.entry(host).or_insert(HostState {
-                    addr: home,
-                    ports: 0,
-                });
-                if h.ports == 0 {
-                    self.stats.hosts += 1;
+                match entry {
+                    Entry::Occupied(mut o) => o.get_mut().ports += 1,
+                    Entry::Vacant(v) => {
+                        st.hosts += 1;
+                        v.insert(HostState {
+                            host,
+                            addr: home as u32,
+                            ports: 1,
+                        });
+                    }
                 }
-                h.ports += 1;
-                return Ok((self.addrs[ai], port, outcome));
+                return Ok((addrs[ai], port, outcome));
             }
         }
-        self.stats.exhausted += 1;
+        stats.exhausted += 1;
         Err(AllocError::Exhausted)
     }
 
@@ -525,11 +655,12 @@ impl Allocator {
             self.stats.double_free += 1;
             return;
         }
-        match self.hosts.get_mut(&host) {
-            Some(h) if h.ports > 0 => {
-                h.ports -= 1;
-                if h.ports == 0 {
-                    self.hosts.remove(&host);
+        let hh = self.host_hash(host);
+        match self.hosts.find_entry(hh, |s| s.host == host) {
+            Ok(mut o) if o.get().ports > 0 => {
+                o.get_mut().ports -= 1;
+                if o.get().ports == 0 {
+                    o.remove();
                     self.stats.hosts -= 1;
                 }
             }
@@ -554,7 +685,9 @@ impl Allocator {
     /// Ports currently held by `host`. O(1).
     #[must_use]
     pub fn host_ports(&self, host: Ipv4Addr) -> u32 {
-        self.hosts.get(&host).map_or(0, |h| h.ports)
+        self.hosts
+            .find(self.host_hash(host), |s| s.host == host)
+            .map_or(0, |h| h.ports)
     }
 
     /// Whether (proto, ext, port) is currently free for allocation.

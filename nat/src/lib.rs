@@ -46,7 +46,7 @@ use flow_entry::{Direction, EntryId, Shard, ShardInsertError};
 pub use frag::FragStats;
 use frag::{FragKey, FragTable, FragXlat};
 pub use mapping::{MAPPING_EVENTS_MAX, MappingEvent, MappingEventKind};
-use mapping::{MapKey, Mapping, Pool, endpoint_word};
+use mapping::{MapKey, Pool};
 pub use pkt::Tuple;
 use tcp::{Dir, TcpTrack, TimeoutClass};
 
@@ -234,6 +234,25 @@ fn key(t: &Tuple) -> u128 {
         | u128::from(t.proto)
 }
 
+/// A session-table key and its hash ([`Shard::hash`]).
+type KeyHash = (u128, u64);
+
+/// The translated tuple of an outbound session of packet `t` on external
+/// endpoint (`ip`, `port`) (an ICMP query's identifier is both ports).
+#[inline(always)]
+fn outbound_xlat(t: &Tuple, ip: Ipv4Addr, port: u16) -> Tuple {
+    Tuple {
+        src: ip,
+        sport: port,
+        dport: if t.proto == ip_protocol::ICMP {
+            port
+        } else {
+            t.dport
+        },
+        ..*t
+    }
+}
+
 const N_REL: usize = ReleaseReason::ALL.len();
 const N_DROP: usize = DropReason::ALL.len();
 
@@ -295,6 +314,9 @@ pub struct Nat {
     /// Highest `now` seen by polls and session creation (ns): the time
     /// [`Nat::sessions_clear`] releases at (it has no packet time).
     last_now: u64,
+    /// `cfg.inside` as (network, mask) pairs: session creation's
+    /// [`NatConfig::is_inside`] without recomputing masks.
+    inside: Box<[(u32, u32)]>,
 }
 
 impl core::fmt::Debug for Nat {
@@ -347,15 +369,14 @@ impl Nat {
                 problem: ConfigProblem::Table(e.to_string()),
             }
         })?;
-        let pool = Pool {
-            alloc: Allocator::new(&cfg),
-            by_in: FastMap::default(),
-            by_ext: FastMap::default(),
-            remotes: (cfg.filtering == FilteringBehavior::AddressDependent).then(FastMap::default),
-            syn: synhold::SynHolds::default(),
-            events: cfg.log_mappings.then(std::collections::VecDeque::new),
-            events_dropped: 0,
-        };
+        // A mapping lives while a session holds it, plus the one a session
+        // being inserted takes before the insert.
+        let pool = Pool::new(
+            Allocator::new(&cfg),
+            table_cfg.capacity.saturating_add(1),
+            cfg.filtering == FilteringBehavior::AddressDependent,
+            cfg.log_mappings,
+        );
         Ok(Nat {
             tick_ns: u64::try_from(table_cfg.tick.as_nanos()).unwrap_or(u64::MAX),
             apdm: cfg.mapping == MappingBehavior::AddressAndPortDependent,
@@ -366,6 +387,11 @@ impl Nat {
             released: Vec::new(),
             originated: Vec::new(),
             last_now: 0,
+            inside: cfg
+                .inside
+                .iter()
+                .map(|p| (u32::from(p.addr) & p.mask(), p.mask()))
+                .collect(),
             cfg,
         })
     }
@@ -689,21 +715,19 @@ impl Nat {
         icmp_type: Option<u8>,
         now: u64,
     ) -> Step {
-        if let Some(step) = self.established(t, ingress, flags, now) {
-            return step;
-        }
-        match ingress {
-            Side::Inside => self.create_outbound(t, flags, icmp_type, now),
-            Side::Outside => self.create_inbound(t, flags, now),
-        }
-    }
-
-    /// Established path: lookup, TCP state, refresh, translation target.
-    fn established(&mut self, t: &Tuple, ingress: Side, flags: u8, now: u64) -> Option<Step> {
         let k = key(t);
         let h = self.table.hash(&k);
-        let (id, dir) = self.lookup(k, h, now)?;
-        Some(self.on_hit(id, dir, ingress, flags, now))
+        if let Some((id, dir)) = self.lookup(k, h, now) {
+            // Established path: TCP state, refresh, translation target.
+            return self.on_hit(id, dir, ingress, flags, now);
+        }
+        // The packet's key and hash go on to the insert (it is the new
+        // session's forward key, except for inbound-filtered sessions).
+        let pk: KeyHash = (k, h);
+        match ingress {
+            Side::Inside => self.create_outbound(t, pk, flags, icmp_type, now),
+            Side::Outside => self.create_inbound(t, pk, flags, now),
+        }
     }
 
     /// A session hit: side check, TCP state, refresh, translation target.
@@ -771,9 +795,19 @@ impl Nat {
         d > cur.saturating_add(self.tick_ns) || d.saturating_add(self.tick_ns) < cur
     }
 
-    fn create_outbound(&mut self, t: &Tuple, flags: u8, icmp_type: Option<u8>, now: u64) -> Step {
+    /// A new outbound session for packet `t` (`pk`: its key and hash):
+    /// its mapping (existing or new: port allocated), the session and its
+    /// two keys inserted.
+    fn create_outbound(
+        &mut self,
+        t: &Tuple,
+        pk: KeyHash,
+        flags: u8,
+        icmp_type: Option<u8>,
+        now: u64,
+    ) -> Step {
         self.last_now = self.last_now.max(now);
-        if !self.cfg.is_inside(t.src) || self.cfg.is_inside(t.dst) {
+        if !self.is_inside(t.src) || self.is_inside(t.dst) {
             // Not masqueraded traffic (or inside-to-inside).
             return Step::Untouched;
         }
@@ -796,9 +830,11 @@ impl Nat {
             remote: (self.cfg.mapping == MappingBehavior::AddressAndPortDependent)
                 .then_some((t.dst, t.dport)),
         };
-        self.last_now = self.last_now.max(now);
+        // The slab slot the insert reuses (its free-list link is read
+        // first): loading while the mapping is found or made.
+        self.table.prefetch_insert_slot();
         let ext = self.outbound_mapping(&key, t, now);
-        if let Ok((ip, port)) = ext
+        if let Ok((ip, port, _)) = ext
             && t.proto == ip_protocol::TCP
         {
             // The inside host opens the connection a held unsolicited
@@ -806,20 +842,11 @@ impl Nat {
             // silently, never answered (RFC 5382 REQ-4).
             self.pool.syn.cancel(&(t.dst, t.dport, ip, port));
         }
-        let (ext_ip, ext_port) = match ext {
+        let (ext_ip, ext_port, rk) = match ext {
             Ok(e) => e,
             Err(r) => return Step::Drop(r),
         };
-        let xlat = Tuple {
-            src: ext_ip,
-            sport: ext_port,
-            dport: if t.proto == ip_protocol::ICMP {
-                ext_port
-            } else {
-                t.dport
-            },
-            ..*t
-        };
+        let xlat = outbound_xlat(t, ext_ip, ext_port);
         let tcp = TcpTrack::opened();
         let session = Session {
             orig: *t,
@@ -829,65 +856,79 @@ impl Nat {
             tcp,
             mapped: true,
         };
-        self.insert(session, t, tcp.class(), now)
+        self.insert(session, t, Some(pk), rk, tcp.class(), now)
     }
 
-    /// The external endpoint of an outbound session's mapping `key`: the
-    /// existing mapping (one more reference) or a new one.
+    /// [`NatConfig::is_inside`], from the precomputed masks. O(prefixes).
+    #[inline]
+    fn is_inside(&self, ip: Ipv4Addr) -> bool {
+        let a = u32::from(ip);
+        self.inside.iter().any(|&(net, mask)| a & mask == net)
+    }
+
+    /// The external endpoint of an outbound session's mapping `mk`: the
+    /// existing mapping (one more reference) or a new one; with the
+    /// session's reply key and its hash, whose index bucket is being
+    /// loaded (prefetched as soon as the endpoint is known, so that miss
+    /// overlaps the mapping's own index writes).
     fn outbound_mapping(
         &mut self,
-        key: &MapKey,
+        mk: &MapKey,
         t: &Tuple,
         now: u64,
-    ) -> Result<(Ipv4Addr, u16), DropReason> {
-        let pool = &mut self.pool;
-        if let Some(m) = pool.by_in.get_mut(key) {
-            m.refs += 1;
-            let ext = (m.ext_ip, m.ext_port);
-            pool.note_remote(key, t.dst);
-            return Ok(ext);
-        }
-        match pool.alloc.allocate(t.proto, t.src, t.sport, now) {
-            Ok((ip, port, _)) => {
-                pool.by_in.insert(
-                    *key,
-                    Mapping {
-                        ext_ip: ip,
-                        ext_port: port,
-                        refs: 1,
-                    },
-                );
-                pool.by_ext.insert(endpoint_word(t.proto, ip, port), *key);
-                pool.note_remote(key, t.dst);
-                pool.event(MappingEventKind::Created, key, (ip, port), now);
-                Ok((ip, port))
-            }
+    ) -> Result<(Ipv4Addr, u16, Option<KeyHash>), DropReason> {
+        let table = &self.table;
+        let mut rk = None;
+        let ext = self.pool.map_outbound(mk, t.dst, now, |ip, port| {
+            let k = key(&outbound_xlat(t, ip, port).reversed());
+            let h = table.hash(&k);
+            table.prefetch_index(h);
+            rk = Some((k, h));
+        });
+        match ext {
+            Ok((ip, port)) => Ok((ip, port, rk)),
             Err(AllocError::QuotaExceeded) => Err(DropReason::QuotaExceeded),
             Err(AllocError::Exhausted) => Err(DropReason::PoolExhausted),
             Err(AllocError::Protocol(_)) => Err(DropReason::UnsupportedProtocol),
         }
     }
 
-    /// Insert a new session (its mapping reference, if any, already
-    /// taken: a refused insert gives it back).
-    fn insert(&mut self, s: Session, t: &Tuple, class: TimeoutClass, now: u64) -> Step {
+    /// Insert a new session created by packet `t` (its mapping reference,
+    /// if any, already taken: a refused insert gives it back). `pk`: the
+    /// packet's key and hash when the packet is the session's forward
+    /// direction (`s.orig == *t`), else `None` (an inbound-created
+    /// masquerade session, entered by its reverse key); `rk`: the reply
+    /// key and its hash if the caller has them.
+    fn insert(
+        &mut self,
+        s: Session,
+        t: &Tuple,
+        pk: Option<KeyHash>,
+        rk: Option<KeyHash>,
+        class: TimeoutClass,
+        now: u64,
+    ) -> Step {
         let expires = now.saturating_add(self.timeout(t.proto, class));
-        let (fwd, rev, xlat_pkt) = (
-            s.orig,
-            s.xlat.reversed(),
-            // The packet that creates the session: forward → xlat; an
-            // inbound-created masquerade session is entered by its reverse key.
-            if s.orig == *t {
-                s.xlat
-            } else {
-                s.orig.reversed()
-            },
-        );
+        let fwd = s.orig;
+        debug_assert_eq!(pk.is_some(), fwd == *t);
+        // The packet that creates the session: forward → xlat; reverse →
+        // the original tuple reversed.
+        let (fk, xlat_pkt) = match pk {
+            Some(pk) => (pk, s.xlat),
+            None => {
+                let k = key(&fwd);
+                ((k, self.table.hash(&k)), fwd.reversed())
+            }
+        };
+        let rk = rk.unwrap_or_else(|| {
+            let k = key(&s.xlat.reversed());
+            (k, self.table.hash(&k))
+        });
         let inserted = {
             let mut rel = releaser(&mut self.pool, &mut self.counters.released, self.apdm, now);
-            self.table.insert(
-                key(&fwd),
-                Some(key(&rev)),
+            self.table.insert_hashed(
+                fk,
+                Some(rk),
                 s,
                 Timestamp::from_nanos(expires),
                 Timestamp::from_nanos(now),
@@ -912,7 +953,10 @@ impl Nat {
         }
     }
 
-    fn create_inbound(&mut self, t: &Tuple, flags: u8, now: u64) -> Step {
+    /// A new inbound session for packet `t` (`pk`: its key and hash): a
+    /// port forward, or a session on an existing mapping the filtering
+    /// admits.
+    fn create_inbound(&mut self, t: &Tuple, pk: KeyHash, flags: u8, now: u64) -> Step {
         self.last_now = self.last_now.max(now);
         let syn_only =
             flags & (tcp::flags::SYN | tcp::flags::ACK | tcp::flags::RST) == tcp::flags::SYN;
@@ -941,16 +985,13 @@ impl Nat {
                 tcp: TcpTrack::opened(),
                 mapped: false,
             };
-            return self.insert(s, t, TimeoutClass::Transitory, now);
+            return self.insert(s, t, Some(pk), None, TimeoutClass::Transitory, now);
         }
         let is_nat = self.is_nat_address(t.dst);
         let mapped = {
             let filtering = self.cfg.filtering;
             let pool = &mut self.pool;
-            let mapped = pool
-                .by_ext
-                .get(&endpoint_word(t.proto, t.dst, t.dport))
-                .copied();
+            let mapped = pool.by_external(t.proto, t.dst, t.dport);
             let mut out = None;
             let admitted = |pool: &Pool, k: &MapKey| match filtering {
                 FilteringBehavior::EndpointIndependent => true,
@@ -962,10 +1003,8 @@ impl Nat {
                 && adm
                 && t.proto != ip_protocol::ICMP
                 && (t.proto != ip_protocol::TCP || syn_only)
-                && let Some(m) = pool.by_in.get_mut(&k)
+                && pool.add_ref(&k, t.src)
             {
-                m.refs += 1;
-                pool.note_remote(&k, t.src);
                 out = Some(k);
             }
             mapped.map(|k| (k, out.is_some(), adm))
@@ -1009,7 +1048,8 @@ impl Nat {
                     tcp,
                     mapped: true,
                 };
-                self.insert(s, t, class, now)
+                let pk = (orig == *t).then_some(pk);
+                self.insert(s, t, pk, None, class, now)
             }
         }
     }
@@ -1199,7 +1239,7 @@ impl Nat {
         NatStats {
             sessions_active: self.table.len() as u64,
             ports_in_use: alloc.in_use,
-            mappings: p.by_in.len() as u64,
+            mappings: p.mappings() as u64,
             created: c.created,
             expired: c.released[ReleaseReason::Expired.index()],
             lazily_expired: c.released[ReleaseReason::LazyExpired.index()],

@@ -109,14 +109,53 @@ impl Index {
         }
     }
 
-    /// Adds a key (its hash, the slot it names, which key of the entry).
-    /// The caller has checked that the key is not present.
+    /// As [`Index::find`], but a miss returns the empty bucket that ended
+    /// the probe: where the key goes ([`Index::put`]) if the index does
+    /// not change first.
+    #[inline(always)]
+    pub(super) fn probe(
+        &self,
+        hash: u64,
+        mut accept: impl FnMut(u32, bool) -> bool,
+    ) -> Result<(u32, bool), usize> {
+        let tag = hash >> 32;
+        let mut i = self.home(tag);
+        loop {
+            let b = self.buckets[i];
+            if b == 0 {
+                return Err(i);
+            }
+            if b >> 32 == tag {
+                let (slot, rev) = decode(b);
+                if accept(slot, rev) {
+                    return Ok((slot, rev));
+                }
+            }
+            i = self.next(i);
+        }
+    }
+
+    /// Adds a key at bucket `at`: the empty bucket [`Index::probe`]
+    /// returned for `hash` with no change to the index since, so exactly
+    /// the bucket [`Index::insert`] would take. The caller has checked that
+    /// the key is not present.
+    #[inline(always)]
+    pub(super) fn put(&mut self, at: usize, hash: u64, slot: u32, rev: bool) {
+        debug_assert!(self.len + 1 < self.buckets.len(), "index overfull");
+        debug_assert_eq!(self.buckets[at], 0, "bucket taken");
+        self.buckets[at] = encode(hash, slot, rev);
+        self.len += 1;
+    }
+
+    /// Adds a key (its hash, the slot it names, which key of the entry);
+    /// returns the bucket it took. The caller has checked that the key is
+    /// not present.
     ///
     /// # Panics
     /// In debug builds, if the index is already full (internal bug: the
     /// shard never holds more keys than it was sized for).
     #[inline]
-    pub(super) fn insert(&mut self, hash: u64, slot: u32, rev: bool) {
+    pub(super) fn insert(&mut self, hash: u64, slot: u32, rev: bool) -> usize {
         debug_assert!(self.len + 1 < self.buckets.len(), "index overfull");
         let mut i = self.home(hash >> 32);
         while self.buckets[i] != 0 {
@@ -124,6 +163,7 @@ impl Index {
         }
         self.buckets[i] = encode(hash, slot, rev);
         self.len += 1;
+        i
     }
 
     /// Removes the bucket of exactly `(hash, slot, rev)`, then shifts the
