@@ -455,10 +455,24 @@ impl Nat {
         ingress: Side,
         now: Timestamp,
     ) -> Verdict {
-        let now = now.as_nanos();
+        self.process_at(frame, cls, ingress, now.as_nanos(), None)
+    }
+
+    /// [`Nat::process`] at `now` ns, with the hash of the frame's lookup
+    /// key when [`Nat::prefetch`] computed it already (`hash` must be what
+    /// it returned for this frame).
+    #[inline]
+    fn process_at(
+        &mut self,
+        frame: &mut [u8],
+        cls: &Classified,
+        ingress: Side,
+        now: u64,
+        hash: Option<u64>,
+    ) -> Verdict {
         match self.prepare(frame, cls, ingress, now) {
             Pre::Done(v) => v,
-            Pre::Go(p) => self.finish(frame, cls, &p, ingress, now),
+            Pre::Go(p) => self.finish(frame, cls, &p, ingress, now, hash),
         }
     }
 
@@ -512,20 +526,24 @@ impl Nat {
         verdicts: &mut [Verdict],
     ) {
         let n = frames.len().min(cls.len()).min(verdicts.len());
+        let now = now.as_nanos();
         let mut start = 0;
+        let mut hashes: [Option<u64>; PREFETCH_CHUNK] = [None; PREFETCH_CHUNK];
         while start < n {
             let end = (start + PREFETCH_CHUNK).min(n);
+            let hashes = &mut hashes[..end - start];
             if end - start > 1 {
-                let mut hashes: [Option<u64>; PREFETCH_CHUNK] = [None; PREFETCH_CHUNK];
                 for i in start..end {
                     hashes[i - start] = self.prefetch(frames[i], &cls[i]);
                 }
-                for h in hashes[..end - start].iter().flatten() {
+                for h in hashes.iter().flatten() {
                     self.table.prefetch_entry(*h);
                 }
+            } else {
+                hashes[0] = None;
             }
             for i in start..end {
-                verdicts[i] = self.process(frames[i], &cls[i], ingress, now);
+                verdicts[i] = self.process_at(frames[i], &cls[i], ingress, now, hashes[i - start]);
             }
             start = end;
         }
@@ -621,13 +639,14 @@ impl Nat {
         p: &Prep,
         ingress: Side,
         now: u64,
+        hash: Option<u64>,
     ) -> Verdict {
         let Prep {
             tuple,
             flags,
             icmp_type,
         } = *p;
-        let mut step = self.stage(&tuple, ingress, flags, icmp_type, now);
+        let mut step = self.stage(&tuple, ingress, flags, icmp_type, now, hash);
         let mut hairpin = false;
         if let Step::Xlat(to) = step
             && ingress == Side::Inside
@@ -636,7 +655,7 @@ impl Nat {
         {
             // Hairpin: the translated packet re-enters as if from outside.
             hairpin = true;
-            step = match self.stage(&to, Side::Outside, flags, icmp_type, now) {
+            step = match self.stage(&to, Side::Outside, flags, icmp_type, now, None) {
                 Step::Xlat(to2) => Step::Xlat(to2),
                 Step::Untouched => Step::Drop(DropReason::NoSession),
                 d @ Step::Drop(_) => d,
@@ -707,6 +726,8 @@ impl Nat {
     }
 
     /// One NAT stage for a packet with ports: session lookup, else creation.
+    /// `hash`: the hash of `key(t)` if the caller has it.
+    #[inline]
     fn stage(
         &mut self,
         t: &Tuple,
@@ -714,9 +735,11 @@ impl Nat {
         flags: u8,
         icmp_type: Option<u8>,
         now: u64,
+        hash: Option<u64>,
     ) -> Step {
         let k = key(t);
-        let h = self.table.hash(&k);
+        let h = hash.unwrap_or_else(|| self.table.hash(&k));
+        debug_assert_eq!(h, self.table.hash(&k), "a prefetch hash of another key");
         if let Some((id, dir)) = self.lookup(k, h, now) {
             // Established path: TCP state, refresh, translation target.
             return self.on_hit(id, dir, ingress, flags, now);
