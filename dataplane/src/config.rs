@@ -28,6 +28,83 @@ pub const DEFAULT_EAL_ARGS: &[&str] = &[
     "256",
 ];
 
+/// `workers`: at most this many.
+pub const MAX_WORKERS: usize = 128;
+/// `flow_table.shards`: a power of two up to this (the flow table's own
+/// limit, `flow_entry::MAX_SHARDS`).
+pub const MAX_SHARDS: usize = flow_entry::MAX_SHARDS;
+/// `flow_table.capacity`: at most this many entries (the single-writer
+/// shard's limit, `flow_entry::Shard::MAX_CAPACITY`, 2^28), and no more
+/// than the machine's memory holds ([`Config::memory_estimate`]).
+pub const MAX_CAPACITY: usize = flow_entry::Shard::<u128, nat::Session>::MAX_CAPACITY;
+/// `flow_table.tick_ms`: 1..= this.
+pub const MAX_TICK_MS: u64 = 60_000;
+/// `neighbor.hold_queue`: at most this many frames per next hop.
+pub const MAX_HOLD_QUEUE: usize = 1024;
+/// `dpdk.burst`: 1..= this.
+pub const MAX_DPDK_BURST: u16 = 512;
+/// `dpdk.mempool_size`: at least this many mbufs.
+pub const MIN_MEMPOOL_SIZE: u32 = 512;
+
+/// What the configuration's tables take, in bytes (estimated from the
+/// tables' layout: see [`Config::memory_estimate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MemoryEstimate {
+    /// The NAT's session shard (0 without `[nat]`).
+    pub nat_sessions: u64,
+    /// The IPv6 flow tracker's shard.
+    pub ipv6_flows: u64,
+}
+
+impl MemoryEstimate {
+    pub fn total(&self) -> u64 {
+        self.nat_sessions + self.ipv6_flows
+    }
+}
+
+/// Bytes a `flow_entry::Shard<K, V>` of `capacity` entries allocates at
+/// construction (what its `memory_bytes` reports): the slab reservation
+/// (`capacity * ENTRY_BYTES`), the key index (two keys per entry at no more
+/// than 3/4 load, one `u64` per bucket, rounded up to 8-bucket cache lines:
+/// flow-entry's `shard/index.rs`, whose sizing is private and repeated
+/// here), the timer wheel's levels and the shard itself.
+pub fn shard_bytes<K: flow_entry::ShardKey, V>(capacity: usize, wheel_levels: usize) -> u64 {
+    let slab = capacity as u64 * flow_entry::Shard::<K, V>::ENTRY_BYTES as u64;
+    let buckets = (capacity as u64 * 2 * 4)
+        .div_ceil(3)
+        .max(1)
+        .next_multiple_of(8);
+    let level = 8 + 2 * flow_entry::wheel::SLOTS as u64 * 4;
+    slab + buckets * 8
+        + wheel_levels as u64 * level
+        + core::mem::size_of::<flow_entry::Shard<K, V>>() as u64
+}
+
+/// The machine's memory in bytes (`MemTotal` in `/proc/meminfo`); `None`
+/// when it cannot be read (the memory check is then skipped).
+pub fn machine_memory() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = s.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// `bytes` for people: `664.0 MiB`, `1.5 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
 /// A configuration error: the field path and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -482,15 +559,50 @@ impl Config {
         }
     }
 
-    /// Semantic checks; the first problem found is returned.
+    /// What the tables this configuration builds will take: the NAT's
+    /// session shard (`flow_entry::Shard<u128, nat::Session>`) and the IPv6
+    /// flow tracker's (`flow_entry::Shard<FlowKey, ()>`), each of
+    /// `flow_table.capacity` entries ([`shard_bytes`]). Other allocations
+    /// (the NAT's mapping maps, fragments, hold queues) are not counted.
+    pub fn memory_estimate(&self) -> MemoryEstimate {
+        let tc = crate::natglue::table_config(self);
+        let ticks = tc.range.as_nanos() / tc.tick.as_nanos().max(1);
+        let levels =
+            flow_entry::wheel::Wheel::levels_for_range(u64::try_from(ticks).unwrap_or(u64::MAX));
+        let cap = self.flow_table.capacity;
+        MemoryEstimate {
+            nat_sessions: if self.nat.is_some() {
+                shard_bytes::<u128, nat::Session>(cap, levels)
+            } else {
+                0
+            },
+            ipv6_flows: shard_bytes::<flow_entry::FlowKey, ()>(cap, levels),
+        }
+    }
+
+    /// Every check `check-config`, `replay` and `run` make (they all load
+    /// through [`Config::from_toml_str`], which calls this): the semantic
+    /// checks ([`Config::validate_with_memory`]) against this machine's
+    /// memory ([`machine_memory`]).
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] naming the field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.workers == 0 || self.workers > 128 {
+        self.validate_with_memory(machine_memory())
+    }
+
+    /// Semantic checks; the first problem found is returned. `memory`: the
+    /// machine's memory in bytes (`None`: not checked); a configuration
+    /// whose tables ([`Config::memory_estimate`]) would take more is
+    /// refused, naming `flow_table.capacity`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the field.
+    pub fn validate_with_memory(&self, memory: Option<u64>) -> Result<(), ConfigError> {
+        if self.workers == 0 || self.workers > MAX_WORKERS {
             return Err(ConfigError::invalid(
                 "workers",
-                format!("{} is not in 1..=128", self.workers),
+                format!("{} is not in 1..={MAX_WORKERS}", self.workers),
             ));
         }
         if self.ports.is_empty() {
@@ -583,16 +695,20 @@ impl Config {
             }
         }
         let ft = &self.flow_table;
-        if !ft.shards.is_power_of_two() || ft.shards > 4096 {
+        if !ft.shards.is_power_of_two() || ft.shards > MAX_SHARDS {
             return Err(ConfigError::invalid(
                 "flow_table.shards",
-                format!("{} is not a power of two in 1..=4096", ft.shards),
+                format!("{} is not a power of two in 1..={MAX_SHARDS}", ft.shards),
             ));
         }
-        if ft.capacity == 0 || ft.capacity > (1 << 28) {
+        if ft.capacity == 0 || ft.capacity > MAX_CAPACITY {
             return Err(ConfigError::invalid(
                 "flow_table.capacity",
-                format!("{} is not in 1..=2^28", ft.capacity),
+                format!(
+                    "{} is not in 1..={MAX_CAPACITY} (2^{})",
+                    ft.capacity,
+                    MAX_CAPACITY.trailing_zeros()
+                ),
             ));
         }
         if !(ft.high_watermark > 0.0 && ft.high_watermark <= 1.0) {
@@ -607,22 +723,38 @@ impl Config {
                 "must be in (0, high_watermark)",
             ));
         }
-        if ft.tick_ms == 0 || ft.tick_ms > 60_000 {
+        if ft.tick_ms == 0 || ft.tick_ms > MAX_TICK_MS {
             return Err(ConfigError::invalid(
                 "flow_table.tick_ms",
-                "must be in 1..=60000",
+                format!("{} is not in 1..={MAX_TICK_MS}", ft.tick_ms),
             ));
         }
+        // The flow table's own checks (what building the tables runs), so
+        // a limit added there is caught here, naming the field.
+        crate::natglue::table_config(self).validate().map_err(|e| {
+            use flow_entry::ConfigError as E;
+            let field = match e {
+                E::Shards(_) => "flow_table.shards",
+                E::Capacity { .. } => "flow_table.capacity",
+                E::Watermarks { .. } => "flow_table.high_watermark",
+                E::Tick(_) | E::Range(_) => "flow_table.tick_ms",
+                E::EvictScan => "flow_table",
+            };
+            ConfigError::invalid(field, e.to_string())
+        })?;
         if self.ipv6.flow_timeout_secs == 0 {
             return Err(ConfigError::invalid(
                 "ipv6.flow_timeout_secs",
                 "must be at least 1",
             ));
         }
-        if self.neighbor.hold_queue > 1024 {
+        if self.neighbor.hold_queue > MAX_HOLD_QUEUE {
             return Err(ConfigError::invalid(
                 "neighbor.hold_queue",
-                "must be at most 1024",
+                format!(
+                    "{} is over the maximum {MAX_HOLD_QUEUE}",
+                    self.neighbor.hold_queue
+                ),
             ));
         }
         if self.neighbor.retry_ms == 0 {
@@ -631,13 +763,19 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        if self.dpdk.burst == 0 || self.dpdk.burst > 512 {
-            return Err(ConfigError::invalid("dpdk.burst", "must be in 1..=512"));
+        if self.dpdk.burst == 0 || self.dpdk.burst > MAX_DPDK_BURST {
+            return Err(ConfigError::invalid(
+                "dpdk.burst",
+                format!("{} is not in 1..={MAX_DPDK_BURST}", self.dpdk.burst),
+            ));
         }
-        if self.dpdk.mempool_size < 512 {
+        if self.dpdk.mempool_size < MIN_MEMPOOL_SIZE {
             return Err(ConfigError::invalid(
                 "dpdk.mempool_size",
-                "must be at least 512",
+                format!(
+                    "{} is below the minimum {MIN_MEMPOOL_SIZE}",
+                    self.dpdk.mempool_size
+                ),
             ));
         }
         if let Some(a) = &self.control.metrics_addr
@@ -659,6 +797,23 @@ impl Config {
             }
             crate::natglue::validate(nat)
                 .map_err(|(f, r)| ConfigError::invalid(format!("nat.{f}"), r))?;
+        }
+        if let Some(have) = memory {
+            let m = self.memory_estimate();
+            if m.total() > have {
+                return Err(ConfigError::invalid(
+                    "flow_table.capacity",
+                    format!(
+                        "{} entries: the tables would take {} (NAT sessions {} + IPv6 flows {}), \
+                         more than the machine's memory, {} (MemTotal in /proc/meminfo)",
+                        ft.capacity,
+                        human_bytes(m.total()),
+                        human_bytes(m.nat_sessions),
+                        human_bytes(m.ipv6_flows),
+                        human_bytes(have)
+                    ),
+                ));
+            }
         }
         Ok(())
     }

@@ -577,10 +577,10 @@ fn run_inner(
         out: BTreeMap::new(),
     };
     let t0 = Instant::now();
-    let (skipped, span) = replay::drive(&mut pipeline, &mut feed, &mut sink, |_| {})?;
+    let d = replay::drive_full(&mut pipeline, &mut feed, &mut sink, 1, None, |_| {})?;
     let wall = t0.elapsed().as_secs_f64();
     let rec = feed.record.take().unwrap_or_default();
-    Ok((Summary::collect(&shared, skipped, span, wall), shared, rec))
+    Ok((Summary::from_drive(&shared, d, wall), shared, rec))
 }
 
 /// Write a recording as `DIR/PORT-in.pcap` (port names from `cfg`).

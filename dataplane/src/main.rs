@@ -57,6 +57,18 @@ enum Cmd {
         /// within a burst's time span. 1..=1024.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
         burst: u16,
+        /// Write one JSON line per input frame to FILE: port, frame number
+        /// in its input file (as Wireshark counts), capture time, verdict
+        /// (forwarded to PORT with the 5-tuple as it left / dropped with the
+        /// reason / generated / consumed). Written to a temporary file and
+        /// renamed at the end; never over an input.
+        #[arg(long, value_name = "FILE")]
+        verdicts: Option<PathBuf>,
+        /// Write the dropped frames (as they came in) to FILE, pcapng, one
+        /// interface per port, the reason as each packet's comment
+        /// (`tshark -r FILE -T fields -e frame.comment`).
+        #[arg(long, value_name = "FILE.pcapng")]
+        drops: Option<PathBuf>,
     },
     /// Validate a configuration file; explains the first error with its field.
     CheckConfig { file: PathBuf },
@@ -94,12 +106,24 @@ fn main() -> ExitCode {
     }) {
         Cmd::CheckConfig { file } => match Config::load(&file) {
             Ok(cfg) => {
+                use dataplane::config::human_bytes;
                 println!(
                     "{}: OK ({} ports, {} routes, NAT {})",
                     file.display(),
                     cfg.ports.len(),
                     cfg.routes.len(),
                     if cfg.nat.is_some() { "on" } else { "off" }
+                );
+                let m = cfg.memory_estimate();
+                let machine = dataplane::config::machine_memory()
+                    .map_or_else(|| "unknown".to_string(), human_bytes);
+                println!(
+                    "memory: {} for the tables of {} entries (NAT sessions {} + IPv6 flows {}); machine memory {}",
+                    human_bytes(m.total()),
+                    cfg.flow_table.capacity,
+                    human_bytes(m.nat_sessions),
+                    human_bytes(m.ipv6_flows),
+                    machine
                 );
                 ExitCode::SUCCESS
             }
@@ -119,7 +143,19 @@ fn main() -> ExitCode {
             out_dir,
             json,
             burst,
-        } => replay(&config, &inputs, &out_dir, json, usize::from(burst)),
+            verdicts,
+            drops,
+        } => replay(
+            &config,
+            &inputs,
+            &out_dir,
+            json,
+            &dataplane::replay::ReplayOptions {
+                burst: usize::from(burst),
+                verdicts,
+                drops,
+            },
+        ),
         Cmd::Ctl { socket, command } => {
             match dataplane::control::ctl(&socket, &command.join(" ")) {
                 Ok(answer) => {
@@ -187,7 +223,7 @@ fn replay(
     inputs: &[String],
     out_dir: &std::path::Path,
     json: bool,
-    burst: usize,
+    opts: &dataplane::replay::ReplayOptions,
 ) -> ExitCode {
     let cfg = match Config::load(config) {
         Ok(c) => c,
@@ -206,7 +242,7 @@ fn replay(
     if let Err(e) = dataplane::replay::stop::install() {
         tracing::warn!("cannot install the SIGINT/SIGTERM handlers: {e}");
     }
-    match dataplane::replay::replay_files_burst(cfg, &ins, out_dir, burst) {
+    match dataplane::replay::replay_files_with(cfg, &ins, out_dir, opts) {
         Ok(s) => {
             print_summary(&s, json);
             match dataplane::replay::stop::requested() {

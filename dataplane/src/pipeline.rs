@@ -764,7 +764,7 @@ impl Pipeline {
             let d = match ingress {
                 Some(p) => {
                     let before = out.generated.len();
-                    let known = pre.get(i).and_then(|x| x.cls);
+                    let known = pre.get(i).and_then(|x| x.cls.as_ref());
                     let pre = self.pre_nat(p, f.data_mut(), known, now, out);
                     for _ in before..out.generated.len() {
                         out.generated_cause.push(Some(i as u32));
@@ -1240,12 +1240,12 @@ impl Pipeline {
         &mut self,
         ingress: PortId,
         f: &mut [u8],
-        known: Option<Classified>,
+        known: Option<&Classified>,
         now: Timestamp,
         out: &mut Output,
     ) -> Pre {
         let cls = match known {
-            Some(c) => c,
+            Some(c) => *c,
             None => match wire::classify(f) {
                 Ok(c) => c,
                 Err(e) => return Pre::Done(classify_drop(e)),

@@ -28,6 +28,7 @@ pub mod linktype;
 pub mod output;
 pub mod stop;
 pub mod summary;
+pub mod verdicts;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -40,7 +41,8 @@ pub use capture::FileSource;
 pub use output::{
     CountSink, MemSink, PacketSink, PcapDirSink, check_outputs_are_not_inputs, out_header,
 };
-pub use summary::{PortCounts, Summary};
+pub use summary::{DriveStats, PortCounts, Summary};
+pub use verdicts::{FrameVerdict, VerdictFiles, VerdictSink};
 
 use crate::Timestamp;
 use crate::config::Config;
@@ -89,9 +91,20 @@ pub enum ReplayError {
         known: String,
     },
     #[error(
-        "output {output} is the input {input}: refusing to overwrite it (choose another --out-dir)"
+        "output {output} is the input {input}: refusing to overwrite it (choose another {flag})"
     )]
-    OutputIsInput { output: String, input: String },
+    OutputIsInput {
+        output: String,
+        input: String,
+        /// The option that named the output (`--out-dir`, `--verdicts`, …).
+        flag: String,
+    },
+    #[error("{flag} {path}: is also the output of {other}: choose another file")]
+    OutputClash {
+        flag: String,
+        path: String,
+        other: String,
+    },
     #[error("--in {port}=…: given twice")]
     DuplicatePort { port: String },
     #[error("{0}")]
@@ -116,6 +129,16 @@ pub enum SkipReason {
     UnsupportedLinkType,
 }
 
+impl SkipReason {
+    /// The snake_case name (JSON key, table row).
+    pub fn name(self) -> &'static str {
+        match self {
+            SkipReason::SnaplenExceeded => "snaplen_exceeded",
+            SkipReason::UnsupportedLinkType => "unsupported_link_type",
+        }
+    }
+}
+
 /// A stream of packets for one input port.
 pub trait PacketSource {
     /// The next packet, `Ok(None)` at the end.
@@ -126,6 +149,14 @@ pub trait PacketSource {
         &mut self,
         skipped: &mut BTreeMap<SkipReason, u64>,
     ) -> Result<Option<Packet>, ReplayError>;
+
+    /// The number of the packet [`PacketSource::next_packet`] returned
+    /// last, as Wireshark numbers frames (1-based, records skipped
+    /// included); 0 when the source does not know (the driver then numbers
+    /// the port's packets itself).
+    fn frame_number(&self) -> u64 {
+        0
+    }
 }
 
 /// In-memory packets (the demo, tests and benches).
@@ -198,6 +229,18 @@ pub trait Feed {
         skipped: &mut BTreeMap<SkipReason, u64>,
     ) -> Result<Option<(PortId, Packet)>, ReplayError>;
 
+    /// [`Feed::next`] with the packet's frame number in its input (see
+    /// [`PacketSource::frame_number`]; 0: unknown, the driver counts).
+    ///
+    /// # Errors
+    /// Corrupted input.
+    fn next_numbered(
+        &mut self,
+        skipped: &mut BTreeMap<SkipReason, u64>,
+    ) -> Result<Option<(PortId, Packet, u64)>, ReplayError> {
+        Ok(self.next(skipped)?.map(|(p, k)| (p, k, 0)))
+    }
+
     /// Whether packets may be read before the earlier ones are processed
     /// (the replay reads a few ahead and classifies them early). `false`
     /// for a feed whose later packets depend on the pipeline's output, such
@@ -211,7 +254,8 @@ pub trait Feed {
 /// input (the order of `--in`). O(inputs) per packet.
 pub struct Merge<'a> {
     inputs: Vec<(PortId, Box<dyn PacketSource + 'a>)>,
-    heads: Vec<Option<Packet>>,
+    /// Each input's next packet and its frame number.
+    heads: Vec<Option<(Packet, u64)>>,
     primed: bool,
     /// An input error met while refilling a head: returned after the
     /// packet that was already read (so it is processed, as every packet
@@ -235,33 +279,46 @@ impl Feed for Merge<'_> {
         &mut self,
         skipped: &mut BTreeMap<SkipReason, u64>,
     ) -> Result<Option<(PortId, Packet)>, ReplayError> {
+        Ok(self.next_numbered(skipped)?.map(|(p, k, _)| (p, k)))
+    }
+
+    fn next_numbered(
+        &mut self,
+        skipped: &mut BTreeMap<SkipReason, u64>,
+    ) -> Result<Option<(PortId, Packet, u64)>, ReplayError> {
         if let Some(e) = self.err.take() {
             return Err(e);
         }
         if !self.primed {
             self.primed = true;
             for (_, s) in &mut self.inputs {
-                self.heads.push(s.next_packet(skipped)?);
+                let p = s.next_packet(skipped)?;
+                self.heads.push(p.map(|p| (p, s.frame_number())));
             }
         }
         let mut best: Option<usize> = None;
         for (i, h) in self.heads.iter().enumerate() {
-            if let Some(p) = h
-                && best.is_none_or(|b| self.heads[b].as_ref().is_some_and(|q| p.ts_ns < q.ts_ns))
+            if let Some((p, _)) = h
+                && best.is_none_or(|b| {
+                    self.heads[b]
+                        .as_ref()
+                        .is_some_and(|(q, _)| p.ts_ns < q.ts_ns)
+                })
             {
                 best = Some(i);
             }
         }
         let Some(i) = best else { return Ok(None) };
-        let next = match self.inputs[i].1.next_packet(skipped) {
-            Ok(n) => n,
+        let src = &mut self.inputs[i].1;
+        let next = match src.next_packet(skipped) {
+            Ok(n) => n.map(|p| (p, src.frame_number())),
             Err(e) => {
                 self.err = Some(e);
                 None
             }
         };
         let pkt = std::mem::replace(&mut self.heads[i], next);
-        Ok(pkt.map(|p| (self.inputs[i].0, p)))
+        Ok(pkt.map(|(p, n)| (self.inputs[i].0, p, n)))
     }
 }
 
@@ -271,7 +328,7 @@ impl Feed for Merge<'_> {
 /// same timestamps; an input error is returned only after every packet
 /// read before it.
 struct Ahead {
-    q: VecDeque<(PortId, Packet)>,
+    q: VecDeque<(PortId, Packet, u64)>,
     /// What `Pipeline::prefetch` found for each packet of `q` (same order;
     /// empty when not reading ahead, so the pass-through baseline moves
     /// nothing extra).
@@ -313,10 +370,10 @@ impl Ahead {
         feed: &mut dyn Feed,
         pipeline: &Pipeline,
         skipped: &mut BTreeMap<SkipReason, u64>,
-    ) -> Result<Option<(PortId, Packet)>, ReplayError> {
+    ) -> Result<Option<(PortId, Packet, u64)>, ReplayError> {
         if !self.prefetching {
             // Nothing to prefetch: read each packet when it is needed.
-            return feed.next(skipped);
+            return feed.next_numbered(skipped);
         }
         self.next_ahead(feed, pipeline, skipped)
     }
@@ -326,12 +383,12 @@ impl Ahead {
         feed: &mut dyn Feed,
         pipeline: &Pipeline,
         skipped: &mut BTreeMap<SkipReason, u64>,
-    ) -> Result<Option<(PortId, Packet)>, ReplayError> {
+    ) -> Result<Option<(PortId, Packet, u64)>, ReplayError> {
         while !self.done && self.err.is_none() && self.q.len() < self.window {
-            match feed.next(skipped) {
-                Ok(Some((port, p))) => {
+            match feed.next_numbered(skipped) {
+                Ok(Some((port, p, n))) => {
                     self.pre.push_back(pipeline.prefetch(port, &p.data));
-                    self.q.push_back((port, p));
+                    self.q.push_back((port, p, n));
                 }
                 Ok(None) => self.done = true,
                 Err(e) => self.err = Some(e),
@@ -380,24 +437,122 @@ pub fn drive_bursts(
     feed: &mut dyn Feed,
     sink: &mut dyn PacketSink,
     burst: usize,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<(BTreeMap<SkipReason, u64>, u64), ReplayError> {
+    let d = drive_full(pipeline, feed, sink, burst, None, progress)?;
+    let span = d.span_ns();
+    Ok((d.skipped, span))
+}
+
+/// Counts what goes through to a sink, by port.
+struct Counting<'a> {
+    inner: &'a mut dyn PacketSink,
+    bytes: Vec<u64>,
+}
+
+impl Counting<'_> {
+    #[inline]
+    fn write(&mut self, port: PortId, ts_ns: u64, data: &[u8]) -> Result<(), ReplayError> {
+        let i = usize::from(port);
+        if i >= self.bytes.len() {
+            self.bytes.resize(i + 1, 0);
+        }
+        self.bytes[i] += data.len() as u64;
+        self.inner.write(port, ts_ns, data)
+    }
+}
+
+/// The NAT's drop counters by reason (`None` without NAT).
+fn nat_drop_counts(pipeline: &Pipeline) -> Option<BTreeMap<&'static str, u64>> {
+    Some(pipeline.shared().nat.as_ref()?.lock().stats().drops)
+}
+
+/// Pipeline drop reasons a NAT verdict can give.
+fn is_nat_drop(r: crate::pipeline::DropReason) -> bool {
+    use crate::pipeline::DropReason as D;
+    matches!(
+        r,
+        D::Nat | D::UnsolicitedInbound | D::NatExhausted | D::FlowTableFull
+    )
+}
+
+/// The NAT's own reason (snake_case) for the NAT drops of the burst just
+/// processed, when it is unambiguous: the NAT counted exactly as many
+/// drops as the burst has frames dropped for a NAT reason, all for one
+/// reason (always so for a burst of one frame whose drop came from the
+/// NAT; a drop the NAT did not count, such as an IPv6 flow's, gets none).
+fn nat_reason_of_burst(
+    pipeline: &Pipeline,
+    before: &BTreeMap<&'static str, u64>,
+    out: &Output,
+) -> Option<String> {
+    let after = nat_drop_counts(pipeline)?;
+    let mut reason = None;
+    let mut delta = 0;
+    for (k, n) in &after {
+        let d = n - before.get(k).copied().unwrap_or(0);
+        if d > 0 {
+            if reason.is_some() {
+                return None;
+            }
+            reason = Some(*k);
+            delta = d;
+        }
+    }
+    let frames = out
+        .dispositions
+        .iter()
+        .filter(|d| matches!(d, Disposition::Drop(r) if is_nat_drop(*r)))
+        .count() as u64;
+    (frames == delta && delta > 0)
+        .then(|| reason.map(summary::snake_case))
+        .flatten()
+}
+
+/// [`drive_bursts`], also handing each input frame's verdict to
+/// `verdicts` (in input order; [`verdicts::FrameVerdict`]) and returning
+/// what the driver measured ([`DriveStats`]: skipped records, first and
+/// last capture time, bytes in and out per port). The verdict sink is
+/// finished only on success (the caller decides after an error).
+///
+/// # Errors
+/// The first input or output error.
+pub fn drive_full(
+    pipeline: &mut Pipeline,
+    feed: &mut dyn Feed,
+    sink: &mut dyn PacketSink,
+    burst: usize,
+    mut verdicts: Option<&mut dyn VerdictSink>,
+    mut progress: impl FnMut(u64),
+) -> Result<DriveStats, ReplayError> {
     let burst = burst.clamp(1, 1024);
     let mut skipped = BTreeMap::new();
     let mut out = Output::default();
     let mut now: Option<Timestamp> = None;
     let mut first_ts: Option<u64> = None;
     let mut count = 0u64;
-    let mut carry: Option<(PortId, Packet)> = None;
+    let mut sink = Counting {
+        inner: sink,
+        bytes: Vec::new(),
+    };
+    let mut bytes_in: Vec<u64> = Vec::new();
+    // Frames seen per input port (numbers for feeds that give none).
+    let mut seen: Vec<u64> = Vec::new();
+    let mut carry: Option<(PortId, Packet, u64)> = None;
     let mut carry_pre = Prefetch::default();
     let mut stamps: Vec<u64> = Vec::with_capacity(burst);
+    let mut numbers: Vec<u64> = Vec::with_capacity(burst);
     let mut frames: Vec<Vec<u8>> = Vec::with_capacity(burst);
+    // The frames as they came in (only for a verdict sink that wants them).
+    let mut inputs: Vec<Vec<u8>> = Vec::new();
+    let mut gen_ports: Vec<PortId> = Vec::new();
+    let keep_inputs = verdicts.as_ref().is_some_and(|v| v.wants_input());
     // Classifications from the read-ahead (empty without read-ahead).
     let mut pres: Vec<Prefetch> = Vec::with_capacity(burst);
     let mut ahead = Ahead::new(burst, feed.may_read_ahead() && pipeline.uses_prefetch());
     loop {
         pres.clear();
-        let (port, first) = match carry.take() {
+        let (port, first, first_n) = match carry.take() {
             Some(x) => {
                 if ahead.prefetching {
                     pres.push(carry_pre);
@@ -415,13 +570,16 @@ pub fn drive_bursts(
             },
         };
         stamps.clear();
+        numbers.clear();
         frames.clear();
         stamps.push(first.ts_ns);
+        numbers.push(first_n);
         frames.push(first.data);
         while frames.len() < burst {
             match ahead.next(feed, pipeline, &mut skipped)? {
-                Some((p, pk)) if p == port => {
+                Some((p, pk, n)) if p == port => {
                     stamps.push(pk.ts_ns);
+                    numbers.push(n);
                     frames.push(pk.data);
                     if ahead.prefetching {
                         pres.push(ahead.last);
@@ -437,6 +595,22 @@ pub fn drive_bursts(
                 None => break,
             }
         }
+        let pi = usize::from(port);
+        if pi >= bytes_in.len() {
+            bytes_in.resize(pi + 1, 0);
+            seen.resize(pi + 1, 0);
+        }
+        for (f, n) in frames.iter().zip(numbers.iter_mut()) {
+            bytes_in[pi] += f.len() as u64;
+            seen[pi] += 1;
+            if *n == 0 {
+                *n = seen[pi];
+            }
+        }
+        if keep_inputs {
+            inputs.clear();
+            inputs.extend(frames.iter().cloned());
+        }
         first_ts.get_or_insert(stamps[0]);
         let t = Timestamp::from_nanos(stamps[0]);
         let n = match now {
@@ -446,7 +620,9 @@ pub fn drive_bursts(
                 t
             }
         };
+        let nat_before = verdicts.as_ref().and_then(|_| nat_drop_counts(pipeline));
         pipeline.process_prefetched(port, &mut frames, &pres, n, &mut out);
+        let nat_reason = nat_before.and_then(|b| nat_reason_of_burst(pipeline, &b, &out));
         // `now` never moves backwards; remember the latest capture time.
         let last = stamps.iter().copied().max().unwrap_or(stamps[0]);
         now = Some(n.max(Timestamp::from_nanos(last)));
@@ -461,10 +637,27 @@ pub fn drive_bursts(
             if let Disposition::Tx(p) = d {
                 sink.write(*p, stamps[i], f)?;
             }
+            gen_ports.clear();
             for ((p, g), cause) in out.generated.iter().zip(&out.generated_cause) {
                 if *cause == Some(i as u32) {
                     sink.write(*p, stamps[i], g)?;
+                    gen_ports.push(*p);
                 }
+            }
+            if let Some(v) = verdicts.as_deref_mut() {
+                v.verdict(&FrameVerdict {
+                    port,
+                    frame: numbers[i],
+                    ts_ns: stamps[i],
+                    disposition: *d,
+                    input: if keep_inputs { &inputs[i] } else { f },
+                    output: f,
+                    generated: &gen_ports,
+                    nat_reason: match d {
+                        Disposition::Drop(r) if is_nat_drop(*r) => nat_reason.as_deref(),
+                        _ => None,
+                    },
+                })?;
             }
         }
         let before = count;
@@ -481,13 +674,18 @@ pub fn drive_bursts(
             sink.write(p, n.as_nanos(), &f)?;
         }
     }
-    sink.finish()?;
-    let span = match (first_ts, now) {
-        (Some(a), Some(b)) => b.as_nanos().saturating_sub(a),
-        _ => 0,
-    };
+    sink.inner.finish()?;
+    if let Some(v) = verdicts {
+        v.finish()?;
+    }
     progress(count);
-    Ok((skipped, span))
+    Ok(DriveStats {
+        skipped,
+        first_ns: first_ts,
+        last_ns: now.map(Timestamp::as_nanos),
+        bytes_in,
+        bytes_out: sink.bytes,
+    })
 }
 
 /// Replay in-memory inputs through a fresh pipeline built from `cfg`.
@@ -507,9 +705,9 @@ pub fn replay_packets(
         .collect();
     let mut feed = Merge::new(srcs);
     let t0 = Instant::now();
-    let (skipped, span) = drive(&mut pipeline, &mut feed, sink, |_| {})?;
+    let d = drive_full(&mut pipeline, &mut feed, sink, 1, None, |_| {})?;
     let wall = t0.elapsed().as_secs_f64();
-    Ok((Summary::collect(&shared, skipped, span, wall), shared))
+    Ok((Summary::from_drive(&shared, d, wall), shared))
 }
 
 /// `dataplane replay`: files in, `DIR/PORT.pcap` out.
@@ -527,13 +725,6 @@ pub fn replay_files(
 /// [`replay_files`] with bursts of up to `burst` packets per `process` call
 /// (see [`drive_bursts`]; 1 = exact per-packet clock).
 ///
-/// Nothing is written when an output would be an input file. The outputs
-/// are written to temporary files and renamed at the end; after an input
-/// error they hold what was processed before it, after an output error the
-/// earlier outputs are left as they were. A stop requested by a signal
-/// ([`stop::install`]) ends the reading: the outputs are finished and the
-/// summary's `interrupted` names the signal.
-///
 /// # Errors
 /// Any [`ReplayError`].
 pub fn replay_files_burst(
@@ -542,53 +733,182 @@ pub fn replay_files_burst(
     out_dir: &Path,
     burst: usize,
 ) -> Result<Summary, ReplayError> {
+    replay_files_with(
+        cfg,
+        inputs,
+        out_dir,
+        &ReplayOptions {
+            burst,
+            ..ReplayOptions::default()
+        },
+    )
+}
+
+/// What `dataplane replay` writes besides `DIR/PORT.pcap`, and how it
+/// drives the pipeline.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// Packets per `process` call ([`drive_bursts`]; 1 = exact clock).
+    pub burst: usize,
+    /// `--verdicts FILE`: one JSON line per input frame ([`verdicts`]).
+    pub verdicts: Option<PathBuf>,
+    /// `--drops FILE`: the dropped frames, pcapng, reason in a comment.
+    pub drops: Option<PathBuf>,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            burst: 1,
+            verdicts: None,
+            drops: None,
+        }
+    }
+}
+
+/// Refuse the `--verdicts`/`--drops` files when one is an input (same
+/// device and inode), a per-port output `DIR/PORT.pcap`, or the other one.
+/// Call before anything is written.
+///
+/// # Errors
+/// [`ReplayError::OutputIsInput`], [`ReplayError::OutputClash`].
+pub fn check_extra_outputs(
+    opts: &ReplayOptions,
+    out_dir: &Path,
+    port_names: &[String],
+    inputs: &[PathBuf],
+) -> Result<(), ReplayError> {
+    let extras: Vec<(&str, &PathBuf)> = [
+        ("--verdicts", opts.verdicts.as_ref()),
+        ("--drops", opts.drops.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(f, p)| p.map(|p| (f, p)))
+    .collect();
+    for (flag, path) in &extras {
+        output::check_path_is_not_input(path, flag, inputs)?;
+    }
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let same = |a: &Path, b: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        if abs(a) == abs(b) {
+            return true;
+        }
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
+        }
+    };
+    let outs = output::output_paths(out_dir, port_names);
+    for (i, (flag, path)) in extras.iter().enumerate() {
+        if let Some(o) = outs.iter().find(|o| same(path, o)) {
+            return Err(ReplayError::OutputClash {
+                flag: (*flag).to_string(),
+                path: path.display().to_string(),
+                other: format!("--out-dir ({})", o.display()),
+            });
+        }
+        if let Some((other, _)) = extras[..i].iter().find(|(_, p)| same(path, p)) {
+            return Err(ReplayError::OutputClash {
+                flag: (*flag).to_string(),
+                path: path.display().to_string(),
+                other: (*other).to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// [`replay_files`] with [`ReplayOptions`].
+///
+/// Nothing is written when an output (a port's, `--verdicts`, `--drops`)
+/// would be an input file. The outputs are written to temporary files and
+/// renamed at the end; after an input error they hold what was processed
+/// before it, after an output error the earlier outputs are left as they
+/// were. A stop requested by a signal ([`stop::install`]) ends the reading:
+/// the outputs are finished and the summary's `interrupted` names the
+/// signal.
+///
+/// # Errors
+/// Any [`ReplayError`].
+pub fn replay_files_with(
+    cfg: Config,
+    inputs: &[(PortId, PathBuf)],
+    out_dir: &Path,
+    opts: &ReplayOptions,
+) -> Result<Summary, ReplayError> {
     let names: Vec<String> = cfg.ports.iter().map(|p| p.name.clone()).collect();
     let in_paths: Vec<PathBuf> = inputs.iter().map(|(_, p)| p.clone()).collect();
     check_outputs_are_not_inputs(out_dir, &names, &in_paths)?;
-    let total_bytes: u64 = inputs
+    check_extra_outputs(opts, out_dir, &names, &in_paths)?;
+    // Regular files' sizes (a FIFO has none: no percentage then).
+    let sizes: Vec<Option<u64>> = inputs
         .iter()
-        .filter_map(|(_, p)| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
+        .map(|(_, p)| {
+            std::fs::metadata(p)
+                .ok()
+                .filter(std::fs::Metadata::is_file)
+                .map(|m| m.len())
+        })
+        .collect();
+    let total_bytes: u64 = sizes.iter().flatten().sum();
+    let sized = sizes.iter().all(Option::is_some);
+    let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut srcs: Vec<(PortId, Box<dyn PacketSource>)> = Vec::new();
     for (port, path) in inputs {
         let mac = cfg
             .ports
             .get(usize::from(*port))
             .map_or([0; 6], |p| p.mac.0);
-        srcs.push((*port, Box::new(FileSource::open_for_port(path, mac)?)));
+        let src = FileSource::open_for_port(path, mac)?.count_bytes(Arc::clone(&read));
+        srcs.push((*port, Box::new(src)));
     }
     tracing::info!(inputs = inputs.len(), bytes = total_bytes, out = %out_dir.display(), "replay starting");
     let shared = Shared::new(cfg, 1)?;
     let mut sink = PcapDirSink::create(out_dir, &shared.port_names())?;
+    let mut vfiles = if opts.verdicts.is_some() || opts.drops.is_some() {
+        Some(VerdictFiles::create(
+            &shared.port_names(),
+            opts.verdicts.as_deref(),
+            opts.drops.as_deref(),
+        )?)
+    } else {
+        None
+    };
     // Outputs exist: a signal now finishes them (if handlers are installed).
     stop::arm();
     let mut pipeline = Pipeline::new(Arc::clone(&shared), 0);
-    // A progress bar for captures big enough to take over a second (~16 MiB);
-    // indicatif hides it when stderr is not a terminal.
-    let bar = (total_bytes > 16 << 20).then(|| {
-        let b = indicatif::ProgressBar::new_spinner();
-        b.set_message("replaying");
-        b
-    });
+    let bar = progress_bar(total_bytes, sized);
     let t0 = Instant::now();
     let mut feed = Merge::new(srcs);
-    let r = drive_bursts(&mut pipeline, &mut feed, &mut sink, burst, |n| {
-        if let Some(b) = &bar {
-            b.set_position(n);
-            b.set_message(format!("{n} packets"));
-        }
-    });
+    let r = drive_full(
+        &mut pipeline,
+        &mut feed,
+        &mut sink,
+        opts.burst,
+        vfiles.as_mut().map(|v| v as &mut dyn VerdictSink),
+        |n| {
+            if let Some(b) = &bar {
+                b.set_message(format!("{n} packets"));
+                if sized {
+                    b.set_position(read.load(std::sync::atomic::Ordering::Relaxed));
+                }
+            }
+        },
+    );
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let (skipped, span) = match r {
+    let d = match r {
         Ok(x) => x,
         Err(e) => {
             // An input error: keep what was processed before it (valid
             // files). An output error: `finish` keeps nothing.
             if !sink.failed() {
                 let _ = sink.finish();
+                if let Some(v) = vfiles.as_mut() {
+                    let _ = v.finish();
+                }
             }
             return Err(e);
         }
@@ -597,12 +917,35 @@ pub fn replay_files_burst(
     let interrupted = stop::requested().map(|s| stop::signal_name(s).to_string());
     tracing::info!(
         wall_seconds = wall,
-        capture_ns = span,
-        skipped = skipped.values().sum::<u64>(),
+        capture_ns = d.span_ns(),
+        skipped = d.skipped.values().sum::<u64>(),
         interrupted = interrupted.as_deref().unwrap_or("no"),
         "replay finished"
     );
-    let mut s = Summary::collect(&shared, skipped, span, wall);
+    let mut s = Summary::from_drive(&shared, d, wall);
     s.interrupted = interrupted;
     Ok(s)
+}
+
+/// The progress display on stderr for inputs over 16 MiB (indicatif hides
+/// it when stderr is not a terminal): a bar with the percentage, bytes read
+/// and the time left when every input is a regular file (`sized`), a
+/// spinner with the packet count otherwise (a FIFO).
+fn progress_bar(total_bytes: u64, sized: bool) -> Option<indicatif::ProgressBar> {
+    if total_bytes <= 16 << 20 {
+        return None;
+    }
+    let b = if sized {
+        let b = indicatif::ProgressBar::new(total_bytes);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "replaying [{bar:30}] {percent:>3}% {bytes}/{total_bytes} {msg}, {eta} left",
+        ) {
+            b.set_style(style.progress_chars("=> "));
+        }
+        b
+    } else {
+        indicatif::ProgressBar::new_spinner()
+    };
+    b.set_message("0 packets");
+    Some(b)
 }

@@ -21,6 +21,8 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, Chain, Cursor, ErrorKind, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use pcap_file::pcap::PcapReader;
 use pcap_file::pcapng::Block;
@@ -47,7 +49,25 @@ const EPB: u32 = 6;
 
 /// The file, with the magic bytes read to detect the format put back in
 /// front (so a FIFO works), ending early when a stop was requested.
-struct Input(Chain<Cursor<Vec<u8>>, File>);
+/// Bytes read from one file, and optionally added to a total shared by
+/// several files (a replay's progress display).
+#[derive(Default)]
+struct ReadCount {
+    own: AtomicU64,
+    total: OnceLock<Arc<AtomicU64>>,
+}
+
+impl ReadCount {
+    fn add(&self, n: u64) {
+        self.own.fetch_add(n, Ordering::Relaxed);
+        if let Some(t) = self.total.get() {
+            t.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Bytes read are counted (progress display).
+struct Input(Chain<Cursor<Vec<u8>>, File>, Arc<ReadCount>);
 
 impl Read for Input {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -57,6 +77,10 @@ impl Read for Input {
             }
             match self.0.read(buf) {
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Ok(n) => {
+                    self.1.add(n as u64);
+                    return Ok(n);
+                }
                 r => return r,
             }
         }
@@ -79,6 +103,8 @@ pub struct FileSource {
     path: String,
     reader: Reader,
     index: u64,
+    /// Bytes read from the file so far (shared with whoever shows progress).
+    read: Arc<ReadCount>,
 }
 
 impl FileSource {
@@ -106,7 +132,8 @@ impl FileSource {
         let n = read_full(&mut f, &mut magic).map_err(io)?;
         magic.truncate(n);
         let is_ng = magic == [0x0a, 0x0d, 0x0d, 0x0a];
-        let input = Input(Cursor::new(magic).chain(f));
+        let read = Arc::new(ReadCount::default());
+        let input = Input(Cursor::new(magic).chain(f), Arc::clone(&read));
         let not = |reason: String| ReplayError::NotACapture {
             path: p.clone(),
             reason,
@@ -145,7 +172,23 @@ impl FileSource {
             path: p,
             reader,
             index: 0,
+            read,
         })
+    }
+
+    /// Bytes read from the file so far (the header and buffered read-ahead
+    /// included).
+    pub fn bytes_read(&self) -> u64 {
+        self.read.own.load(Ordering::Relaxed)
+    }
+
+    /// Also add the bytes read from now on to `total` (one counter for all
+    /// the inputs of a replay: its progress display).
+    #[must_use]
+    pub fn count_bytes(self, total: Arc<AtomicU64>) -> FileSource {
+        total.fetch_add(self.bytes_read(), Ordering::Relaxed);
+        let _ = self.read.total.set(total);
+        self
     }
 
     fn corrupt(&self, reason: String) -> ReplayError {
@@ -192,6 +235,12 @@ pub(super) fn pcapng_ns(raw: u64, tsresol: u8, offset_s: u64) -> u64 {
 }
 
 impl PacketSource for FileSource {
+    /// Records are numbered from 1 in file order, skipped ones included
+    /// (Wireshark's frame numbers; pcapng: packet blocks).
+    fn frame_number(&self) -> u64 {
+        self.index
+    }
+
     fn next_packet(
         &mut self,
         skipped: &mut BTreeMap<SkipReason, u64>,

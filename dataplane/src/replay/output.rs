@@ -63,22 +63,35 @@ pub fn check_outputs_are_not_inputs(
     port_names: &[String],
     inputs: &[PathBuf],
 ) -> Result<(), ReplayError> {
-    use std::os::unix::fs::MetadataExt;
-    let ids: Vec<(u64, u64, &PathBuf)> = inputs
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino(), p)))
-        .collect();
     for out in output_paths(out_dir, port_names) {
-        let Ok(m) = std::fs::metadata(&out) else {
-            continue;
-        };
-        if let Some((_, _, input)) = ids
-            .iter()
-            .find(|(dev, ino, _)| *dev == m.dev() && *ino == m.ino())
+        check_path_is_not_input(&out, "--out-dir", inputs)?;
+    }
+    Ok(())
+}
+
+/// Refuse `out` (named by option `flag`) when it is one of `inputs` (same
+/// device and inode).
+///
+/// # Errors
+/// [`ReplayError::OutputIsInput`].
+pub fn check_path_is_not_input(
+    out: &Path,
+    flag: &str,
+    inputs: &[PathBuf],
+) -> Result<(), ReplayError> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(out) else {
+        return Ok(());
+    };
+    for input in inputs {
+        if let Ok(i) = std::fs::metadata(input)
+            && i.dev() == m.dev()
+            && i.ino() == m.ino()
         {
             return Err(ReplayError::OutputIsInput {
                 output: out.display().to_string(),
                 input: input.display().to_string(),
+                flag: flag.to_string(),
             });
         }
     }
