@@ -20,8 +20,9 @@
 //! flat prefetched table, rewrite, TTL, MACs; no locks, allocator, expiry,
 //! state or counters): what a minimal lookup-and-rewrite loop achieves on
 //! this harness; `floor_table_*` is the same loop with the product's
-//! `FlowTable` in place of the flat table. Prints one JSON line; per-round
-//! figures on stderr. Best of `BENCH_ROUNDS` (2).
+//! session table (`flow_entry::Shard<u128, _>`, as the NAT keeps it) in
+//! place of the flat table. Prints one JSON line; per-round figures on
+//! stderr. Best of `BENCH_ROUNDS` (2).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -251,33 +252,54 @@ const FLOOR_AHEAD: usize = 8;
 /// port, destination port); replies use the pool address as destination.
 type FloorKey = (Ipv4Addr, Ipv4Addr, u8, u16, u16);
 
-/// The floor's session store: the flat table, or the product's
-/// `flow_entry::FlowTable` (sharded, locked, with its wheel and hints) in
-/// its place, to see what the table alone costs.
+/// The floor's session store: the flat table, or the product's session
+/// table (`flow_entry::Shard`: single writer, with its wheel, lazy expiry
+/// and draining; `u128` keys as the NAT packs them) in its place, to see
+/// what the table alone costs. One store per run, so the variants' size
+/// difference costs nothing (boxing the shard would add a load per access).
+#[allow(clippy::large_enum_variant)]
 enum FloorStore {
     Flat(FlatTable),
-    Shared(flow_entry::FlowTable<u32>),
+    Shard(flow_entry::Shard<u128, u32>),
 }
 
 /// A prefetched position in a [`FloorStore`].
 #[derive(Clone, Copy)]
 enum FloorPos {
     Flat((u64, u64), usize),
-    Shared(flow_entry::FlowKey, flow_entry::FlowHash),
+    /// The key and its hash.
+    Shard(u128, u64),
 }
 
+/// A floor key packed into a `u128` (addresses, ports, protocol).
+fn shard_key((a, b, proto, p1, p2): FloorKey) -> u128 {
+    u128::from(u32::from(a)) << 96
+        | u128::from(u32::from(b)) << 64
+        | u128::from(p1) << 48
+        | u128::from(p2) << 32
+        | u128::from(proto)
+}
+
+/// Releases need nothing here (the value is an address).
+fn nothing(_: u32, _: flow_entry::ReleaseReason) {}
+
 impl FloorStore {
-    fn new(shared: bool, flows: usize) -> Self {
-        if !shared {
+    fn new(shard: bool, flows: usize) -> Self {
+        if !shard {
             return FloorStore::Flat(FlatTable::new(flows * 2));
         }
         let cfg = flow_entry::FlowTableConfig {
-            shards: 16,
-            capacity: (flows * 2).next_power_of_two(),
             tick: core::time::Duration::from_secs(1),
             ..flow_entry::FlowTableConfig::default()
         };
-        FloorStore::Shared(flow_entry::FlowTable::new(cfg, |_: &u32, _| {}).expect("table"))
+        FloorStore::Shard(
+            flow_entry::Shard::new(
+                (flows * 2).next_power_of_two(),
+                &cfg,
+                flow_entry::Timestamp::ZERO,
+            )
+            .expect("table"),
+        )
     }
     /// The key's position, its first cache line(s) prefetched.
     fn locate(&self, k: FloorKey) -> FloorPos {
@@ -289,24 +311,28 @@ impl FloorStore {
                 t.prefetch(i);
                 FloorPos::Flat(key, i)
             }
-            FloorStore::Shared(t) => {
-                let key = flow_entry::FlowKey::v4(a, b, proto, p1, p2, 0);
-                FloorPos::Shared(key, t.prefetch(&key))
+            FloorStore::Shard(t) => {
+                let key = shard_key(k);
+                let h = t.hash(&key);
+                t.prefetch_index(h);
+                FloorPos::Shard(key, h)
             }
         }
     }
-    /// Second prefetch stage, half the read-ahead later (the shared
-    /// table's entry, through the hint the first stage loaded).
+    /// Second prefetch stage, half the read-ahead later (the shard's
+    /// entry, through the index bucket the first stage loaded).
     fn stage2(&self, pos: &FloorPos) {
-        if let (FloorStore::Shared(t), FloorPos::Shared(_, h)) = (self, pos) {
+        if let (FloorStore::Shard(t), FloorPos::Shard(_, h)) = (self, pos) {
             t.prefetch_entry(*h);
         }
     }
-    fn get(&self, pos: &FloorPos, now: u64) -> Option<u32> {
+    fn get(&mut self, pos: &FloorPos, now: u64) -> Option<u32> {
         match (self, pos) {
             (FloorStore::Flat(t), FloorPos::Flat(k, i)) => t.get(*k, *i),
-            (FloorStore::Shared(t), FloorPos::Shared(k, _)) => {
-                t.get(k, flow_entry::Timestamp::from_nanos(now))
+            (FloorStore::Shard(t), FloorPos::Shard(k, h)) => {
+                let now = flow_entry::Timestamp::from_nanos(now);
+                let (id, _) = t.lookup(k, *h, now, &mut nothing)?;
+                t.get(id).copied()
             }
             _ => None,
         }
@@ -321,12 +347,19 @@ impl FloorStore {
                 let ri = t.index(rk);
                 let _ = t.insert(*k, 1, *i) && t.insert(rk, u32::from(inside), ri);
             }
-            (FloorStore::Shared(t), FloorPos::Shared(k, _)) => {
-                let (a, b, proto, p1, p2) = rev;
-                let rk = flow_entry::FlowKey::v4(a, b, proto, p1, p2, 0);
+            (FloorStore::Shard(t), FloorPos::Shard(k, h)) => {
+                let rk = shard_key(rev);
+                let rh = t.hash(&rk);
                 let now = flow_entry::Timestamp::from_nanos(now);
                 let exp = now + core::time::Duration::from_secs(3600);
-                let _ = t.insert_pair(*k, rk, u32::from(inside), exp, now);
+                let _ = t.insert_hashed(
+                    (*k, *h),
+                    Some((rk, rh)),
+                    u32::from(inside),
+                    exp,
+                    now,
+                    &mut nothing,
+                );
             }
             _ => {}
         }
@@ -427,12 +460,12 @@ fn floor(
 }
 
 /// [`floor`] over `io`, timed like [`run`]: (wall s, CPU s, sent, missed).
-fn run_floor(cfg: &Config, io: &Io<'_>, flows: usize, shared: bool) -> (f64, f64, u64, u64) {
+fn run_floor(cfg: &Config, io: &Io<'_>, flows: usize, shard: bool) -> (f64, f64, u64, u64) {
     let names: Vec<String> = cfg.ports.iter().map(|p| p.name.clone()).collect();
     // The reply side's destination: any pool address works (replies are
     // matched on remote endpoint and port only, see `floor`).
     let pool = Ipv4Addr::new(203, 0, 113, 16);
-    let store = FloorStore::new(shared, flows);
+    let store = FloorStore::new(shard, flows);
     let (secs, cpu, (sent, missed), _) =
         with_io(io, &names, |feed, sink| floor(feed, sink, pool, store));
     (secs, cpu, sent, missed)
@@ -478,7 +511,7 @@ fn main() {
     let mut stats = None;
     let mut floor_missed = 0;
     for r in 0..rounds {
-        for (kind, shared) in [("floor", false), ("floor_table", true)] {
+        for (kind, shard) in [("floor", false), ("floor_table", true)] {
             for (io_name, io) in [
                 ("memory", Io::Memory(&lan, &wan)),
                 ("files", Io::Files(&dir, &out_dir)),
@@ -487,7 +520,7 @@ fn main() {
                 if !only.is_empty() && !only.split(',').any(|o| o == label) {
                     continue;
                 }
-                let (secs, cpu, sent, missed) = run_floor(&cfg, &io, flows as usize, shared);
+                let (secs, cpu, sent, missed) = run_floor(&cfg, &io, flows as usize, shard);
                 let pps = total as f64 / secs;
                 eprintln!(
                     "round {r}: {kind:<11} {io_name:<6} {secs:.3} s  {pps:>12.0} packets/s  (cpu {cpu:.3} s, {:>10.0} packets/cpu-s)  ({sent} out, {missed} unmatched)",

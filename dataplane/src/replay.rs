@@ -505,7 +505,7 @@ fn nat_reason_of_burst(
         .filter(|d| matches!(d, Disposition::Drop(r) if is_nat_drop(*r)))
         .count() as u64;
     (frames == delta && delta > 0)
-        .then(|| reason.map(summary::snake_case))
+        .then(|| reason.map(str::to_string))
         .flatten()
 }
 

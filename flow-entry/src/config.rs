@@ -1,44 +1,58 @@
-//! [`FlowTableConfig`]: shards, capacity, watermarks, wheel tick and range.
+//! [`FlowTableConfig`]: how a [`crate::Shard`] is built (watermarks, wheel
+//! tick and range, drain and eviction limits).
 
 use core::time::Duration;
 
-/// Largest shard count (shard bits + slot bits must fit an index word).
+/// Largest value [`FlowTableConfig::validate`] accepts for `shards` (a field
+/// no table uses any more; the limit is kept so configurations that set it
+/// are checked as before).
 pub const MAX_SHARDS: usize = 1024;
 
-/// How a [`crate::FlowTable`] is built. All fields are public; call
-/// [`FlowTableConfig::validate`] (the table's constructor does).
+/// How a [`crate::Shard`] is built. All fields are public; call
+/// [`FlowTableConfig::validate`] ([`crate::Shard::new`] checks the fields
+/// it uses). The name is historical (it configured the former sharded,
+/// locked table); `shards` and `capacity` are no longer read by
+/// [`crate::Shard::new`], which takes its capacity as an argument.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlowTableConfig {
-    /// Number of shards: a power of two in `1..=1024`. More shards than
-    /// worker threads (e.g. 4x) keeps lock contention low.
+    /// Unused: no table is split into shards any more (the NAT and the
+    /// IPv6 flow tracker each own one [`crate::Shard`]). Still validated
+    /// (a power of two in `1..=`[`MAX_SHARDS`]) so configurations that set
+    /// it keep the same checks.
     pub shards: usize,
-    /// Hard capacity in entries (sessions) for the whole table, split evenly:
-    /// each shard holds at most `ceil(capacity / shards)` entries.
+    /// Hard capacity in entries (sessions). Not read by
+    /// [`crate::Shard::new`] (it takes the capacity as an argument); the
+    /// NAT and the IPv6 flow tracker pass this field there. Validated as
+    /// non-zero with `ceil(capacity / shards)` below `2^(31 - log2 shards)`
+    /// (the former sharded index's limit, kept so validation is unchanged);
+    /// the shard's own, lower limit, [`crate::Shard::MAX_CAPACITY`], is
+    /// checked by [`crate::Shard::new`].
     pub capacity: usize,
-    /// Fraction of a shard's capacity above which the shard starts draining
+    /// Fraction of the shard's capacity above which it starts draining
     /// (`0 < low_watermark < high_watermark <= 1`).
     pub high_watermark: f64,
-    /// Fraction of a shard's capacity below which a draining shard stops.
+    /// Fraction of the shard's capacity below which a draining shard stops.
     pub low_watermark: f64,
-    /// Timer wheel tick: the resolution of deadlines (rounded up to a tick).
-    /// Deadlines are stored as `u32` ticks from the table's first `now`, so
-    /// the table's lifetime is limited to `tick * 2^32` (13.6 years at 100 ms).
+    /// Timer wheel tick: the resolution of deadlines (rounded up to the
+    /// tick grid from the shard's `base`; stored as 64-bit nanoseconds, so
+    /// they never wrap). At least 1 µs.
     pub tick: Duration,
     /// Wheel range: deadlines further than this from the wheel's time are
     /// clamped into the top level and re-armed when that slot fires. It sets
-    /// the number of wheel levels (1..=6).
+    /// the number of wheel levels (1..=6). At least one tick.
     pub range: Duration,
     /// Entries a draining shard sheds per insert (bounded work per packet).
     pub drain_budget: usize,
-    /// Armed entries examined per eviction search (embryonic first).
+    /// Armed entries examined per eviction search, in expiry order
+    /// (at least 1; the shard caps it at 64).
     pub evict_scan: usize,
     /// While a shard drains, new entries in it live at most this long
     /// (deadline clamped to `now + draining_timeout`); `None` (default):
     /// deadlines are kept as given.
     pub draining_timeout: Option<Duration>,
     /// Hash seed; `None` draws a per-process random seed (the default).
-    /// Fixed seeds are for tests: nothing observable depends on the seed
-    /// except per-shard draining decisions.
+    /// Fixed seeds are for tests and benchmarks: which entries a shard
+    /// releases, and in which order, never depends on the seed.
     pub hash_seed: Option<u64>,
 }
 
@@ -60,23 +74,9 @@ impl Default for FlowTableConfig {
 }
 
 impl FlowTableConfig {
-    /// A default configuration with `4 * workers` shards (rounded up to a
-    /// power of two, at most 1024) and the given capacity.
-    pub fn for_workers(workers: usize, capacity: usize) -> Self {
-        let shards = workers
-            .max(1)
-            .saturating_mul(4)
-            .next_power_of_two()
-            .min(MAX_SHARDS);
-        Self {
-            shards,
-            capacity,
-            ..Self::default()
-        }
-    }
-
-    /// Entries one shard may hold: `ceil(capacity / shards)`.
-    pub fn shard_capacity(&self) -> usize {
+    /// `ceil(capacity / shards)`, what [`FlowTableConfig::validate`]'s
+    /// capacity limit applies to.
+    fn shard_capacity(&self) -> usize {
         self.capacity.div_ceil(self.shards.max(1))
     }
 
@@ -172,8 +172,11 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(bad.validate(), Err(ConfigError::Tick(_))));
-        assert_eq!(FlowTableConfig::for_workers(3, 100).shards, 16);
-        assert_eq!(FlowTableConfig::for_workers(1000, 100).shards, 1024);
-        assert_eq!(FlowTableConfig::for_workers(2, 100).shard_capacity(), 13);
+        let two = FlowTableConfig {
+            shards: 2,
+            capacity: 25,
+            ..Default::default()
+        };
+        assert_eq!(two.shard_capacity(), 13);
     }
 }

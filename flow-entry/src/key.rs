@@ -182,14 +182,10 @@ impl FlowKey {
         (self.w[4] >> 48) as u16
     }
 
-    /// The five words (for the table's key store).
+    /// The five words (what [`ShardKey::hash`](crate::ShardKey::hash) mixes).
     #[inline]
     pub(crate) fn words(&self) -> [u64; 5] {
         self.w
-    }
-    #[inline]
-    pub(crate) fn from_words(w: [u64; 5]) -> Self {
-        Self { w }
     }
 }
 

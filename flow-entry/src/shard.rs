@@ -6,8 +6,8 @@ use core::time::Duration;
 use std::hash::BuildHasher;
 
 use crate::config::{ConfigError, FlowTableConfig};
-use crate::table::prefetch;
-use crate::table::{Direction, ReleaseReason};
+use crate::release::prefetch;
+use crate::release::{Direction, ReleaseReason};
 use crate::time::Timestamp;
 use crate::wheel::{self, Link, Store, Wheel};
 
@@ -80,10 +80,10 @@ impl<K, V> Store for Slab<'_, K, V> {
 
 /// A flow table shard with a single writer.
 ///
-/// Where [`FlowTable`](crate::FlowTable) is shared by all workers behind
-/// per-shard mutexes, a `Shard` belongs to one worker: every change takes
-/// `&mut self`, reads take `&self`, and there is no lock, atomic or `Arc`.
-/// It keeps the shared table's guarantees:
+/// A `Shard` belongs to one thread: every change takes `&mut self`, reads
+/// take `&self`, and there is no lock, atomic or `Arc` (an owner that shares
+/// one, like the IPv6 flow tracker, puts it behind its own mutex). Its
+/// guarantees:
 ///
 /// - **Index + slab.** Entries live in a slab (`Vec` reserved for the whole
 ///   capacity at construction, never reallocated, free slots on a LIFO
@@ -215,7 +215,7 @@ impl<K: ShardKey, V> Shard<K, V> {
         let range_ticks =
             u64::try_from(cfg.range.as_nanos() / cfg.tick.as_nanos()).unwrap_or(u64::MAX);
         let levels = Wheel::levels_for_range(range_ticks);
-        // The same watermark arithmetic as the shared table's shards.
+        // Watermarks: fractions of the capacity, rounded down.
         let high = ((capacity as f64) * cfg.high_watermark).floor() as usize;
         let low = ((capacity as f64) * cfg.low_watermark).floor() as usize;
         Ok(Self {

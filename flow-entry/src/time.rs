@@ -83,7 +83,7 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
 }
 
-/// A clock that only moves when told to: tests, replay and shuttle runs.
+/// A clock that only moves when told to: tests and replay.
 #[derive(Debug, Default)]
 pub struct VirtualClock(AtomicU64);
 

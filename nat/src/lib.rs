@@ -69,17 +69,19 @@ pub enum Verdict {
 }
 
 macro_rules! reasons {
-    ($($(#[$m:meta])* $v:ident,)*) => {
+    ($($(#[$m:meta])* $v:ident = $n:literal,)*) => {
         /// Why a frame was dropped (each counted in [`NatStats::drops`]).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[serde(rename_all = "snake_case")]
         pub enum DropReason { $($(#[$m])* $v,)* }
         impl DropReason {
             /// Every reason, in counter order.
             pub const ALL: &'static [DropReason] = &[$(DropReason::$v,)*];
-            /// Stable name (used as counter key).
+            /// Stable snake_case name (counter keys, JSON keys, metric
+            /// labels).
             #[must_use]
             pub fn name(self) -> &'static str {
-                match self { $(DropReason::$v => stringify!($v),)* }
+                match self { $(DropReason::$v => $n,)* }
             }
         }
     };
@@ -87,41 +89,41 @@ macro_rules! reasons {
 
 reasons! {
     /// Headers inconsistent or too short to translate.
-    Malformed,
+    Malformed = "malformed",
     /// An IP protocol NAT cannot translate (not TCP, UDP or ICMP), from inside.
-    UnsupportedProtocol,
+    UnsupportedProtocol = "unsupported_protocol",
     /// ICMP message from inside that is neither a query (echo, timestamp)
     /// nor a translatable error.
-    UnsupportedIcmp,
+    UnsupportedIcmp = "unsupported_icmp",
     /// Unsolicited inbound traffic to a NAT address: no session, mapping or rule.
-    NoSession,
+    NoSession = "no_session",
     /// Inbound traffic to a mapped port from a remote the mapping was not
     /// opened to (address-and-port-dependent filtering).
-    Filtered,
+    Filtered = "filtered",
     /// TCP without a session whose first packet is not a SYN.
-    TcpNotSyn,
+    TcpNotSyn = "tcp_not_syn",
     /// Inside host reached its port quota (RFC 6888 REQ-4). When
     /// `icmp_on_quota_exceeded` is set the dataplane should send ICMP 3/13.
-    QuotaExceeded,
+    QuotaExceeded = "quota_exceeded",
     /// No free external port in the pool.
-    PoolExhausted,
+    PoolExhausted = "pool_exhausted",
     /// Session table refused the insert: the reply key belongs to another session.
-    TableConflict,
+    TableConflict = "table_conflict",
     /// Session table full and nothing evictable.
-    TableFull,
+    TableFull = "table_full",
     /// ICMP error whose embedded packet matches no session.
-    IcmpErrorNoSession,
+    IcmpErrorNoSession = "icmp_error_no_session",
     /// Inbound port-forward traffic from a source the rule does not allow.
-    SourceNotAllowed,
+    SourceNotAllowed = "source_not_allowed",
     /// Inside packet to a NAT address while hairpinning is off.
-    HairpinDisabled,
+    HairpinDisabled = "hairpin_disabled",
     /// The packet matched a session key from the wrong side (e.g. an inside
     /// source address arriving from outside): not translated.
-    WrongSide,
+    WrongSide = "wrong_side",
     /// Non-first fragment held until its first fragment arrives (not lost).
-    FragmentHeld,
+    FragmentHeld = "fragment_held",
     /// Non-first fragment dropped: the held-fragment budget is full.
-    FragmentBudget,
+    FragmentBudget = "fragment_budget",
 }
 
 /// A NAT session (the flow table's value).

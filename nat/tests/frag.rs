@@ -58,7 +58,7 @@ fn rfc4787_req14_fragmented_udp_out_of_order() {
     verify_checksums(&whole);
     assert_eq!(addrs(&whole).1, 5000);
     let st = n.stats();
-    assert_eq!(st.drops["FragmentHeld"], 2);
+    assert_eq!(st.drops["fragment_held"], 2);
     assert_eq!(
         (
             st.fragments.held,

@@ -877,7 +877,7 @@ fn rfc6888_req4_quota() {
     let (v, _) = out_udp(&mut n, "10.0.0.2", 6000, "192.0.2.1", 53, 0);
     assert_eq!(v, Verdict::Forward);
     let st = n.stats();
-    assert_eq!(st.drops["QuotaExceeded"], 1);
+    assert_eq!(st.drops["quota_exceeded"], 1);
     assert_eq!(st.alloc.quota_exceeded, 1);
     // After expiry the host can allocate again.
     n.poll(secs(400), usize::MAX);
@@ -966,7 +966,7 @@ fn stats_serialize_and_ipv6_untouched() {
     out_udp(&mut n, "10.0.0.1", 5000, "192.0.2.1", 53, 0);
     let js = serde_json::to_string(&n.stats()).unwrap();
     assert!(js.contains("\"sessions_active\":1"), "{js}");
-    assert!(js.contains("\"QuotaExceeded\":0"));
+    assert!(js.contains("\"quota_exceeded\":0"));
     let mut f = udp("10.0.0.1", 1, "192.0.2.1", 2, b"x");
     let mut c = classify(&f);
     c.l3 = net::L3Kind::Ipv6;

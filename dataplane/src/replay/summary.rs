@@ -93,23 +93,6 @@ pub struct Summary {
     pub interrupted: Option<String>,
 }
 
-/// `TcpNotSyn` → `tcp_not_syn` (the `nat` crate's reason names are the
-/// variants' CamelCase names; already snake_case names are kept).
-pub fn snake_case(name: &str) -> String {
-    let mut o = String::with_capacity(name.len() + 4);
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                o.push('_');
-            }
-            o.push(c.to_ascii_lowercase());
-        } else {
-            o.push(c);
-        }
-    }
-    o
-}
-
 /// `ns` since the Unix epoch as RFC 3339 UTC with nanoseconds,
 /// e.g. `2026-12-07T22:22:44.123456789Z`.
 pub fn rfc3339(ns: u64) -> String {
@@ -190,11 +173,7 @@ impl Summary {
             s.flows_evicted += n.evicted;
             s.nat_sessions_active = n.sessions_active;
             s.nat_ports_in_use = n.ports_in_use;
-            s.nat_drops = n
-                .drops
-                .into_iter()
-                .map(|(k, v)| (snake_case(&k), v))
-                .collect();
+            s.nat_drops = n.drops;
         }
         s.generated = c.generated;
         s.arp_replies = c.arp_replies;
@@ -358,10 +337,18 @@ mod tests {
 
     #[test]
     fn snake_case_names() {
-        assert_eq!(snake_case("TcpNotSyn"), "tcp_not_syn");
-        assert_eq!(snake_case("NoSession"), "no_session");
-        assert_eq!(snake_case("Filtered"), "filtered");
-        assert_eq!(snake_case("already_snake"), "already_snake");
+        for r in nat::DropReason::ALL {
+            let n = r.name();
+            assert!(
+                n.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{n} is not snake_case"
+            );
+            assert_eq!(
+                serde_json::to_value(r).unwrap(),
+                n,
+                "serde and name() agree"
+            );
+        }
     }
 
     #[test]

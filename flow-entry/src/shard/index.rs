@@ -15,7 +15,7 @@
 //! `4/3 * max_keys` buckets, so the load never exceeds three quarters and
 //! an empty bucket always ends a probe.
 
-use crate::table::prefetch;
+use crate::release::prefetch;
 
 /// Set in every occupied bucket (slot indices stay below `2^28`, so the
 /// encoded slot never reaches this bit): an occupied bucket is never zero.

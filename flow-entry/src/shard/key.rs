@@ -29,8 +29,8 @@ fn fold_mul(x: u64, y: u64) -> u64 {
     (p as u64) ^ ((p >> 64) as u64)
 }
 
-/// The same construction as the shared table's key hash: three folded
-/// multiplies over the key's five words, with the seed mixed into each.
+/// Three folded multiplies over the key's five words, with the seed mixed
+/// into each.
 impl ShardKey for FlowKey {
     #[inline(always)]
     fn hash(&self, seed: u64) -> u64 {

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::table::ReleaseReason;
+use crate::release::ReleaseReason;
 
 /// A reference to one entry of one shard: its slot and the slot's
 /// generation. `Copy`. Once the entry is released the id is stale for good:
