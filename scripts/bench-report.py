@@ -20,6 +20,9 @@ lines = []
 w = lines.append
 w("# Benchmarks")
 w("")
+HISTORY = "Figures of earlier designs and what changed them: [benchmarks-history.md](benchmarks-history.md)."
+w(HISTORY)
+w("")
 w("Written by `scripts/bench%s` — do not edit by hand." % (" --quick" if quick else ""))
 w("")
 w("| | |")
@@ -246,7 +249,8 @@ try:
             ax.text(i, v, f"{v:.2f}", ha="center", va="bottom")
         ax.set_ylabel("Mpps (one core)"); ax.set_title("net_pcap → net_null, 64-byte frames")
         fig.tight_layout(); fig.savefig(f"{docs}/benchmarks-mpps.png", dpi=100)
-    lines.insert(2, "![lookup cost vs flows](benchmarks-lookup.png) ![Mpps vs testpmd](benchmarks-mpps.png)\n")
+    # the plots go after the heading and the history line
+    lines.insert(lines.index(HISTORY) + 2, "![lookup cost vs flows](benchmarks-lookup.png) ![Mpps vs testpmd](benchmarks-mpps.png)\n")
 except ImportError:
     pass
 
