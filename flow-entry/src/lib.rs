@@ -7,6 +7,8 @@
 //! - [`FlowTableConfig`]: watermarks, tick, range, drain and eviction limits.
 //! - [`ReleaseReason`], [`Direction`], [`prefetch`]: what a shard reports
 //!   about an entry, and the cache hint its prefetch stages use.
+//! - [`TagIndex`]: the open-addressing hash → payload index a shard keys
+//!   its entries with (the NAT's mapping tables use it too).
 //! - [`wheel`]: the hierarchical timing wheel (knows nothing of flows).
 //! - [`Timestamp`], [`Clock`], [`VirtualClock`]: time is always an argument.
 //!
@@ -16,6 +18,7 @@
 #![deny(unsafe_code)]
 
 mod config;
+mod index;
 mod key;
 mod release;
 mod shard;
@@ -23,6 +26,7 @@ mod time;
 pub mod wheel;
 
 pub use config::{ConfigError, FlowTableConfig, MAX_SHARDS};
+pub use index::TagIndex;
 pub use key::FlowKey;
 pub use release::{Direction, ReleaseReason, prefetch};
 pub use shard::{EntryId, Shard, ShardInsertError, ShardKey, ShardStats};

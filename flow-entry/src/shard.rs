@@ -11,11 +11,22 @@ use crate::release::{Direction, ReleaseReason};
 use crate::time::Timestamp;
 use crate::wheel::{self, Link, Store, Wheel};
 
-mod index;
 mod key;
 mod types;
 
-use index::Index;
+use crate::index::TagIndex;
+
+/// An entry's index payload: its slot and which of its keys.
+#[inline(always)]
+fn pack(slot: u32, rev: bool) -> u32 {
+    slot << 1 | u32::from(rev)
+}
+
+/// The inverse of [`pack`].
+#[inline(always)]
+fn unpack(p: u32) -> (u32, bool) {
+    (p >> 1, p & 1 != 0)
+}
 pub use key::ShardKey;
 use key::spread;
 pub use types::{EntryId, ShardInsertError, ShardStats};
@@ -141,7 +152,7 @@ pub struct Shard<K, V> {
     entries: Vec<Entry<K, V>>,
     /// Head of the free-slot list (`wheel::NIL`: empty).
     free: u32,
-    index: Index,
+    index: TagIndex,
     wheel: Wheel,
     levels: usize,
     seed: u64,
@@ -221,7 +232,7 @@ impl<K: ShardKey, V> Shard<K, V> {
         Ok(Self {
             entries: Vec::with_capacity(capacity),
             free: wheel::NIL,
-            index: Index::new(2 * capacity),
+            index: TagIndex::new(2 * capacity),
             wheel: Wheel::new(levels),
             levels,
             seed: spread(seed),
@@ -303,10 +314,11 @@ impl<K: ShardKey, V> Shard<K, V> {
     #[inline]
     fn find(&self, k: &K, hash: u64) -> Option<(u32, Direction)> {
         let entries = &self.entries;
-        let (slot, rev) = self.index.find(hash, |slot, rev| {
+        let (slot, rev) = unpack(self.index.find(hash, |p| {
+            let (slot, rev) = unpack(p);
             let e = &entries[slot as usize];
             if rev { e.rev == *k } else { e.fwd == *k }
-        })?;
+        })?);
         let dir = if rev {
             Direction::Reverse
         } else {
@@ -367,11 +379,12 @@ impl<K: ShardKey, V> Shard<K, V> {
         rel: &mut impl FnMut(V, ReleaseReason),
     ) -> Result<Option<usize>, ()> {
         let entries = &self.entries;
-        let found = self.index.probe(h, |slot, rev| {
+        let found = self.index.probe(h, |p| {
+            let (slot, rev) = unpack(p);
             let e = &entries[slot as usize];
             if rev { e.rev == *k } else { e.fwd == *k }
         });
-        match found {
+        match found.map(unpack) {
             Err(at) => Ok(Some(at)),
             Ok((slot, _)) if self.entries[slot as usize].deadline <= now => {
                 self.release(slot, ReleaseReason::LazyExpired, rel);
@@ -436,10 +449,10 @@ impl<K: ShardKey, V> Shard<K, V> {
             let e = &self.entries[slot as usize];
             (e.fwd, (e.link.user & F_REV != 0).then_some(e.rev))
         };
-        let found = self.index.remove(self.hash(&fwd), slot, false);
+        let found = self.index.remove(self.hash(&fwd), pack(slot, false));
         debug_assert!(found, "forward key not indexed");
         if let Some(r) = rev {
-            let found = self.index.remove(self.hash(&r), slot, true);
+            let found = self.index.remove(self.hash(&r), pack(slot, true));
             debug_assert!(found, "reverse key not indexed");
         }
         self.cancel(slot);
@@ -544,7 +557,7 @@ impl<K: ShardKey, V> Shard<K, V> {
     /// prefetch, never a wrong result (lookups compare keys).
     #[inline]
     pub fn prefetch_entry(&self, hash: u64) {
-        if let Some((slot, rev)) = self.index.first_candidate(hash)
+        if let Some((slot, rev)) = self.index.first_candidate(hash).map(unpack)
             && let Some(e) = self.entries.get(slot as usize)
         {
             prefetch(e);
@@ -807,16 +820,16 @@ impl<K: ShardKey, V> Shard<K, V> {
         // very bucket that probe ended at (it was empty then).
         let at_fwd = match at_f {
             Some(at) => {
-                self.index.put(at, hf, slot, false);
+                self.index.put(at, hf, pack(slot, false));
                 at
             }
-            None => self.index.insert(hf, slot, false),
+            None => self.index.insert(hf, pack(slot, false)),
         };
         if let Some(h) = hr {
             match at_r {
-                Some(at) if at != at_fwd => self.index.put(at, h, slot, true),
+                Some(at) if at != at_fwd => self.index.put(at, h, pack(slot, true)),
                 _ => {
-                    self.index.insert(h, slot, true);
+                    self.index.insert(h, pack(slot, true));
                 }
             }
         }

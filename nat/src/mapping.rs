@@ -9,6 +9,8 @@ use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 use serde::Serialize;
 
+use flow_entry::TagIndex;
+
 use crate::alloc::{AllocError, Allocator, hash_words, random_seed};
 use crate::synhold;
 
@@ -83,133 +85,6 @@ struct MapRec {
 /// End of the free-slot list.
 const NIL: u32 = u32::MAX;
 
-/// Set in every occupied index bucket (slots stay below 2^31): an
-/// occupied bucket is never zero.
-const OCCUPIED: u64 = 1 << 31;
-
-/// An open-addressing index of slab slots by a 64-bit hash (the design of
-/// flow-entry's shard index, one key per slot): one `u64` per bucket, the
-/// hash's upper half as tag, `OCCUPIED | slot` below; the home bucket is
-/// derived from the tag alone (`tag * buckets >> 32`), linear probing,
-/// deletion by backward shift (no tombstones). Sized once for its most
-/// keys at no more than three quarters load, so an empty bucket always
-/// ends a probe; zeroed memory is an empty index (untouched pages cost
-/// nothing until used).
-struct SlotIndex {
-    buckets: Box<[u64]>,
-}
-
-impl SlotIndex {
-    fn new(max_keys: usize) -> Self {
-        let n = max_keys
-            .saturating_mul(4)
-            .div_ceil(3)
-            .max(8)
-            .next_multiple_of(8);
-        Self {
-            buckets: vec![0; n].into_boxed_slice(),
-        }
-    }
-
-    #[inline(always)]
-    fn home(&self, hash: u64) -> usize {
-        (((hash >> 32) * self.buckets.len() as u64) >> 32) as usize
-    }
-
-    #[inline(always)]
-    fn next(&self, i: usize) -> usize {
-        if i + 1 == self.buckets.len() {
-            0
-        } else {
-            i + 1
-        }
-    }
-
-    /// The slot of the first bucket with `hash`'s tag whose slot `accept`s
-    /// (the caller compares keys in the slab), else the empty bucket that
-    /// ended the probe (where the key goes: [`SlotIndex::put`]).
-    #[inline(always)]
-    fn find(&self, hash: u64, mut accept: impl FnMut(u32) -> bool) -> Result<u32, usize> {
-        let tag = hash >> 32;
-        let mut i = self.home(hash);
-        loop {
-            let b = self.buckets[i];
-            if b == 0 {
-                return Err(i);
-            }
-            let slot = (b as u32) & !(OCCUPIED as u32);
-            if b >> 32 == tag && accept(slot) {
-                return Ok(slot);
-            }
-            i = self.next(i);
-        }
-    }
-
-    /// Stores (`hash`, `slot`) in bucket `at`, an empty bucket from
-    /// [`SlotIndex::find`] for that hash with no change in between.
-    #[inline(always)]
-    fn put(&mut self, at: usize, hash: u64, slot: u32) {
-        debug_assert_eq!(self.buckets[at], 0);
-        self.buckets[at] = (hash >> 32) << 32 | OCCUPIED | u64::from(slot);
-    }
-
-    /// Adds (`hash`, `slot`) at the end of its probe (the caller knows
-    /// the key is absent).
-    #[inline(always)]
-    fn insert(&mut self, hash: u64, slot: u32) {
-        let mut i = self.home(hash);
-        while self.buckets[i] != 0 {
-            i = self.next(i);
-        }
-        self.put(i, hash, slot);
-    }
-
-    /// Starts loading the bucket a probe for `hash` reads first.
-    #[inline(always)]
-    fn prefetch(&self, hash: u64) {
-        flow_entry::prefetch(&self.buckets[self.home(hash)]);
-    }
-
-    /// Removes the bucket of exactly (`hash`, `slot`) and shifts the rest of
-    /// its cluster back. Returns whether it was there.
-    fn remove(&mut self, hash: u64, slot: u32) -> bool {
-        let v = (hash >> 32) << 32 | OCCUPIED | u64::from(slot);
-        let mut hole = self.home(hash);
-        loop {
-            let b = self.buckets[hole];
-            if b == 0 {
-                return false;
-            }
-            if b == v {
-                break;
-            }
-            hole = self.next(hole);
-        }
-        // A later bucket of the cluster moves into the hole unless its home
-        // lies cyclically in (hole, j] (moving it would hide it).
-        let mut j = hole;
-        loop {
-            j = self.next(j);
-            let b = self.buckets[j];
-            if b == 0 {
-                break;
-            }
-            let h = self.home(b);
-            let stays = if hole <= j {
-                hole < h && h <= j
-            } else {
-                hole < h || h <= j
-            };
-            if !stays {
-                self.buckets[hole] = b;
-                hole = j;
-            }
-        }
-        self.buckets[hole] = 0;
-        true
-    }
-}
-
 /// The mapping records: a slab (reserved for the most mappings up front,
 /// free slots reused last-freed first) indexed by inside key and by
 /// external endpoint. Never iterated, so the hash seed changes nothing the
@@ -225,8 +100,8 @@ struct Mappings {
     max: usize,
     free: u32,
     len: usize,
-    by_in: SlotIndex,
-    by_ext: SlotIndex,
+    by_in: TagIndex,
+    by_ext: TagIndex,
     seed: u64,
 }
 
@@ -244,8 +119,8 @@ impl Mappings {
             max,
             free: NIL,
             len: 0,
-            by_in: SlotIndex::new(max),
-            by_ext: SlotIndex::new(max),
+            by_in: TagIndex::new(max),
+            by_ext: TagIndex::new(max),
             seed: random_seed(),
         }
     }
@@ -264,7 +139,7 @@ impl Mappings {
     fn find_in(&self, k: Packed) -> InSlot {
         let h = self.in_hash(k);
         let recs = &self.recs;
-        match self.by_in.find(h, |s| recs[s as usize].key == k) {
+        match self.by_in.probe(h, |s| recs[s as usize].key == k) {
             Ok(s) => InSlot::Found(s),
             Err(at) => InSlot::Vacant(at, h),
         }
@@ -274,7 +149,6 @@ impl Mappings {
         let recs = &self.recs;
         self.by_ext
             .find(self.ext_hash(ext), |s| recs[s as usize].ext == ext)
-            .ok()
     }
 
     /// Starts loading the slot the next [`Mappings::add`] reuses, if any.
@@ -603,49 +477,6 @@ mod tests {
                 assert!(p.inside < 1 << 56 && p.remote < 1 << 56);
                 assert_eq!(remote.is_some(), p.remote != 0);
                 assert_eq!(MapKey::unpacked(p), k);
-            }
-        }
-    }
-
-    /// Random adds and removes against a model, with hashes drawn from a
-    /// few tags (equal homes, clusters wrapping around the end) in tiny
-    /// indexes: every present key is found at its slot, every absent one
-    /// ends at an empty bucket.
-    #[test]
-    fn slot_index_random_ops_against_a_model() {
-        let mut x: u64 = 0x9e37_79b9;
-        let mut rnd = move |m: u64| {
-            x = x
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (x >> 33) % m
-        };
-        let tags = [0u64, 1, 7, 0xffff_fff0, 0xffff_ffff, 0x8000_0000];
-        for max in [1usize, 5, 12, 40] {
-            let mut ix = SlotIndex::new(max);
-            let mut present: Vec<(u64, u32)> = Vec::new();
-            for _ in 0..20_000 {
-                let hash = tags[rnd(tags.len() as u64) as usize] << 32 | rnd(1 << 32);
-                let slot = rnd(max as u64) as u32;
-                if rnd(2) == 0 && present.len() < max && !present.iter().any(|p| p.1 == slot) {
-                    match ix.find(hash, |s| s == slot) {
-                        Err(at) if rnd(2) == 0 => ix.put(at, hash, slot),
-                        Err(_) => ix.insert(hash, slot),
-                        Ok(_) => panic!("absent slot found"),
-                    }
-                    present.push((hash, slot));
-                } else if !present.is_empty() {
-                    let (h, s) = present.swap_remove(rnd(present.len() as u64) as usize);
-                    assert!(ix.remove(h, s));
-                    assert!(!ix.remove(h, s), "removed twice");
-                }
-                assert_eq!(
-                    ix.buckets.iter().filter(|&&b| b != 0).count(),
-                    present.len()
-                );
-                for &(h, s) in &present {
-                    assert_eq!(ix.find(h, |a| a == s), Ok(s));
-                }
             }
         }
     }

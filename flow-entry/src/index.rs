@@ -1,9 +1,11 @@
-//! The key index of a [`Shard`](super::Shard): open addressing with linear
-//! probing, deletion by backward shift (no tombstones), sized once and
-//! never resized.
+//! [`TagIndex`]: the key index of a [`Shard`](crate::Shard) (and of the
+//! NAT's mapping tables): open addressing with linear probing, deletion by
+//! backward shift (no tombstones), sized once and never resized. It maps a
+//! key's 64-bit hash to a caller's 31-bit *payload* (a slab slot, say);
+//! keys themselves live with the caller, who compares them on a tag match.
 //!
 //! A bucket is one `u64`: the upper half is the *tag* (the key hash's upper
-//! half), the lower half is `OCCUPIED | slot << 1 | reverse`. Zero is an
+//! half), the lower half is `OCCUPIED | payload`. Zero is an
 //! empty bucket, so a new index is zeroed memory (the allocator may hand it
 //! out without touching it). A bucket's home position is derived from its
 //! tag alone (`fastrange`: `tag * buckets >> 32`), so a deletion can move
@@ -17,34 +19,38 @@
 
 use crate::release::prefetch;
 
-/// Set in every occupied bucket (slot indices stay below `2^28`, so the
-/// encoded slot never reaches this bit): an occupied bucket is never zero.
+/// Set in every occupied bucket (payloads stay below it): an occupied
+/// bucket is never zero.
 const OCCUPIED: u64 = 1 << 31;
+/// Payloads are below this.
+const MAX_PAYLOAD: u32 = (1 << 31) - 1;
 /// Buckets per 64-byte cache line (the rounding unit of the bucket count).
 const LINE: usize = 8;
-/// Buckets `Index::first_candidate` looks at (the prefetch stage never
+/// Buckets `TagIndex::first_candidate` looks at (the prefetch stage never
 /// walks a long cluster).
 const HINT_PROBE: usize = LINE;
 
-/// See the module doc.
-pub(super) struct Index {
+/// See the module doc. Payloads are below 2^31 (one bit of the bucket
+/// marks it occupied).
+pub struct TagIndex {
     buckets: Box<[u64]>,
     len: usize,
 }
 
 #[inline(always)]
-fn encode(hash: u64, slot: u32, rev: bool) -> u64 {
-    (hash >> 32) << 32 | OCCUPIED | u64::from(slot) << 1 | u64::from(rev)
+fn encode(hash: u64, payload: u32) -> u64 {
+    debug_assert!(payload <= MAX_PAYLOAD);
+    (hash >> 32) << 32 | OCCUPIED | u64::from(payload)
 }
 
 #[inline(always)]
-fn decode(b: u64) -> (u32, bool) {
-    (((b & !OCCUPIED) as u32) >> 1, b & 1 != 0)
+fn decode(b: u64) -> u32 {
+    (b & !OCCUPIED) as u32
 }
 
-impl Index {
+impl TagIndex {
     /// An index for at most `max_keys` keys (`max_keys <= 2^29`).
-    pub(super) fn new(max_keys: usize) -> Self {
+    pub fn new(max_keys: usize) -> Self {
         let n = max_keys
             .saturating_mul(4)
             .div_ceil(3)
@@ -57,14 +63,18 @@ impl Index {
         }
     }
 
-    /// Keys held.
-    #[cfg(test)]
-    pub(super) fn len(&self) -> usize {
+    /// Keys held. O(1).
+    pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Bytes of the bucket array.
-    pub(super) fn bytes(&self) -> usize {
+    pub fn bytes(&self) -> usize {
         self.buckets.len() * core::mem::size_of::<u64>()
     }
 
@@ -83,15 +93,11 @@ impl Index {
         }
     }
 
-    /// The first bucket, in probe order from `hash`'s home, whose tag is
-    /// `hash`'s and whose `(slot, reverse)` the caller accepts (the caller
-    /// compares the key in the slab). `None` at the first empty bucket.
+    /// The payload of the first bucket, in probe order from `hash`'s home,
+    /// whose tag is `hash`'s and whose payload the caller accepts (the
+    /// caller compares its key). `None` at the first empty bucket.
     #[inline(always)]
-    pub(super) fn find(
-        &self,
-        hash: u64,
-        mut accept: impl FnMut(u32, bool) -> bool,
-    ) -> Option<(u32, bool)> {
+    pub fn find(&self, hash: u64, mut accept: impl FnMut(u32) -> bool) -> Option<u32> {
         let tag = hash >> 32;
         let mut i = self.home(tag);
         loop {
@@ -99,25 +105,18 @@ impl Index {
             if b == 0 {
                 return None;
             }
-            if b >> 32 == tag {
-                let (slot, rev) = decode(b);
-                if accept(slot, rev) {
-                    return Some((slot, rev));
-                }
+            if b >> 32 == tag && accept(decode(b)) {
+                return Some(decode(b));
             }
             i = self.next(i);
         }
     }
 
-    /// As [`Index::find`], but a miss returns the empty bucket that ended
-    /// the probe: where the key goes ([`Index::put`]) if the index does
-    /// not change first.
+    /// As [`TagIndex::find`], but a miss returns the empty bucket that
+    /// ended the probe: where the key goes ([`TagIndex::put`]) if the index
+    /// does not change first.
     #[inline(always)]
-    pub(super) fn probe(
-        &self,
-        hash: u64,
-        mut accept: impl FnMut(u32, bool) -> bool,
-    ) -> Result<(u32, bool), usize> {
+    pub fn probe(&self, hash: u64, mut accept: impl FnMut(u32) -> bool) -> Result<u32, usize> {
         let tag = hash >> 32;
         let mut i = self.home(tag);
         loop {
@@ -125,52 +124,48 @@ impl Index {
             if b == 0 {
                 return Err(i);
             }
-            if b >> 32 == tag {
-                let (slot, rev) = decode(b);
-                if accept(slot, rev) {
-                    return Ok((slot, rev));
-                }
+            if b >> 32 == tag && accept(decode(b)) {
+                return Ok(decode(b));
             }
             i = self.next(i);
         }
     }
 
-    /// Adds a key at bucket `at`: the empty bucket [`Index::probe`]
+    /// Adds a key at bucket `at`: the empty bucket [`TagIndex::probe`]
     /// returned for `hash` with no change to the index since, so exactly
-    /// the bucket [`Index::insert`] would take. The caller has checked that
-    /// the key is not present.
+    /// the bucket [`TagIndex::insert`] would take. The caller has checked
+    /// that the key is not present.
     #[inline(always)]
-    pub(super) fn put(&mut self, at: usize, hash: u64, slot: u32, rev: bool) {
+    pub fn put(&mut self, at: usize, hash: u64, payload: u32) {
         debug_assert!(self.len + 1 < self.buckets.len(), "index overfull");
         debug_assert_eq!(self.buckets[at], 0, "bucket taken");
-        self.buckets[at] = encode(hash, slot, rev);
+        self.buckets[at] = encode(hash, payload);
         self.len += 1;
     }
 
-    /// Adds a key (its hash, the slot it names, which key of the entry);
-    /// returns the bucket it took. The caller has checked that the key is
-    /// not present.
+    /// Adds a key (its hash and payload); returns the bucket it took. The
+    /// caller has checked that the key is not present.
     ///
     /// # Panics
     /// In debug builds, if the index is already full (internal bug: the
     /// shard never holds more keys than it was sized for).
     #[inline]
-    pub(super) fn insert(&mut self, hash: u64, slot: u32, rev: bool) -> usize {
+    pub fn insert(&mut self, hash: u64, payload: u32) -> usize {
         debug_assert!(self.len + 1 < self.buckets.len(), "index overfull");
         let mut i = self.home(hash >> 32);
         while self.buckets[i] != 0 {
             i = self.next(i);
         }
-        self.buckets[i] = encode(hash, slot, rev);
+        self.buckets[i] = encode(hash, payload);
         self.len += 1;
         i
     }
 
-    /// Removes the bucket of exactly `(hash, slot, rev)`, then shifts the
+    /// Removes the bucket of exactly `(hash, payload)`, then shifts the
     /// rest of its cluster back so no probe ever meets a hole it should have
     /// passed. Returns whether the bucket was there.
-    pub(super) fn remove(&mut self, hash: u64, slot: u32, rev: bool) -> bool {
-        let v = encode(hash, slot, rev);
+    pub fn remove(&mut self, hash: u64, payload: u32) -> bool {
+        let v = encode(hash, payload);
         let mut hole = self.home(hash >> 32);
         loop {
             let b = self.buckets[hole];
@@ -212,7 +207,7 @@ impl Index {
     /// probe (no key comparison): what the prefetch stage loads. A plain
     /// read; may name another key's entry (a wasted prefetch, nothing else).
     #[inline(always)]
-    pub(super) fn first_candidate(&self, hash: u64) -> Option<(u32, bool)> {
+    pub fn first_candidate(&self, hash: u64) -> Option<u32> {
         let tag = hash >> 32;
         let mut i = self.home(tag);
         for _ in 0..HINT_PROBE {
@@ -231,7 +226,7 @@ impl Index {
     /// Starts loading the buckets a probe for `hash` reads first (its home
     /// and the next few, which may lie on the following cache line).
     #[inline(always)]
-    pub(super) fn prefetch(&self, hash: u64) {
+    pub fn prefetch(&self, hash: u64) {
         let h = self.home(hash >> 32);
         prefetch(&self.buckets[h]);
         let k = h + 3;
@@ -274,7 +269,7 @@ mod tests {
             0x1234_5678,
         ];
         for max_keys in [1usize, 5, 12, 40] {
-            let mut ix = Index::new(max_keys);
+            let mut ix = TagIndex::new(max_keys);
             let mut present: BTreeSet<(u64, u32, bool)> = BTreeSet::new();
             let mut slot_used: BTreeSet<(u32, bool)> = BTreeSet::new();
             for _ in 0..20_000 {
@@ -283,17 +278,18 @@ mod tests {
                 let slot = rnd(max_keys as u64) as u32;
                 let rev = rnd(2) == 1;
                 if rnd(2) == 0 && present.len() < max_keys && !slot_used.contains(&(slot, rev)) {
-                    ix.insert(hash, slot, rev);
+                    ix.insert(hash, slot << 1 | u32::from(rev));
                     present.insert((hash, slot, rev));
                     slot_used.insert((slot, rev));
                 } else if let Some(&(h, s, r)) = present
                     .iter()
                     .nth(rnd(present.len().max(1) as u64) as usize)
                 {
-                    assert!(ix.remove(h, s, r));
+                    let p = s << 1 | u32::from(r);
+                    assert!(ix.remove(h, p));
                     present.remove(&(h, s, r));
                     slot_used.remove(&(s, r));
-                    assert!(!ix.remove(h, s, r), "removed twice");
+                    assert!(!ix.remove(h, p), "removed twice");
                 }
                 assert_eq!(ix.len(), present.len());
                 assert_eq!(
@@ -301,13 +297,11 @@ mod tests {
                     present.len()
                 );
                 for &(h, s, r) in &present {
-                    assert_eq!(ix.find(h, |a, b| (a, b) == (s, r)), Some((s, r)));
+                    let p = s << 1 | u32::from(r);
+                    assert_eq!(ix.find(h, |a| a == p), Some(p));
                 }
-                let absent = (tags[0] << 32 | 5, max_keys as u32 + 1, false);
-                assert_eq!(
-                    ix.find(absent.0, |a, b| (a, b) == (absent.1, absent.2)),
-                    None
-                );
+                let absent = (tags[0] << 32 | 5, (max_keys as u32 + 1) << 1);
+                assert_eq!(ix.find(absent.0, |a| a == absent.1), None);
             }
         }
     }
@@ -315,7 +309,7 @@ mod tests {
     #[test]
     fn sized_for_three_quarters_load_in_whole_lines() {
         for n in [1usize, 2, 3, 6, 7, 1000, 2_000_000] {
-            let ix = Index::new(n);
+            let ix = TagIndex::new(n);
             assert!(ix.buckets.len() * 3 >= n * 4);
             assert_eq!(ix.buckets.len() % LINE, 0);
             assert!(ix.buckets.len() < n * 4 / 3 + 2 * LINE);
