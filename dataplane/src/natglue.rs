@@ -181,6 +181,9 @@ impl NatStage {
                 }
                 N::QuotaExceeded | N::PoolExhausted => NatOutcome::Drop(DropReason::NatExhausted),
                 N::TableFull => NatOutcome::Drop(DropReason::FlowTableFull),
+                N::BadIcmpChecksum | N::BadEmbeddedChecksum => {
+                    NatOutcome::Drop(DropReason::BadIcmpChecksum)
+                }
                 _ => NatOutcome::Drop(DropReason::Nat),
             },
         }

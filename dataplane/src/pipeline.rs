@@ -1,7 +1,8 @@
 //! The per-worker pipeline.
 //!
 //! ```text
-//! parse/classify → L2 filter → local delivery (ARP, ICMP echo, NDP)
+//! parse/classify (+ IPv4 header checks: IHL, total length, checksum)
+//!   → L2 filter → local delivery (ARP, ICMP echo, NDP)
 //!   → TTL / hop-limit check (ICMP time exceeded) → IPv6 flow tracking
 //!   → NAT (port forwarding + masquerade, `nat` crate) → L3 forwarding
 //!   (route lookup, TTL decrement, neighbour resolution with a bounded hold
@@ -179,7 +180,8 @@ pub enum Disposition {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[repr(u8)]
 pub enum DropReason {
-    /// Headers truncated or malformed.
+    /// Headers truncated or malformed (IPv4 header faults have their own
+    /// reasons below).
     Malformed,
     /// Neither IPv4, IPv6 nor ARP.
     UnsupportedEthertype,
@@ -210,10 +212,19 @@ pub enum DropReason {
     FlowTableFull,
     /// NAT: the inside host's port quota or the pool is exhausted.
     NatExhausted,
+    /// IPv4 header checksum wrong (RFC 1812 §5.2.2).
+    BadIpv4Checksum,
+    /// IPv4 total length below the header length or past the frame.
+    BadIpv4Length,
+    /// IPv4 IHL below 5, or a header (with options) longer than the frame.
+    BadIpv4Header,
+    /// An ICMP error the NAT would translate whose ICMP checksum or quoted
+    /// IPv4 header checksum is wrong (RFC 5508 REQ-3).
+    BadIcmpChecksum,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 19;
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::Malformed,
         DropReason::UnsupportedEthertype,
@@ -230,6 +241,10 @@ impl DropReason {
         DropReason::Nat,
         DropReason::FlowTableFull,
         DropReason::NatExhausted,
+        DropReason::BadIpv4Checksum,
+        DropReason::BadIpv4Length,
+        DropReason::BadIpv4Header,
+        DropReason::BadIcmpChecksum,
     ];
 
     /// Stable snake_case name (counter label, JSON key).
@@ -250,6 +265,10 @@ impl DropReason {
             DropReason::Nat => "nat",
             DropReason::FlowTableFull => "flow_table_full",
             DropReason::NatExhausted => "nat_exhausted",
+            DropReason::BadIpv4Checksum => "bad_ipv4_checksum",
+            DropReason::BadIpv4Length => "bad_ipv4_length",
+            DropReason::BadIpv4Header => "bad_ipv4_header",
+            DropReason::BadIcmpChecksum => "bad_icmp_checksum",
         }
     }
 }
@@ -1232,7 +1251,10 @@ impl Pipeline {
     }
 
     /// Pass 1 for one frame: classification (`known` if the caller already
-    /// has it, from [`Pipeline::prefetch`]), then [`Pipeline::one`], with
+    /// has it, from [`Pipeline::prefetch`]) and the IPv4 input checks
+    /// (RFC 1812 §5.2.2: IHL and total length in `classify`, the header
+    /// checksum here, before anything answers or forwards the frame), then
+    /// [`Pipeline::one`], with
     /// the common case (a unicast IPv4 packet to forward, headed for the
     /// NAT) decided by [`Pipeline::quick_to_nat`] in one read of the header.
     #[inline]
@@ -1248,9 +1270,13 @@ impl Pipeline {
             Some(c) => *c,
             None => match wire::classify(f) {
                 Ok(c) => c,
-                Err(e) => return Pre::Done(classify_drop(e)),
+                Err(e) => return Pre::Done(classify_drop(e, f)),
             },
         };
+        // One RFC 1071 sum over the 20..60 header bytes.
+        if cls.l3 == L3Kind::Ipv4 && net::checksum::verify_ipv4_header(f, &cls).is_err() {
+            return Pre::Done(Disposition::Drop(DropReason::BadIpv4Checksum));
+        }
         if self.quick
             && let Some(dst) = self.quick_to_nat(ingress, f, &cls)
         {
@@ -1817,13 +1843,38 @@ fn log_mappings(ev: Vec<nat::MappingEvent>) {
 }
 
 /// The drop for a frame `classify` refused.
-fn classify_drop(e: net::ClassifyError) -> Disposition {
-    match e {
-        net::ClassifyError::UnsupportedEthertype(_) | net::ClassifyError::TooManyVlanTags => {
-            Disposition::Drop(DropReason::UnsupportedEthertype)
+fn classify_drop(e: net::ClassifyError, f: &[u8]) -> Disposition {
+    use net::ClassifyError as E;
+    Disposition::Drop(match e {
+        E::UnsupportedEthertype(_) | E::TooManyVlanTags => DropReason::UnsupportedEthertype,
+        // IHL below 5 (IPv4 only), or IHL·4 past the frame while the fixed
+        // 20 bytes are there (a shorter frame is plain truncation).
+        E::BadIhl => DropReason::BadIpv4Header,
+        E::Truncated {
+            layer: net::Layer::Ipv4,
+        } if ipv4_l3(f).is_some_and(|b| b.len() >= net::ipv4::HEADER_LEN) => {
+            DropReason::BadIpv4Header
         }
-        _ => Disposition::Drop(DropReason::Malformed),
+        E::BadTotalLength if ipv4_l3(f).is_some() => DropReason::BadIpv4Length,
+        _ => DropReason::Malformed,
+    })
+}
+
+/// The bytes after the Ethernet header and up to two VLAN tags, if the
+/// EtherType there is IPv4 (error path only: which family a classify
+/// error is about).
+fn ipv4_l3(f: &[u8]) -> Option<&[u8]> {
+    use net::ethernet::{self, ethertype};
+    let mut et = ethernet::Frame::new_checked(f).ok()?.ethertype();
+    let mut off = ethernet::HEADER_LEN;
+    for _ in 0..2 {
+        if et != ethertype::VLAN && et != ethertype::QINQ {
+            break;
+        }
+        et = net::vlan::Tag::new_checked(f.get(off..)?).ok()?.ethertype();
+        off += net::vlan::HEADER_LEN;
     }
+    (et == ethertype::IPV4).then(|| f.get(off..)).flatten()
 }
 
 /// The IPv4 destination of a classified IPv4 frame (unspecified if the

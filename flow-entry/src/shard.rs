@@ -329,20 +329,13 @@ impl<K: ShardKey, V> Shard<K, V> {
 
     /// Arms a live, unarmed entry at its deadline.
     fn arm(&mut self, slot: u32) {
-        let Self {
-            wheel,
-            entries,
-            base,
-            tick_ns,
-            ..
-        } = self;
-        let mut s = Slab {
-            entries,
-            base: *base,
-            tick_ns: *tick_ns,
-        };
-        let when = s.deadline(slot);
-        wheel.arm(&mut s, slot, when);
+        let when = Slab {
+            entries: &mut self.entries,
+            base: self.base,
+            tick_ns: self.tick_ns,
+        }
+        .deadline(slot);
+        self.arm_at(slot, when);
     }
 
     /// Arms a live, unarmed entry at tick `when` (its deadline's, as

@@ -124,6 +124,35 @@ reasons! {
     FragmentHeld = "fragment_held",
     /// Non-first fragment dropped: the held-fragment budget is full.
     FragmentBudget = "fragment_budget",
+    /// ICMP error whose ICMP checksum (over the whole message, checked
+    /// when the frame holds all of it) is wrong: not translated (RFC 5508
+    /// REQ-3).
+    BadIcmpChecksum = "bad_icmp_checksum",
+    /// ICMP error whose quoted (embedded) IPv4 header checksum is wrong:
+    /// not translated (RFC 5508 REQ-3).
+    BadEmbeddedChecksum = "bad_embedded_checksum",
+}
+
+/// RFC 5508 REQ-3 for an ICMPv4 error whose quote `icmp_error` already
+/// located: the ICMP checksum over the whole message (skipped when the
+/// error is itself a fragment, whose checksum covers the reassembled
+/// message), then the quoted IPv4 header's checksum. One RFC 1071 sum
+/// over the message; only errors about a session pay it.
+fn icmp_error_checksums(frame: &[u8], cls: &Classified) -> Result<(), DropReason> {
+    if rw::verify_l4(frame, cls).is_err() {
+        return Err(DropReason::BadIcmpChecksum);
+    }
+    let l4 = usize::from(cls.l4_offset) + icmpv4::HEADER_LEN;
+    let end = usize::from(cls.l3_end).min(frame.len());
+    let ok = frame.get(l4..end).is_some_and(|q| {
+        let ip = ipv4::Packet::new_unchecked(q);
+        ip.check_header_len().is_ok() && ip.verify_checksum()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(DropReason::BadEmbeddedChecksum)
+    }
 }
 
 /// A NAT session (the flow table's value).
@@ -1111,6 +1140,10 @@ impl Nat {
         let Some(new_emb) = found else {
             return self.other_traffic(src, dst, ingress, DropReason::IcmpErrorNoSession);
         };
+        // RFC 5508 REQ-3: a corrupted error is dropped, not translated.
+        if let Err(r) = icmp_error_checksums(frame, cls) {
+            return self.drop_(r);
+        }
         let outer_src = if ingress == Side::Inside && self.cfg.is_inside(src) {
             new_emb.dst
         } else {

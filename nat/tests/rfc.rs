@@ -704,6 +704,66 @@ fn rfc5508_req3_icmp_error_translated() {
     assert_eq!(n.stats().icmp_errors_translated, 3);
 }
 
+/// RFC 5508 REQ-3: an ICMP error whose ICMP checksum, or whose quoted IPv4
+/// header checksum, is wrong is dropped (counted under its own reason),
+/// not translated; the same error intact is translated.
+#[test]
+fn rfc5508_req3_icmp_error_with_bad_checksums_dropped() {
+    let mut n = nat(base_config());
+    let (_, out) = out_udp(&mut n, "10.0.0.1", 5000, "192.0.2.1", 53, 0);
+    let ext = addrs(&out).0;
+    let error = || {
+        icmp_error(
+            "198.51.100.1",
+            &ext.to_string(),
+            Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::Port),
+            &out,
+            28,
+        )
+    };
+    let (icmp, emb) = (14 + 20, 14 + 20 + 8);
+    // Wrong ICMP checksum.
+    let mut e = error();
+    e[icmp + 2] ^= 0x40;
+    let before = e.clone();
+    assert_eq!(
+        run(&mut n, &mut e, Side::Outside, secs(1)),
+        Verdict::Drop(DropReason::BadIcmpChecksum)
+    );
+    assert_eq!(e, before, "nothing rewritten");
+    // Wrong embedded IPv4 header checksum, with an ICMP checksum that is
+    // right for the bytes as sent.
+    let mut e = error();
+    e[emb + 10] ^= 0x11;
+    e[icmp + 2] = 0;
+    e[icmp + 3] = 0;
+    let c = net::checksum::checksum(&e[icmp..]);
+    e[icmp + 2..icmp + 4].copy_from_slice(&c.to_be_bytes());
+    let before = e.clone();
+    assert_eq!(
+        run(&mut n, &mut e, Side::Outside, secs(1)),
+        Verdict::Drop(DropReason::BadEmbeddedChecksum)
+    );
+    assert_eq!(e, before, "nothing rewritten");
+    assert_eq!(n.drops(DropReason::BadIcmpChecksum), 1);
+    assert_eq!(n.drops(DropReason::BadEmbeddedChecksum), 1);
+    assert_eq!(n.stats().icmp_errors_translated, 0);
+    // Intact: translated.
+    let mut e = error();
+    assert_eq!(
+        run(&mut n, &mut e, Side::Outside, secs(1)),
+        Verdict::Forward
+    );
+    verify_checksums(&e);
+    assert_eq!(e[30..34], [10, 0, 0, 1]);
+    assert_eq!(n.stats().icmp_errors_translated, 1);
+    assert_eq!(DropReason::BadIcmpChecksum.name(), "bad_icmp_checksum");
+    assert_eq!(
+        DropReason::BadEmbeddedChecksum.name(),
+        "bad_embedded_checksum"
+    );
+}
+
 #[test]
 fn rfc5508_req6_icmp_errors_never_create_or_refresh() {
     let mut n = nat(base_config());
