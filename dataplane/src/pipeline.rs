@@ -810,9 +810,8 @@ impl Pipeline {
         if let (Some(p), false) = (ingress, nat_idx.is_empty()) {
             // Pass 2: NAT over the burst (its sessions prefetched first),
             // under one hold of the NAT's lock, with the fragments it
-            // released. Borrowed, not cloned: an `Arc` clone is two atomic
-            // RMWs per burst, which for one-frame bursts is a measurable
-            // share.
+            // released. The NAT stage is borrowed from `shared`, not
+            // cloned (an `Arc` clone is two atomic read-modify-writes).
             if let Some(nat) = &self.shared.nat {
                 let role = self.shared.ports[usize::from(p)].role;
                 let mut g = nat.lock();
@@ -929,10 +928,9 @@ impl Pipeline {
     }
 
     /// Timers: NAT and IPv6 flow expiry, neighbour retries and hold-queue
-    /// timeouts, each bounded by [`POLL_BUDGET`]. The NAT (one object
-    /// behind one lock) is polled by worker 0 only, whose pipeline must
-    /// therefore poll; IPv6 flow shards are split among the workers
-    /// (shard `s`: worker `s % workers`). Returns the work done
+    /// timeouts, each bounded by [`POLL_BUDGET`]. The NAT and the IPv6
+    /// flow tracker (each one object behind one lock) are polled by worker
+    /// 0 only, whose pipeline must therefore poll. Returns the work done
     /// (entries expired + frames dropped + requests sent). Frames it produces
     /// come out of the next `process` call (or `take_generated`).
     pub fn poll_timers(&mut self, now: Timestamp) -> usize {

@@ -234,6 +234,24 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     }
 }
 
+/// `dataplane replay` of `input` on port lan into `out`, stdout and
+/// stderr piped (`--json` if `json`).
+fn replay_from(cfg: &Path, input: &Path, out: &Path, json: bool) -> std::process::Child {
+    let mut cmd = bin();
+    cmd.args(["replay", "--config"])
+        .arg(cfg)
+        .arg("--in")
+        .arg(format!("lan={}", input.display()))
+        .arg("--out-dir")
+        .arg(out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if json {
+        cmd.arg("--json");
+    }
+    cmd.spawn().unwrap()
+}
+
 /// SIGINT and SIGTERM sent to `dataplane replay` while it waits for more
 /// input on a FIFO: it stops reading, processes what it read, finishes
 /// both outputs (valid pcaps the crate reads to the end, renamed into
@@ -249,19 +267,7 @@ fn signal_stops_the_replay_with_valid_outputs_and_a_summary() {
         let fifo = dir.join("in.pcap");
         mkfifo(&fifo);
         let out = dir.join("out");
-        let mut cmd = bin();
-        cmd.args(["replay", "--config"])
-            .arg(&cfg)
-            .arg("--in")
-            .arg(format!("lan={}", fifo.display()))
-            .arg("--out-dir")
-            .arg(&out)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if json {
-            cmd.arg("--json");
-        }
-        let mut child = cmd.spawn().unwrap();
+        let mut child = replay_from(&cfg, &fifo, &out, json);
         let mut w = open_writer(&fifo, &mut child);
         // 40 flows: more than the read-ahead, so some were processed and
         // some only read when the signal comes.
@@ -317,17 +323,7 @@ fn signal_before_outputs_exist_exits_at_once() {
     let fifo = dir.join("in.pcap");
     mkfifo(&fifo);
     let out = dir.join("out");
-    let mut child = bin()
-        .args(["replay", "--config"])
-        .arg(&cfg)
-        .arg("--in")
-        .arg(format!("lan={}", fifo.display()))
-        .arg("--out-dir")
-        .arg(&out)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = replay_from(&cfg, &fifo, &out, false);
     // Wait until it is blocked opening the FIFO (handlers installed by then).
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

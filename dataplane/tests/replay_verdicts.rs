@@ -3,8 +3,11 @@
 //! summary of issue 17 part 6 (drops apart from skips, snake_case, bytes,
 //! capture times).
 
+#[path = "common/captures.rs"]
+mod captures;
 mod common;
 
+use captures::{echo_to_gw, udp_from_host};
 use common::*;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -12,7 +15,7 @@ use std::process::Command;
 
 use dataplane::replay::{self, ReplayError, ReplayOptions};
 use dataplane::traffic;
-use dataplane::wire::{self, PROTO_ICMP, PROTO_UDP};
+use dataplane::wire::{self, PROTO_UDP};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_dataplane"))
@@ -39,32 +42,6 @@ fn pcap(path: &Path, snaplen: u32, recs: &[(u64, Vec<u8>)]) {
 }
 
 const T0: u64 = 1_796_682_164_000_000_000; // 2026-12-07T22:22:44Z
-
-fn udp_from_host() -> Vec<u8> {
-    traffic::ipv4(
-        HOST_MAC,
-        LAN_MAC,
-        HOST,
-        REMOTE,
-        64,
-        7,
-        PROTO_UDP,
-        &traffic::udp_dgram(40000, 53, b"query"),
-    )
-}
-
-fn echo_to_gw() -> Vec<u8> {
-    traffic::ipv4(
-        HOST_MAC,
-        LAN_MAC,
-        HOST,
-        GW,
-        64,
-        8,
-        PROTO_ICMP,
-        &traffic::icmp_echo(8, 0x77, 1, b"ping"),
-    )
-}
 
 /// UDP from REMOTE:53 to `dst`:`dport` arriving on the WAN port.
 fn udp_in(dst: std::net::Ipv4Addr, dport: u16) -> Vec<u8> {
@@ -98,7 +75,7 @@ fn scenario(name: &str, reply_port: u16) -> Scenario {
     foreign[..6].copy_from_slice(&[0x02, 0, 0, 0, 0x99, 0x99]);
     let lan = vec![
         (T0 + 100_000_000, wire::arp_request(HOST_MAC, HOST, GW)),
-        (T0 + 200_000_000, udp_from_host()),
+        (T0 + 200_000_000, udp_from_host(40000)),
         (T0 + 300_000_000, echo_to_gw()),
         (T0 + 400_000_000, vec![0u8; 300]),
         (T0 + 500_000_000, foreign.clone()),
@@ -438,7 +415,7 @@ fn summary_separates_skips_and_names_everything_in_snake_case() {
     // Bytes beside packets: the frames as written (the skipped record
     // not counted).
     let lan_bytes = (wire::arp_request(HOST_MAC, HOST, GW).len()
-        + udp_from_host().len()
+        + udp_from_host(40000).len()
         + 2 * echo_to_gw().len()) as u64;
     assert_eq!(j["ports"]["lan"]["bytes_in"], lan_bytes, "{j}");
     assert_eq!(

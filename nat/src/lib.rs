@@ -745,7 +745,7 @@ impl Nat {
         reason: DropReason,
     ) -> Verdict {
         let involved = match ingress {
-            Side::Inside => self.cfg.is_inside(src) && !self.cfg.is_inside(dst),
+            Side::Inside => self.is_inside(src) && !self.is_inside(dst),
             Side::Outside => self.is_nat_address(dst),
         };
         if involved {
@@ -1144,7 +1144,7 @@ impl Nat {
         if let Err(r) = icmp_error_checksums(frame, cls) {
             return self.drop_(r);
         }
-        let outer_src = if ingress == Side::Inside && self.cfg.is_inside(src) {
+        let outer_src = if ingress == Side::Inside && self.is_inside(src) {
             new_emb.dst
         } else {
             src
@@ -1223,7 +1223,7 @@ impl Nat {
         }
         // Unknown datagram: only hold what NAT would translate.
         let ours = match ingress {
-            Side::Inside => self.cfg.is_inside(src) && !self.cfg.is_inside(dst),
+            Side::Inside => self.is_inside(src) && !self.is_inside(dst),
             Side::Outside => self.is_nat_address(dst),
         };
         if !ours {

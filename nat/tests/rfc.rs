@@ -1305,3 +1305,26 @@ fn mapping_log_records_creation_and_release() {
     out_udp(&mut n, "10.0.0.1", 5000, "192.0.2.1", 53, 10);
     assert_eq!(n.take_mapping_events(&mut ev, 100), 0, "off by default");
 }
+
+/// `teardown` releases every session through the release path: all ports
+/// returned, each counted once as `teardown`, the table empty.
+#[test]
+fn teardown_releases_every_session_once() {
+    let mut n = nat(base_config());
+    for p in 0..5 {
+        out_udp(&mut n, "10.0.0.1", 5000 + p, "192.0.2.1", 53, 0);
+    }
+    assert_eq!(n.stats().ports_in_use, 5);
+    assert_eq!(n.teardown(secs(1)), 5);
+    let st = n.stats();
+    assert_eq!(
+        (
+            st.sessions_active,
+            st.ports_in_use,
+            st.mappings,
+            st.teardown
+        ),
+        (0, 0, 0, 5)
+    );
+    assert_eq!(n.teardown(secs(2)), 0, "nothing left to release");
+}
