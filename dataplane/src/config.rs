@@ -455,13 +455,23 @@ impl Default for ControlConfig {
     }
 }
 
+fn default_handoff_queue() -> usize {
+    1024
+}
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Worker (pipeline) count; replay always runs one pipeline.
+    /// Worker (pipeline) count for `run`; replay runs one unless
+    /// `--workers N` asks for more.
     #[serde(default = "one")]
     pub workers: usize,
+    /// Frames one worker may have queued for another (the bounded queue
+    /// per worker pair that hands a frame to the worker owning its NAT
+    /// session); a full queue is a counted drop (`handoff_queue_full`).
+    #[serde(default = "default_handoff_queue")]
+    pub handoff_queue: usize,
     pub ports: Vec<PortConfig>,
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
@@ -603,6 +613,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "workers",
                 format!("{} is not in 1..={MAX_WORKERS}", self.workers),
+            ));
+        }
+        if !(1..=65_536).contains(&self.handoff_queue) {
+            return Err(ConfigError::invalid(
+                "handoff_queue",
+                format!("{} is not in 1..=65536", self.handoff_queue),
             ));
         }
         if self.ports.is_empty() {

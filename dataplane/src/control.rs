@@ -146,21 +146,23 @@ pub fn metrics_text_with(shared: &Shared, ports: Option<&dyn PortStatsSource>) -
             "# HELP dataplane_nat_drops_total NAT drops by the NAT's reason."
         );
         let _ = writeln!(text, "# TYPE dataplane_nat_drops_total counter");
-        let st = n.lock().stats();
-        for (r, v) in &st.drops {
-            let _ = writeln!(text, "dataplane_nat_drops_total{{reason=\"{r}\"}} {v}");
+        let st = n.stats_json();
+        if let Some(d) = st.get("drops").and_then(|d| d.as_object()) {
+            for (r, v) in d {
+                let _ = writeln!(text, "dataplane_nat_drops_total{{reason=\"{r}\"}} {v}");
+            }
         }
-        let h = st.syn_hold;
+        let hold = |k: &str| st["syn_hold"][k].as_u64().unwrap_or(0);
         let _ = writeln!(
             text,
             "# HELP dataplane_nat_syn_hold_total Unsolicited inbound TCP SYNs held 6 s (RFC 5382 REQ-4, unsolicited_syn = \"hold\"), by what ended the hold."
         );
         let _ = writeln!(text, "# TYPE dataplane_nat_syn_hold_total counter");
         for (what, v) in [
-            ("held", h.held),
-            ("answered", h.answered),
-            ("cancelled", h.cancelled),
-            ("not_held", h.not_held),
+            ("held", hold("held")),
+            ("answered", hold("answered")),
+            ("cancelled", hold("cancelled")),
+            ("not_held", hold("not_held")),
         ] {
             let _ = writeln!(text, "dataplane_nat_syn_hold_total{{event=\"{what}\"}} {v}");
         }
@@ -191,7 +193,7 @@ pub fn answer_with(shared: &Shared, ports: Option<&dyn PortStatsSource>, line: &
         }
         "ports" => serde_json::to_value(ports.map(|s| s.port_stats()).unwrap_or_default()).unwrap_or_default(),
         "nat" => match &shared.nat {
-            Some(n) => serde_json::to_value(n.lock().stats()).unwrap_or_default(),
+            Some(n) => n.stats_json(),
             None => return "error: NAT is not configured\n".into(),
         },
         "occupancy" => {
@@ -224,11 +226,11 @@ pub fn answer_with(shared: &Shared, ports: Option<&dyn PortStatsSource>, line: &
                 }
             }
             if clear {
-                let removed = n.lock().sessions_clear(&f);
+                let removed = n.sessions_clear(&f);
                 tracing::info!(removed, inside = ?f.inside, proto = ?f.proto, "NAT sessions cleared by ctl");
                 json!({ "removed": removed })
             } else {
-                serde_json::to_value(n.lock().sessions_scan(&f, limit)).unwrap_or_default()
+                serde_json::to_value(n.sessions_scan(&f, limit)).unwrap_or_default()
             }
         }
         "neighbors" => {

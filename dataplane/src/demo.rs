@@ -577,7 +577,14 @@ fn run_inner(
         out: BTreeMap::new(),
     };
     let t0 = Instant::now();
-    let d = replay::drive_full(&mut pipeline, &mut feed, &mut sink, 1, None, |_| {})?;
+    let d = replay::drive_full(
+        core::slice::from_mut(&mut pipeline),
+        &mut feed,
+        &mut sink,
+        1,
+        None,
+        |_| {},
+    )?;
     let wall = t0.elapsed().as_secs_f64();
     let rec = feed.record.take().unwrap_or_default();
     Ok((Summary::from_drive(&shared, d, wall), shared, rec))

@@ -69,6 +69,11 @@ enum Cmd {
         /// (`tshark -r FILE -T fields -e frame.comment`).
         #[arg(long, value_name = "FILE.pcapng")]
         drops: Option<PathBuf>,
+        /// Worker pipelines, run in one thread in a fixed order with the
+        /// hand-off between them (each owns its NAT sessions; docs/replay.md
+        /// says in which order frames come out). 1..=128.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=128))]
+        workers: u16,
     },
     /// Validate a configuration file; explains the first error with its field.
     CheckConfig { file: PathBuf },
@@ -145,6 +150,7 @@ fn main() -> ExitCode {
             burst,
             verdicts,
             drops,
+            workers,
         } => replay(
             &config,
             &inputs,
@@ -154,6 +160,7 @@ fn main() -> ExitCode {
                 burst: usize::from(burst),
                 verdicts,
                 drops,
+                workers: usize::from(workers),
             },
         ),
         Cmd::Ctl { socket, command } => {

@@ -22,6 +22,10 @@ pub struct WorkerCounters {
     pub neighbors_learned: AtomicU64,
     pub held: AtomicU64,
     pub v6_flows_created: AtomicU64,
+    /// Frames this worker handed to the worker owning their session.
+    pub handed_off: AtomicU64,
+    /// Frames this worker took over from another worker.
+    pub handed_in: AtomicU64,
 }
 
 /// Increment a counter owned by the calling worker (single writer).
@@ -49,6 +53,8 @@ impl WorkerCounters {
             neighbors_learned: AtomicU64::new(0),
             held: AtomicU64::new(0),
             v6_flows_created: AtomicU64::new(0),
+            handed_off: AtomicU64::new(0),
+            handed_in: AtomicU64::new(0),
         }
     }
 }
@@ -91,6 +97,8 @@ impl Counters {
             s.neighbors_learned += ld(&w.neighbors_learned);
             s.held += ld(&w.held);
             s.v6_flows_created += ld(&w.v6_flows_created);
+            s.handed_off += ld(&w.handed_off);
+            s.handed_in += ld(&w.handed_in);
         }
         s
     }
@@ -108,6 +116,9 @@ pub struct CounterSnapshot {
     pub neighbors_learned: u64,
     pub held: u64,
     pub v6_flows_created: u64,
+    /// Frames handed from the receiving worker to the session's owner.
+    pub handed_off: u64,
+    pub handed_in: u64,
 }
 
 /// Render counters and gauges as Prometheus text exposition format 0.0.4.
@@ -140,6 +151,8 @@ pub fn prometheus_text(s: &CounterSnapshot, gauges: &[(&str, &str, u64)]) -> Str
         ("neighbors_learned", s.neighbors_learned),
         ("held_frames", s.held),
         ("ipv6_flows_created", s.v6_flows_created),
+        ("handed_off_frames", s.handed_off),
+        ("handed_in_frames", s.handed_in),
     ] {
         let _ = writeln!(o, "# TYPE dataplane_{name}_total counter");
         let _ = writeln!(o, "dataplane_{name}_total {v}");

@@ -5,7 +5,7 @@
 use core::net::{IpAddr, Ipv4Addr};
 use core::ops::{Deref, DerefMut};
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use net::Classified;
 use serde::Serialize;
@@ -68,6 +68,9 @@ pub enum NatOutcome {
     DropWithIcmp(DropReason),
     /// NAT kept the frame (out-of-order fragment); not a loss.
     Held,
+    /// Several workers: the first half of a hairpin is done; worker `w`
+    /// owns the destination's sessions and finishes it.
+    Hairpin(u16),
 }
 
 /// Frames per `nat::Nat::process_burst` call (the NAT batches its session
@@ -75,28 +78,33 @@ pub enum NatOutcome {
 pub const NAT_CHUNK: usize = 64;
 
 /// The NAT stage of the pipeline (one per process, shared by workers and
-/// the control thread).
+/// the control thread): one `nat::Nat` per worker.
 ///
-/// The NAT is a single-writer object (`&mut self` on every packet method,
-/// no locks inside); here it sits behind one mutex. A worker takes it once
-/// per burst for the whole NAT pass ([`NatStage::lock`], then
-/// [`NatGuard::process_burst`] and `take_released`), worker 0 once per
-/// timer poll (only worker 0 polls the NAT), the control thread for its reads. What the stages
-/// around the NAT ask per frame ([`NatStage::is_pool`],
-/// [`NatStage::passes_untranslated`]) is answered from copies kept outside
-/// the mutex, without it.
+/// Each NAT is a single-writer object (`&mut self` on every packet
+/// method, no locks inside) holding the sessions its worker owns. With
+/// several workers the owner of a frame's session is computed from the
+/// frame ([`NatStage::owner_of`], the shared port-block map
+/// `nat::blocks::PortBlocks`), and a frame that reaches another worker is
+/// handed to its owner. A worker's NAT sits behind a mutex that only its
+/// own worker takes on the packet path (once per burst: never contended
+/// by other workers) and the control thread takes for its reads. What the
+/// stages around the NAT ask per frame ([`NatStage::is_pool`],
+/// [`NatStage::passes_untranslated`]) is answered from copies kept
+/// outside the mutexes.
 pub struct NatStage {
-    nat: Mutex<nat::Nat>,
+    nats: Box<[Mutex<nat::Nat>]>,
+    /// The shared block → owner map (several workers only).
+    blocks: Option<Arc<nat::blocks::PortBlocks>>,
     /// Copy of the NAT's configuration (pool and port-forward addresses,
-    /// for [`NatStage::is_pool`] without the lock).
+    /// for [`NatStage::is_pool`] without a lock).
     cfg: NatConfig,
     inside: Vec<nat::Ipv4Prefix>,
     icmp_on_quota: bool,
 }
 
-/// The locked NAT ([`NatStage::lock`]): derefs to `nat::Nat` (stats,
-/// session scans, polls), plus the pipeline's side of the NAT stage.
-/// Unlocks when dropped.
+/// One worker's locked NAT ([`NatStage::lock`]): derefs to `nat::Nat`
+/// (stats, session scans, polls), plus the pipeline's side of the NAT
+/// stage. Unlocks when dropped.
 pub struct NatGuard<'a> {
     nat: MutexGuard<'a, nat::Nat>,
     stage: &'a NatStage,
@@ -116,34 +124,72 @@ impl DerefMut for NatGuard<'_> {
 }
 
 impl NatStage {
+    /// The NAT stage for `workers` workers: each worker's NAT holds at
+    /// most `flow_table.capacity / workers` sessions (rounded up).
+    ///
     /// # Errors
     /// [`BuildError::Nat`] when the NAT refuses the configuration.
-    pub fn new(cfg: &NatConfig, config: &Config) -> Result<NatStage, BuildError> {
-        let nat = nat::Nat::new(cfg.clone(), table_config(config))
-            .map_err(|e| BuildError::Nat(e.to_string()))?;
+    pub fn new(cfg: &NatConfig, config: &Config, workers: usize) -> Result<NatStage, BuildError> {
+        let workers = workers.clamp(1, nat::blocks::MAX_WORKERS);
+        let mut table = table_config(config);
+        table.capacity = table.capacity.div_ceil(workers).max(1);
+        let blocks = (workers > 1).then(|| Arc::new(nat::blocks::PortBlocks::new(cfg, workers)));
+        let nats = (0..workers)
+            .map(|w| {
+                let n = match &blocks {
+                    Some(b) => nat::Nat::for_worker(cfg.clone(), table.clone(), b.clone(), w),
+                    None => nat::Nat::new(cfg.clone(), table.clone()),
+                };
+                n.map(Mutex::new)
+                    .map_err(|e| BuildError::Nat(e.to_string()))
+            })
+            .collect::<Result<Box<[_]>, _>>()?;
         Ok(NatStage {
-            nat: Mutex::new(nat),
+            nats,
+            blocks,
             cfg: cfg.clone(),
             inside: cfg.inside.clone(),
             icmp_on_quota: cfg.icmp_on_quota_exceeded,
         })
     }
 
-    /// Locks the NAT. A poisoned lock (a thread panicked holding it) is
-    /// taken over: the NAT's state is consistent between calls, and the
-    /// dataplane keeps forwarding.
-    pub fn lock(&self) -> NatGuard<'_> {
+    /// Number of workers (NATs).
+    pub fn workers(&self) -> usize {
+        self.nats.len()
+    }
+
+    /// Locks worker `worker`'s NAT (the last one for a larger index). A
+    /// poisoned lock (a thread panicked holding it) is taken over: the
+    /// NAT's state is consistent between calls, and the dataplane keeps
+    /// forwarding.
+    pub fn lock(&self, worker: usize) -> NatGuard<'_> {
+        let m = &self.nats[worker.min(self.nats.len() - 1)];
         NatGuard {
-            nat: self.nat.lock().unwrap_or_else(PoisonError::into_inner),
+            nat: m.lock().unwrap_or_else(PoisonError::into_inner),
             stage: self,
         }
     }
 
-    /// Starts loading the index bucket of the session a later NAT pass will
-    /// look `frame` up by (a hint: changes nothing). Only when the lock is
-    /// free at once (`try_lock`): a hint never waits.
-    pub fn prefetch(&self, frame: &[u8], cls: &Classified) {
-        if let Ok(g) = self.nat.try_lock() {
+    /// The worker owning the session of IPv4 frame `frame` arriving on a
+    /// port of role `role`; `None` with one worker, or when no session is
+    /// involved or none can match (the receiving worker decides). Lock-free.
+    #[inline]
+    pub fn owner_of(&self, frame: &[u8], cls: &Classified, role: Role) -> Option<usize> {
+        self.blocks
+            .as_ref()
+            .and_then(|b| b.owner_of(frame, cls, role == Role::Inside))
+    }
+
+    /// The port-block map's counters (several workers only).
+    pub fn block_stats(&self) -> Option<nat::blocks::BlockStats> {
+        self.blocks.as_ref().map(|b| b.stats())
+    }
+
+    /// Starts loading the index bucket of the session a later NAT pass of
+    /// `worker` will look `frame` up by (a hint: changes nothing). Only
+    /// when the lock is free at once (`try_lock`): a hint never waits.
+    pub fn prefetch(&self, worker: usize, frame: &[u8], cls: &Classified) {
+        if let Ok(g) = self.nats[worker.min(self.nats.len() - 1)].try_lock() {
             g.prefetch(frame, cls);
         }
     }
@@ -169,6 +215,7 @@ impl NatStage {
         use nat::DropReason as N;
         match v {
             nat::Verdict::Forward => NatOutcome::Forward,
+            nat::Verdict::HandOff(w) => NatOutcome::Hairpin(w),
             nat::Verdict::Drop(r) => match r {
                 N::FragmentHeld => NatOutcome::Held,
                 N::NoSession
@@ -196,22 +243,75 @@ impl NatStage {
         }
     }
 
-    /// Figures for the summary (locks the NAT once). O(reasons).
-    pub fn summary(&self) -> NatSummary {
-        let s = self.lock().stats();
-        NatSummary {
-            sessions_active: s.sessions_active,
-            ports_in_use: s.ports_in_use,
-            created: s.created,
-            expired: s.expired + s.lazily_expired,
-            evicted: s.evicted + s.drained,
-            drops: s
-                .drops
-                .iter()
-                .filter(|(_, n)| **n > 0)
-                .map(|(k, n)| ((*k).to_string(), *n))
-                .collect(),
+    /// Every worker's NAT statistics summed, as JSON (`ctl nat`), with the
+    /// port-block map's counters under `blocks` (several workers). Locks
+    /// each NAT once, in turn.
+    pub fn stats_json(&self) -> serde_json::Value {
+        let mut sum = serde_json::Value::Null;
+        for w in 0..self.workers() {
+            let v = serde_json::to_value(self.lock(w).stats()).unwrap_or_default();
+            add_json(&mut sum, &v);
         }
+        if let (Some(b), serde_json::Value::Object(m)) = (self.block_stats(), &mut sum) {
+            m.insert("blocks".into(), serde_json::to_value(b).unwrap_or_default());
+        }
+        sum
+    }
+
+    /// Sessions of every worker matching `f`, at most `limit` in all
+    /// (worker order, then table order). Locks each NAT once, in turn.
+    pub fn sessions_scan(&self, f: &nat::SessionFilter, limit: usize) -> Vec<nat::SessionInfo> {
+        let mut out = Vec::new();
+        for w in 0..self.workers() {
+            if out.len() >= limit {
+                break;
+            }
+            out.extend(self.lock(w).sessions_scan(f, limit - out.len()));
+        }
+        out
+    }
+
+    /// Release every worker's sessions matching `f`; how many.
+    pub fn sessions_clear(&self, f: &nat::SessionFilter) -> usize {
+        (0..self.workers())
+            .map(|w| self.lock(w).sessions_clear(f))
+            .sum()
+    }
+
+    /// Figures for the summary (locks each NAT once). O(workers × reasons).
+    pub fn summary(&self) -> NatSummary {
+        let mut out = NatSummary::default();
+        for w in 0..self.workers() {
+            let s = self.lock(w).stats();
+            out.sessions_active += s.sessions_active;
+            out.ports_in_use += s.ports_in_use;
+            out.created += s.created;
+            out.expired += s.expired + s.lazily_expired;
+            out.evicted += s.evicted + s.drained;
+            for (k, n) in s.drops.iter().filter(|(_, n)| **n > 0) {
+                *out.drops.entry((*k).to_string()).or_default() += *n;
+            }
+        }
+        out
+    }
+}
+
+/// Add the numbers of `b` into `a` (same shape; `a` null takes `b`).
+fn add_json(a: &mut serde_json::Value, b: &serde_json::Value) {
+    use serde_json::Value as V;
+    match (a, b) {
+        (a @ V::Null, b) => *a = b.clone(),
+        (V::Object(x), V::Object(y)) => {
+            for (k, v) in y {
+                add_json(x.entry(k.clone()).or_insert(V::Null), v);
+            }
+        }
+        (V::Number(x), V::Number(y)) => {
+            if let (Some(p), Some(q)) = (x.as_u64(), y.as_u64()) {
+                *x = (p + q).into();
+            }
+        }
+        _ => {}
     }
 }
 
@@ -225,6 +325,18 @@ impl NatGuard<'_> {
         now: Timestamp,
     ) -> NatOutcome {
         let v = self.nat.process(frame, cls, NatStage::side(ingress), now);
+        self.stage.outcome(v)
+    }
+
+    /// The second half of a hairpin another worker started
+    /// ([`NatOutcome::Hairpin`]): `nat::Nat::process_hairpin`.
+    pub fn process_hairpin(
+        &mut self,
+        frame: &mut [u8],
+        cls: &Classified,
+        now: Timestamp,
+    ) -> NatOutcome {
+        let v = self.nat.process_hairpin(frame, cls, now);
         self.stage.outcome(v)
     }
 

@@ -174,6 +174,12 @@ pub enum Disposition {
     /// or neighbour advertisement that was learned, an NS answered with a
     /// generated NA) or holds a copy until its next hop resolves.
     Consumed,
+    /// The frame's NAT session belongs to worker `worker`: the driver moves
+    /// the frame (unchanged, or with the first half of a `hairpin` done) to
+    /// that worker, which runs it through [`Pipeline::process_handoff`]. A
+    /// driver that cannot (its queue is full) frees it and counts it
+    /// ([`Pipeline::handoff_dropped`]).
+    HandOff { worker: u16, hairpin: bool },
 }
 
 /// Why a frame was dropped: one closed enum, one counter each.
@@ -221,10 +227,13 @@ pub enum DropReason {
     /// An ICMP error the NAT would translate whose ICMP checksum or quoted
     /// IPv4 header checksum is wrong (RFC 5508 REQ-3).
     BadIcmpChecksum,
+    /// Several workers: the queue to the worker owning the frame's session
+    /// was full (never waited on).
+    HandoffQueueFull,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 19;
+    pub const COUNT: usize = 20;
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::Malformed,
         DropReason::UnsupportedEthertype,
@@ -245,6 +254,7 @@ impl DropReason {
         DropReason::BadIpv4Length,
         DropReason::BadIpv4Header,
         DropReason::BadIcmpChecksum,
+        DropReason::HandoffQueueFull,
     ];
 
     /// Stable snake_case name (counter label, JSON key).
@@ -269,6 +279,7 @@ impl DropReason {
             DropReason::BadIpv4Length => "bad_ipv4_length",
             DropReason::BadIpv4Header => "bad_ipv4_header",
             DropReason::BadIcmpChecksum => "bad_icmp_checksum",
+            DropReason::HandoffQueueFull => "handoff_queue_full",
         }
     }
 }
@@ -567,7 +578,7 @@ impl Shared {
             }
         }
         let nat = match &config.nat {
-            Some(n) => Some(crate::natglue::NatStage::new(n, &config)?),
+            Some(n) => Some(crate::natglue::NatStage::new(n, &config, workers.max(1))?),
             None => None,
         };
         let v6flows = crate::v6flow::V6Flows::new(&config)?;
@@ -633,6 +644,10 @@ pub struct Pipeline {
     /// The IPv4 fast lanes (`quick_to_nat`, `quick_forward_v4`) are used
     /// (default); off only as the reference in differential tests.
     quick: bool,
+    /// The frames being processed were handed over by another worker
+    /// ([`Pipeline::process_handoff`]): not counted as received, never
+    /// handed on.
+    handed: bool,
 }
 
 /// What [`Pipeline::prefetch`] found for a frame (opaque; `Copy`): the
@@ -676,6 +691,7 @@ impl Pipeline {
             released: Vec::new(),
             passthrough: false,
             quick: true,
+            handed: false,
         }
     }
 
@@ -773,18 +789,35 @@ impl Pipeline {
         nat_cls.clear();
         nat_dst.clear();
         outcomes.clear();
-        if let Some(p) = ingress {
-            add(
-                &self.shared.counters.workers[self.worker].rx[usize::from(p)],
-                frames.len() as u64,
-            );
+        let c = &self.shared.counters.workers[self.worker];
+        if self.handed {
+            add(&c.handed_in, frames.len() as u64);
+        } else if let Some(p) = ingress {
+            add(&c.rx[usize::from(p)], frames.len() as u64);
         }
+        // Several workers: frames whose NAT session another worker owns go
+        // to it before any stage runs here.
+        let dispatch = !self.handed && self.shared.nat.as_ref().is_some_and(|n| n.workers() > 1);
         for (i, f) in frames.iter_mut().enumerate() {
             let d = match ingress {
                 Some(p) => {
                     let before = out.generated.len();
-                    let known = pre.get(i).and_then(|x| x.cls.as_ref());
-                    let pre = self.pre_nat(p, f.data_mut(), known, now, out);
+                    let mut known = pre.get(i).and_then(|x| x.cls);
+                    if dispatch {
+                        if known.is_none() {
+                            known = wire::classify(f.data()).ok();
+                        }
+                        if let Some(w) = known.and_then(|c| self.foreign_owner(p, f.data(), &c)) {
+                            let d = Disposition::HandOff {
+                                worker: w as u16,
+                                hairpin: false,
+                            };
+                            self.account(d);
+                            out.dispositions.push(d);
+                            continue;
+                        }
+                    }
+                    let pre = self.pre_nat(p, f.data_mut(), known.as_ref(), now, out);
                     for _ in before..out.generated.len() {
                         out.generated_cause.push(Some(i as u32));
                     }
@@ -814,7 +847,7 @@ impl Pipeline {
             // cloned (an `Arc` clone is two atomic read-modify-writes).
             if let Some(nat) = &self.shared.nat {
                 let role = self.shared.ports[usize::from(p)].role;
-                let mut g = nat.lock();
+                let mut g = nat.lock(self.worker);
                 nat_chunks(
                     &mut g,
                     frames,
@@ -885,7 +918,7 @@ impl Pipeline {
         }
         let cls = wire::classify(frame).ok();
         if let (Some(c), Some(nat)) = (&cls, &self.shared.nat) {
-            nat.prefetch(frame, c);
+            nat.prefetch(self.worker, frame, c);
         }
         Prefetch { cls }
     }
@@ -919,7 +952,80 @@ impl Pipeline {
             }
             Disposition::Drop(r) => bump(&c.drops[r as usize]),
             Disposition::Consumed => {}
+            Disposition::HandOff { .. } => bump(&c.handed_off),
         }
+    }
+
+    /// The worker owning the session of IPv4 frame `f` (classified as
+    /// `cls`) received on `ingress`, if it is not this one.
+    #[inline]
+    fn foreign_owner(&self, ingress: PortId, f: &[u8], cls: &Classified) -> Option<usize> {
+        let nat = self.shared.nat.as_ref()?;
+        let role = self.shared.ports.get(usize::from(ingress))?.role;
+        let w = nat.owner_of(f, cls, role)?;
+        (w != self.worker).then_some(w)
+    }
+
+    /// Run frames another worker handed to this one
+    /// ([`Disposition::HandOff`]), received on `ingress`: with `hairpin`
+    /// false the whole pipeline (as [`Pipeline::process`], without
+    /// handing any on); with `hairpin` true the second half of a hairpin
+    /// (the NAT translates the destination, then L3 forwarding). Counted
+    /// as handed in, not as received. Same `out` contract as `process`.
+    pub fn process_handoff<F: Frame>(
+        &mut self,
+        ingress: PortId,
+        hairpin: bool,
+        frames: &mut [F],
+        now: Timestamp,
+        out: &mut Output,
+    ) {
+        if !hairpin {
+            self.handed = true;
+            self.process_prefetched(ingress, frames, &[], now, out);
+            self.handed = false;
+            return;
+        }
+        out.clear();
+        for (port, f) in self.pending.drain(..) {
+            out.generated.push((port, f));
+            out.generated_cause.push(None);
+        }
+        add(
+            &self.shared.counters.workers[self.worker].handed_in,
+            frames.len() as u64,
+        );
+        let ok_port = usize::from(ingress) < self.shared.ports.len();
+        for (i, f) in frames.iter_mut().enumerate() {
+            let f = f.data_mut();
+            let before = out.generated.len();
+            let d = match (ok_port, wire::classify(f), &self.shared.nat) {
+                (true, Ok(cls), Some(nat)) if cls.l3 == L3Kind::Ipv4 => {
+                    let dst = v4_dst(f, &cls);
+                    let outcome = nat.lock(self.worker).process_hairpin(f, &cls, now);
+                    self.after_nat_v4(ingress, f, &cls, outcome, dst, now, out)
+                }
+                _ => Disposition::Drop(DropReason::Malformed),
+            };
+            for _ in before..out.generated.len() {
+                out.generated_cause.push(Some(i as u32));
+            }
+            self.account(d);
+            out.dispositions.push(d);
+        }
+        let c = &self.shared.counters.workers[self.worker];
+        for (p, _) in &out.generated {
+            if let Some(t) = c.tx.get(usize::from(*p)) {
+                bump(t);
+            }
+            bump(&c.generated);
+        }
+    }
+
+    /// Count `n` frames a driver could not hand to their owner (its queue
+    /// to that worker was full) as dropped.
+    pub fn handoff_dropped(&self, n: u64) {
+        self.drop_count(DropReason::HandoffQueueFull, n);
     }
 
     fn drop_count(&self, r: DropReason, n: u64) {
@@ -928,9 +1034,9 @@ impl Pipeline {
     }
 
     /// Timers: NAT and IPv6 flow expiry, neighbour retries and hold-queue
-    /// timeouts, each bounded by [`POLL_BUDGET`]. The NAT and the IPv6
-    /// flow tracker (each one object behind one lock) are polled by worker
-    /// 0 only, whose pipeline must therefore poll. Returns the work done
+    /// timeouts, each bounded by [`POLL_BUDGET`]. Every worker polls its
+    /// own NAT, so every worker's pipeline must poll; the IPv6 flow
+    /// tracker (one object behind one lock) is polled by worker 0. Returns the work done
     /// (entries expired + frames dropped + requests sent). Frames it produces
     /// come out of the next `process` call (or `take_generated`).
     pub fn poll_timers(&mut self, now: Timestamp) -> usize {
@@ -962,16 +1068,16 @@ impl Pipeline {
             self.last_flow_poll = Some(now);
             let w = self.worker;
             let mut n = 0;
-            // The NAT is one single-writer object: only worker 0 polls it
-            // (session expiry, fragment records, port hold-downs, held
-            // SYNs, mapping events), under one hold of its lock.
-            if w == 0
-                && let Some(nat) = &self.shared.nat
+            // Each worker polls its own NAT (session expiry, fragment
+            // records, port and block hold-downs, held SYNs, mapping
+            // events), under one hold of its lock.
+            if let Some(nat) = &self.shared.nat
+                && w < nat.workers()
             {
                 let mut own = Vec::new();
                 let mut events = Vec::new();
                 {
-                    let mut g = nat.lock();
+                    let mut g = nat.lock(w);
                     n = g.poll(now, POLL_BUDGET);
                     g.take_originated(&mut own);
                     if nat.config().log_mappings {
@@ -1592,7 +1698,8 @@ impl Pipeline {
             match self.l2_out(egress, nh, &mut f, now, out) {
                 Disposition::Tx(p) => out.generated.push((p, f)),
                 Disposition::Drop(r) => self.drop_count(r, 1),
-                Disposition::Consumed => {}
+                // `l2_out` never hands a frame on.
+                Disposition::Consumed | Disposition::HandOff { .. } => {}
             }
         }
     }
@@ -1633,7 +1740,7 @@ impl Pipeline {
             && cls.frag.is_none()
             && let Some(nat) = &self.shared.nat
             && nat.is_pool(v4_dst(f, cls))
-            && !nat.lock().has_session(f, cls, now)
+            && !nat.lock(self.worker).has_session(f, cls, now)
         {
             // For the gateway itself (see `after_nat_v4`): no TTL check, as
             // for a port address.
@@ -1685,6 +1792,12 @@ impl Pipeline {
         match outcome {
             NatOutcome::Forward => {}
             NatOutcome::Held => return Disposition::Consumed,
+            NatOutcome::Hairpin(w) => {
+                return Disposition::HandOff {
+                    worker: w,
+                    hairpin: true,
+                };
+            }
             NatOutcome::Drop(DropReason::UnsolicitedInbound)
                 if self.shared.ports[usize::from(ingress)].role == Role::Outside
                     && cls.l4 == L4Kind::Icmpv4

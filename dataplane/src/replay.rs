@@ -29,6 +29,9 @@ pub mod output;
 pub mod stop;
 pub mod summary;
 pub mod verdicts;
+mod workers;
+
+use workers::Counting;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -46,7 +49,7 @@ pub use verdicts::{FrameVerdict, VerdictFiles, VerdictSink};
 
 use crate::Timestamp;
 use crate::config::Config;
-use crate::pipeline::{BuildError, Disposition, Output, Pipeline, PortId, Prefetch, Shared};
+use crate::pipeline::{BuildError, Output, Pipeline, PortId, Prefetch, Shared};
 
 /// Snap length written in output headers.
 pub const OUT_SNAPLEN: u32 = 262_144;
@@ -439,74 +442,16 @@ pub fn drive_bursts(
     burst: usize,
     progress: impl FnMut(u64),
 ) -> Result<(BTreeMap<SkipReason, u64>, u64), ReplayError> {
-    let d = drive_full(pipeline, feed, sink, burst, None, progress)?;
+    let d = drive_full(
+        core::slice::from_mut(pipeline),
+        feed,
+        sink,
+        burst,
+        None,
+        progress,
+    )?;
     let span = d.span_ns();
     Ok((d.skipped, span))
-}
-
-/// Counts what goes through to a sink, by port.
-struct Counting<'a> {
-    inner: &'a mut dyn PacketSink,
-    bytes: Vec<u64>,
-}
-
-impl Counting<'_> {
-    #[inline]
-    fn write(&mut self, port: PortId, ts_ns: u64, data: &[u8]) -> Result<(), ReplayError> {
-        let i = usize::from(port);
-        if i >= self.bytes.len() {
-            self.bytes.resize(i + 1, 0);
-        }
-        self.bytes[i] += data.len() as u64;
-        self.inner.write(port, ts_ns, data)
-    }
-}
-
-/// The NAT's drop counters by reason (`None` without NAT).
-fn nat_drop_counts(pipeline: &Pipeline) -> Option<BTreeMap<&'static str, u64>> {
-    Some(pipeline.shared().nat.as_ref()?.lock().stats().drops)
-}
-
-/// Pipeline drop reasons a NAT verdict can give.
-fn is_nat_drop(r: crate::pipeline::DropReason) -> bool {
-    use crate::pipeline::DropReason as D;
-    matches!(
-        r,
-        D::Nat | D::UnsolicitedInbound | D::NatExhausted | D::FlowTableFull
-    )
-}
-
-/// The NAT's own reason (snake_case) for the NAT drops of the burst just
-/// processed, when it is unambiguous: the NAT counted exactly as many
-/// drops as the burst has frames dropped for a NAT reason, all for one
-/// reason (always so for a burst of one frame whose drop came from the
-/// NAT; a drop the NAT did not count, such as an IPv6 flow's, gets none).
-fn nat_reason_of_burst(
-    pipeline: &Pipeline,
-    before: &BTreeMap<&'static str, u64>,
-    out: &Output,
-) -> Option<String> {
-    let after = nat_drop_counts(pipeline)?;
-    let mut reason = None;
-    let mut delta = 0;
-    for (k, n) in &after {
-        let d = n - before.get(k).copied().unwrap_or(0);
-        if d > 0 {
-            if reason.is_some() {
-                return None;
-            }
-            reason = Some(*k);
-            delta = d;
-        }
-    }
-    let frames = out
-        .dispositions
-        .iter()
-        .filter(|d| matches!(d, Disposition::Drop(r) if is_nat_drop(*r)))
-        .count() as u64;
-    (frames == delta && delta > 0)
-        .then(|| reason.map(str::to_string))
-        .flatten()
 }
 
 /// [`drive_bursts`], also handing each input frame's verdict to
@@ -518,7 +463,7 @@ fn nat_reason_of_burst(
 /// # Errors
 /// The first input or output error.
 pub fn drive_full(
-    pipeline: &mut Pipeline,
+    pipelines: &mut [Pipeline],
     feed: &mut dyn Feed,
     sink: &mut dyn PacketSink,
     burst: usize,
@@ -526,6 +471,11 @@ pub fn drive_full(
     mut progress: impl FnMut(u64),
 ) -> Result<DriveStats, ReplayError> {
     let burst = burst.clamp(1, 1024);
+    let Some(first_pipeline) = pipelines.first() else {
+        return Ok(DriveStats::default());
+    };
+    let nw = pipelines.len();
+    let cap = first_pipeline.shared().config.handoff_queue;
     let mut skipped = BTreeMap::new();
     let mut out = Output::default();
     let mut now: Option<Timestamp> = None;
@@ -540,16 +490,15 @@ pub fn drive_full(
     let mut seen: Vec<u64> = Vec::new();
     let mut carry: Option<(PortId, Packet, u64)> = None;
     let mut carry_pre = Prefetch::default();
-    let mut stamps: Vec<u64> = Vec::with_capacity(burst);
-    let mut numbers: Vec<u64> = Vec::with_capacity(burst);
-    let mut frames: Vec<Vec<u8>> = Vec::with_capacity(burst);
-    // The frames as they came in (only for a verdict sink that wants them).
-    let mut inputs: Vec<Vec<u8>> = Vec::new();
-    let mut gen_ports: Vec<PortId> = Vec::new();
+    let mut items: Vec<workers::Item> = Vec::with_capacity(burst);
     let keep_inputs = verdicts.as_ref().is_some_and(|v| v.wants_input());
     // Classifications from the read-ahead (empty without read-ahead).
     let mut pres: Vec<Prefetch> = Vec::with_capacity(burst);
-    let mut ahead = Ahead::new(burst, feed.may_read_ahead() && pipeline.uses_prefetch());
+    let mut ahead = Ahead::new(
+        burst,
+        feed.may_read_ahead() && first_pipeline.uses_prefetch(),
+    );
+    let mut queue: VecDeque<workers::Batch> = VecDeque::new();
     loop {
         pres.clear();
         let (port, first, first_n) = match carry.take() {
@@ -559,7 +508,7 @@ pub fn drive_full(
                 }
                 x
             }
-            None => match ahead.next(feed, pipeline, &mut skipped)? {
+            None => match ahead.next(feed, &pipelines[0], &mut skipped)? {
                 Some(x) => {
                     if ahead.prefetching {
                         pres.push(ahead.last);
@@ -569,18 +518,18 @@ pub fn drive_full(
                 None => break,
             },
         };
-        stamps.clear();
-        numbers.clear();
-        frames.clear();
-        stamps.push(first.ts_ns);
-        numbers.push(first_n);
-        frames.push(first.data);
-        while frames.len() < burst {
-            match ahead.next(feed, pipeline, &mut skipped)? {
+        let item = |p: Packet, number: u64| workers::Item {
+            input: keep_inputs.then(|| p.data.clone()),
+            frame: p.data,
+            ts: p.ts_ns,
+            number,
+        };
+        items.clear();
+        items.push(item(first, first_n));
+        while items.len() < burst {
+            match ahead.next(feed, &pipelines[0], &mut skipped)? {
                 Some((p, pk, n)) if p == port => {
-                    stamps.push(pk.ts_ns);
-                    numbers.push(n);
-                    frames.push(pk.data);
+                    items.push(item(pk, n));
                     if ahead.prefetching {
                         pres.push(ahead.last);
                     }
@@ -600,76 +549,77 @@ pub fn drive_full(
             bytes_in.resize(pi + 1, 0);
             seen.resize(pi + 1, 0);
         }
-        for (f, n) in frames.iter().zip(numbers.iter_mut()) {
-            bytes_in[pi] += f.len() as u64;
+        for it in &mut items {
+            bytes_in[pi] += it.frame.len() as u64;
             seen[pi] += 1;
-            if *n == 0 {
-                *n = seen[pi];
+            if it.number == 0 {
+                it.number = seen[pi];
             }
         }
-        if keep_inputs {
-            inputs.clear();
-            inputs.extend(frames.iter().cloned());
-        }
-        first_ts.get_or_insert(stamps[0]);
-        let t = Timestamp::from_nanos(stamps[0]);
+        let ts0 = items[0].ts;
+        let last = items.iter().map(|i| i.ts).max().unwrap_or(ts0);
+        first_ts.get_or_insert(ts0);
+        let t = Timestamp::from_nanos(ts0);
         let n = match now {
             Some(prev) if prev >= t => prev,
             _ => {
-                pipeline.poll_timers(t);
+                for p in pipelines.iter_mut() {
+                    p.poll_timers(t);
+                }
                 t
             }
         };
-        let nat_before = verdicts.as_ref().and_then(|_| nat_drop_counts(pipeline));
-        pipeline.process_prefetched(port, &mut frames, &pres, n, &mut out);
-        let nat_reason = nat_before.and_then(|b| nat_reason_of_burst(pipeline, &b, &out));
-        // `now` never moves backwards; remember the latest capture time.
-        let last = stamps.iter().copied().max().unwrap_or(stamps[0]);
-        now = Some(n.max(Timestamp::from_nanos(last)));
-        // Timer output first (it happened before this burst), then each
-        // packet followed by what it caused.
-        for ((p, f), cause) in out.generated.iter().zip(&out.generated_cause) {
-            if cause.is_none() {
-                sink.write(*p, n.as_nanos(), f)?;
-            }
-        }
-        for (i, (d, f)) in out.dispositions.iter().zip(&frames).enumerate() {
-            if let Disposition::Tx(p) = d {
-                sink.write(*p, stamps[i], f)?;
-            }
-            gen_ports.clear();
-            for ((p, g), cause) in out.generated.iter().zip(&out.generated_cause) {
-                if *cause == Some(i as u32) {
-                    sink.write(*p, stamps[i], g)?;
-                    gen_ports.push(*p);
-                }
-            }
-            if let Some(v) = verdicts.as_deref_mut() {
-                v.verdict(&FrameVerdict {
-                    port,
-                    frame: numbers[i],
-                    ts_ns: stamps[i],
-                    disposition: *d,
-                    input: if keep_inputs { &inputs[i] } else { f },
-                    output: f,
-                    generated: &gen_ports,
-                    nat_reason: match d {
-                        Disposition::Drop(r) if is_nat_drop(*r) => nat_reason.as_deref(),
-                        _ => None,
-                    },
-                })?;
-            }
-        }
         let before = count;
-        count += frames.len() as u64;
+        count += items.len() as u64;
+        // The burst, split by receiving worker (in worker order).
+        if nw == 1 {
+            queue.push_back(workers::Batch {
+                worker: 0,
+                ingress: port,
+                handed: None,
+                items: core::mem::take(&mut items),
+                pres: core::mem::take(&mut pres),
+            });
+        } else {
+            let mut parts: Vec<workers::Batch> = (0..nw)
+                .map(|w| workers::Batch {
+                    worker: w,
+                    ingress: port,
+                    handed: None,
+                    items: Vec::new(),
+                    pres: Vec::new(),
+                })
+                .collect();
+            for (k, it) in items.drain(..).enumerate() {
+                let r = workers::receiver(&it.frame, nw);
+                if let Some(p) = pres.get(k) {
+                    parts[r].pres.push(*p);
+                }
+                parts[r].items.push(it);
+            }
+            queue.extend(parts.into_iter().filter(|b| !b.items.is_empty()));
+        }
+        workers::run_batches(
+            pipelines,
+            &mut queue,
+            n,
+            &mut out,
+            &mut sink,
+            verdicts.as_deref_mut(),
+            cap,
+        )?;
+        // `now` never moves backwards; remember the latest capture time.
+        now = Some(n.max(Timestamp::from_nanos(last)));
         if before / PROGRESS_EVERY != count / PROGRESS_EVERY {
             progress(count);
         }
     }
     if let Some(n) = now {
-        pipeline.flush_timers(n);
         let mut rest = Vec::new();
-        pipeline.take_generated(&mut rest);
+        for p in pipelines.iter_mut() {
+            p.flush_timers(n);
+            p.take_generated(&mut rest);
+        }
         for (p, f) in rest {
             sink.write(p, n.as_nanos(), &f)?;
         }
@@ -705,7 +655,14 @@ pub fn replay_packets(
         .collect();
     let mut feed = Merge::new(srcs);
     let t0 = Instant::now();
-    let d = drive_full(&mut pipeline, &mut feed, sink, 1, None, |_| {})?;
+    let d = drive_full(
+        core::slice::from_mut(&mut pipeline),
+        &mut feed,
+        sink,
+        1,
+        None,
+        |_| {},
+    )?;
     let wall = t0.elapsed().as_secs_f64();
     Ok((Summary::from_drive(&shared, d, wall), shared))
 }
@@ -754,6 +711,9 @@ pub struct ReplayOptions {
     pub verdicts: Option<PathBuf>,
     /// `--drops FILE`: the dropped frames, pcapng, reason in a comment.
     pub drops: Option<PathBuf>,
+    /// `--workers N`: pipelines run in one thread with the hand-off
+    /// between them ([`workers`]); 1 = one pipeline.
+    pub workers: usize,
 }
 
 impl Default for ReplayOptions {
@@ -762,6 +722,7 @@ impl Default for ReplayOptions {
             burst: 1,
             verdicts: None,
             drops: None,
+            workers: 1,
         }
     }
 }
@@ -864,7 +825,8 @@ pub fn replay_files_with(
         srcs.push((*port, Box::new(src)));
     }
     tracing::info!(inputs = inputs.len(), bytes = total_bytes, out = %out_dir.display(), "replay starting");
-    let shared = Shared::new(cfg, 1)?;
+    let nw = opts.workers.clamp(1, crate::config::MAX_WORKERS);
+    let shared = Shared::new(cfg, nw)?;
     let mut sink = PcapDirSink::create(out_dir, &shared.port_names())?;
     let mut vfiles = if opts.verdicts.is_some() || opts.drops.is_some() {
         Some(VerdictFiles::create(
@@ -877,12 +839,14 @@ pub fn replay_files_with(
     };
     // Outputs exist: a signal now finishes them (if handlers are installed).
     stop::arm();
-    let mut pipeline = Pipeline::new(Arc::clone(&shared), 0);
+    let mut pipelines: Vec<Pipeline> = (0..nw)
+        .map(|w| Pipeline::new(Arc::clone(&shared), w))
+        .collect();
     let bar = progress_bar(total_bytes, sized);
     let t0 = Instant::now();
     let mut feed = Merge::new(srcs);
     let r = drive_full(
-        &mut pipeline,
+        &mut pipelines,
         &mut feed,
         &mut sink,
         opts.burst,

@@ -236,7 +236,7 @@ fn memory_estimate_matches_the_tables_and_is_checked() {
     c.flow_table.capacity = 1 << 12;
     let m = c.memory_estimate();
     let shared = dataplane::pipeline::Shared::new(c.clone(), 1).unwrap();
-    let nat_bytes = shared.nat.as_ref().unwrap().lock().stats().table_bytes;
+    let nat_bytes = shared.nat.as_ref().unwrap().lock(0).stats().table_bytes;
     assert_eq!(m.nat_sessions, nat_bytes, "NAT session shard");
     assert!(m.ipv6_flows > m.nat_sessions / 2, "{m:?}");
     // Grows with the capacity.

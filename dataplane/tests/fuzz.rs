@@ -352,7 +352,7 @@ fn fast_lanes_change_no_result() {
             prop_assert_eq!(&oa.generated_cause, &ob.generated_cause);
             let st = |p: &dataplane::pipeline::Pipeline| {
                 p.shared().nat.as_ref().map(|n| {
-                    let s = n.lock().stats();
+                    let s = n.lock(0).stats();
                     (
                         s.sessions_active,
                         s.expired,
@@ -495,8 +495,8 @@ fn fast_lanes_on_established_flows_and_changes() {
     }
     // Cleared sessions: the reply is unsolicited now (both drop it).
     let all = nat::SessionFilter::default();
-    assert_eq!(sf.nat.as_ref().unwrap().lock().sessions_clear(&all), 1);
-    assert_eq!(ss.nat.as_ref().unwrap().lock().sessions_clear(&all), 1);
+    assert_eq!(sf.nat.as_ref().unwrap().sessions_clear(&all), 1);
+    assert_eq!(ss.nat.as_ref().unwrap().sessions_clear(&all), 1);
     t += ms;
     let d = step(WAN, &udp_in(40001), t);
     assert!(matches!(d, Disposition::Drop(_)), "{d:?}");

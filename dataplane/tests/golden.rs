@@ -709,7 +709,7 @@ fn quota_exhaustion_is_counted_and_answered_with_icmp_3_13() {
 fn demo_scenario_exercises_every_path() {
     let params = dataplane::demo::DemoParams::default();
     let (s, shared) = dataplane::demo::run(Config::default_demo(), &params).unwrap();
-    let nat = shared.nat.as_ref().unwrap().lock().stats();
+    let nat = shared.nat.as_ref().unwrap().lock(0).stats();
     // Every outbound flow got a session; port-forwarded connections too.
     let expected = u64::from(
         params.tcp_flows

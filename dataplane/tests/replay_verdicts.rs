@@ -134,6 +134,7 @@ fn opts(s: &Scenario, burst: usize) -> ReplayOptions {
         burst,
         verdicts: Some(s.dir.join("verdicts.jsonl")),
         drops: Some(s.dir.join("drops.pcapng")),
+        workers: 1,
     }
 }
 
@@ -304,6 +305,7 @@ fn verdict_outputs_never_overwrite_inputs() {
                 burst: 1,
                 verdicts: v.clone(),
                 drops: d.clone(),
+                workers: 1,
             },
         )
         .unwrap_err();
@@ -321,6 +323,7 @@ fn verdict_outputs_never_overwrite_inputs() {
             burst: 1,
             verdicts: Some(s.dir.join("out/./lan.pcap")),
             drops: None,
+            workers: 1,
         },
     )
     .unwrap_err();
@@ -333,6 +336,7 @@ fn verdict_outputs_never_overwrite_inputs() {
             burst: 1,
             verdicts: Some(same.clone()),
             drops: Some(same),
+            workers: 1,
         },
     )
     .unwrap_err();

@@ -38,6 +38,10 @@ use core::net::Ipv4Addr;
 use serde::Serialize;
 
 use crate::config::{NatConfig, PortRange};
+use std::sync::Arc;
+
+use crate::blocks::PortBlocks;
+use crate::portset::{BLOCK_PORTS, PortSet};
 
 /// Protocols with their own port space.
 pub const PROTOS: [u8; 3] = [6, 17, 1];
@@ -103,186 +107,6 @@ pub fn keyed_hash(seed: u64, x: u64) -> u64 {
     let mut s = seed ^ x.wrapping_mul(0xA076_1D64_78BD_642F);
     let _ = splitmix64(&mut s);
     splitmix64(&mut s)
-}
-
-/// Free-port bitmap over one contiguous port range.
-#[derive(Debug, Clone)]
-pub struct PortSet {
-    first: u16,
-    n: u32,
-    /// Bit set = port free.
-    words: Vec<u64>,
-    /// Bit w set = `words[w] != 0`.
-    summary: Vec<u64>,
-    free: u32,
-}
-
-impl PortSet {
-    /// All ports of `range` free. Cost O(range/64).
-    #[must_use]
-    pub fn new(range: PortRange) -> Self {
-        let n = range.len();
-        let nw = n.div_ceil(64) as usize;
-        let mut words = vec![u64::MAX; nw];
-        if !n.is_multiple_of(64)
-            && let Some(last) = words.last_mut()
-        {
-            *last = (1u64 << (n % 64)) - 1;
-        }
-        let ns = nw.div_ceil(64);
-        let mut summary = vec![u64::MAX; ns];
-        if !nw.is_multiple_of(64)
-            && let Some(last) = summary.last_mut()
-        {
-            *last = (1u64 << (nw % 64)) - 1;
-        }
-        if n == 0 {
-            words.clear();
-            summary.clear();
-        }
-        Self {
-            first: range.first,
-            n,
-            words,
-            summary,
-            free: n,
-        }
-    }
-
-    /// Free ports. O(1).
-    #[must_use]
-    pub fn free(&self) -> u32 {
-        self.free
-    }
-    /// Ports in the range. O(1).
-    #[must_use]
-    pub fn capacity(&self) -> u32 {
-        self.n
-    }
-
-    fn index(&self, port: u16) -> Option<usize> {
-        let i = u32::from(port.wrapping_sub(self.first));
-        (port >= self.first && i < self.n).then_some(i as usize)
-    }
-
-    /// Whether `port` is in range and free.
-    #[must_use]
-    pub fn is_free(&self, port: u16) -> bool {
-        self.index(port)
-            .is_some_and(|i| self.words[i / 64] & (1 << (i % 64)) != 0)
-    }
-
-    /// Mark `port` used; false if out of range or already used.
-    pub fn take(&mut self, port: u16) -> bool {
-        let Some(i) = self.index(port) else {
-            return false;
-        };
-        let (w, b) = (i / 64, i % 64);
-        if self.words[w] & (1 << b) == 0 {
-            return false;
-        }
-        self.words[w] &= !(1 << b);
-        if self.words[w] == 0 {
-            self.summary[w / 64] &= !(1 << (w % 64));
-        }
-        self.free -= 1;
-        true
-    }
-
-    /// Mark `port` free; false if out of range or already free.
-    pub fn put(&mut self, port: u16) -> bool {
-        let Some(i) = self.index(port) else {
-            return false;
-        };
-        let (w, b) = (i / 64, i % 64);
-        if self.words[w] & (1 << b) != 0 {
-            return false;
-        }
-        self.words[w] |= 1 << b;
-        self.summary[w / 64] |= 1 << (w % 64);
-        self.free += 1;
-        true
-    }
-
-    /// Next word index at or after `w` (wrapping) with a free port.
-    fn next_word(&self, w: usize) -> Option<usize> {
-        let nw = self.words.len();
-        if nw == 0 || self.free == 0 {
-            return None;
-        }
-        let ns = self.summary.len();
-        let (s0, b0) = (w / 64, w % 64);
-        let first = self.summary[s0] & (u64::MAX << b0);
-        if first != 0 {
-            return Some(s0 * 64 + first.trailing_zeros() as usize);
-        }
-        for k in 1..=ns {
-            let s = (s0 + k) % ns;
-            let bits = if k == ns {
-                self.summary[s] & !(u64::MAX << b0)
-            } else {
-                self.summary[s]
-            };
-            if bits != 0 {
-                return Some(s * 64 + bits.trailing_zeros() as usize);
-            }
-        }
-        None
-    }
-
-    /// Take a free port starting the search at a pseudo-random point `r`,
-    /// preferring ports whose parity equals `parity` (0/1). Returns the port
-    /// and whether the parity was kept. Expected O(1).
-    pub fn take_near(&mut self, r: u64, parity: u16) -> Option<(u16, bool)> {
-        if self.free == 0 {
-            return None;
-        }
-        // Bit i ↔ port first+i: the wanted parity is at bits of parity
-        // (parity ^ first) & 1.
-        let want = (parity ^ self.first) & 1;
-        let pmask = if want == 0 {
-            0x5555_5555_5555_5555u64
-        } else {
-            0xAAAA_AAAA_AAAA_AAAAu64
-        };
-        let start = (r % u64::from(self.n)) as usize;
-        let (w0, b0) = (start / 64, start % 64);
-        // Same word, at or after the start bit, with parity.
-        let bits = self.words[w0] & (u64::MAX << b0) & pmask;
-        let mut pick = (bits != 0).then(|| w0 * 64 + bits.trailing_zeros() as usize);
-        if pick.is_none() {
-            // Up to 8 further non-empty words, looking for the parity.
-            let mut w = w0;
-            let mut fallback = None;
-            for _ in 0..8 {
-                let Some(nw) = self.next_word((w + 1) % self.words.len()) else {
-                    break;
-                };
-                fallback.get_or_insert(nw);
-                let bits = self.words[nw] & pmask;
-                if bits != 0 {
-                    pick = Some(nw * 64 + bits.trailing_zeros() as usize);
-                    break;
-                }
-                w = nw;
-            }
-            if pick.is_none() {
-                // Any free port: the start word first, then the next non-empty one.
-                let bits = self.words[w0] & (u64::MAX << b0);
-                pick = if bits != 0 {
-                    Some(w0 * 64 + bits.trailing_zeros() as usize)
-                } else {
-                    let nw = fallback.or_else(|| self.next_word(w0))?;
-                    Some(nw * 64 + self.words[nw].trailing_zeros() as usize)
-                };
-            }
-        }
-        let i = pick?;
-        let port = self.first.wrapping_add(i as u16);
-        let ok = self.take(port);
-        debug_assert!(ok, "picked a used port");
-        Some((port, port & 1 == parity & 1))
-    }
 }
 
 /// How an allocation was satisfied.
@@ -365,12 +189,13 @@ fn sets_of<'a>(
     sets: &'a mut [[Option<Box<AddrSets>>; 3]],
     ranges: &[(PortRange, Option<PortRange>)],
     reserved: &[(usize, usize, u16)],
+    granted: bool,
     ai: usize,
     pi: usize,
 ) -> &'a mut AddrSets {
     let slot = &mut sets[ai][pi];
     if slot.is_none() {
-        *slot = Some(new_sets(ranges[ai], reserved, ai, pi));
+        *slot = Some(new_sets(ranges[ai], reserved, granted, ai, pi));
     }
     slot.as_mut().expect("just created")
 }
@@ -380,9 +205,17 @@ fn sets_of<'a>(
 fn new_sets(
     (hi, lo): (PortRange, Option<PortRange>),
     reserved: &[(usize, usize, u16)],
+    granted: bool,
     ai: usize,
     pi: usize,
 ) -> Box<AddrSets> {
+    if granted {
+        // Blocks holding a forwarded port are never granted.
+        return Box::new(AddrSets {
+            high: PortSet::granted(hi),
+            low: lo.map(PortSet::granted),
+        });
+    }
     let mut s = AddrSets {
         high: PortSet::new(hi),
         low: lo.map(PortSet::new),
@@ -396,6 +229,70 @@ fn new_sets(
         }
     }
     Box::new(s)
+}
+
+/// A port of `set` for source port `src_port`: preserved if free, else
+/// one of its parity near the pseudo-random point `r`, else any.
+#[inline]
+fn pick(set: &mut PortSet, src_port: u16, r: u64) -> Option<(u16, AllocOutcome)> {
+    if set.take(src_port) {
+        return Some((src_port, AllocOutcome::Preserved));
+    }
+    set.take_near(r, src_port & 1).map(|(p, par)| {
+        (
+            p,
+            if par {
+                AllocOutcome::ParityKept
+            } else {
+                AllocOutcome::Other
+            },
+        )
+    })
+}
+
+/// The word of `set` covering block `block`, if the set's range touches it.
+fn word_for_block(set: &PortSet, block: u16) -> Option<usize> {
+    let w = usize::from(block.checked_sub(set.block_of_word(0))?);
+    (w < set.words()).then_some(w)
+}
+
+/// [`pick`] among the blocks this worker owns: the source port's block
+/// is claimed if it is free (port preservation wherever the block
+/// allows), a new block (from a pseudo-random start) only when the owned
+/// ones have no free port. A port taken from an idle block ends its idle
+/// time.
+fn pick_in_blocks(
+    set: &mut PortSet,
+    src_port: u16,
+    r: u64,
+    b: &mut Blocks,
+    ai: usize,
+    pi: usize,
+) -> Option<(u16, AllocOutcome)> {
+    if let Some(w) = set.word_of(src_port)
+        && !set.is_granted(w)
+        && set.word_mask(w) != 0
+        && b.map.claim(ai, pi, set.block_of_word(w), b.worker)
+    {
+        set.grant(w);
+    }
+    let got = pick(set, src_port, r).or_else(|| {
+        let nw = set.words();
+        let start = ((r >> 32) % nw.max(1) as u64) as usize;
+        let w = (0..nw).map(|k| (start + k) % nw).find(|&w| {
+            !set.is_granted(w)
+                && set.word_mask(w) != 0
+                && b.map.claim(ai, pi, set.block_of_word(w), b.worker)
+        })?;
+        set.grant(w);
+        pick(set, src_port, r)
+    })?;
+    let w = set.word_of(got.0)?;
+    if set.word_bits(w) | (1 << (got.0 % BLOCK_PORTS)) == set.word_mask(w) {
+        b.idle
+            .remove(&(((ai * 3 + pi) as u32), set.block_of_word(w)));
+    }
+    Some(got)
 }
 
 /// The port allocator for all pools.
@@ -418,7 +315,36 @@ pub struct Allocator {
     rng: u64,
     hold_down_ns: Option<u64>,
     hold: VecDeque<(u64, usize, usize, u16)>,
+    /// With several workers: the shared block map, this worker's index,
+    /// and the blocks idle since (address, protocol, block) → ns, each
+    /// given back `block_hold_ns` after it became idle (`block_hold`, in
+    /// deadline order).
+    blocks: Option<Blocks>,
     stats: AllocStats,
+}
+
+#[derive(Debug)]
+struct Blocks {
+    map: Arc<PortBlocks>,
+    worker: usize,
+    hold_ns: u64,
+    idle: HashMap<(u32, u16), u64>,
+    queue: VecDeque<(u64, usize, usize, u16)>,
+}
+
+/// Every pool address of `cfg`, in configuration order (the allocator's
+/// address index).
+pub(crate) fn pool_addresses(cfg: &NatConfig) -> Vec<Ipv4Addr> {
+    let mut addrs = Vec::new();
+    for pool in &cfg.pools {
+        for p in &pool.addresses {
+            let base = u32::from(p.addr);
+            for k in 0..p.size() {
+                addrs.push(Ipv4Addr::from(base.wrapping_add(k as u32)));
+            }
+        }
+    }
+    addrs
 }
 
 impl Allocator {
@@ -458,6 +384,7 @@ impl Allocator {
                 .port_reuse_hold_down
                 .map(|s| s.saturating_mul(1_000_000_000)),
             hold: VecDeque::new(),
+            blocks: None,
             stats: AllocStats::default(),
         };
         for r in &cfg.port_forwards {
@@ -469,6 +396,23 @@ impl Allocator {
                 }
             }
         }
+        a
+    }
+
+    /// The allocator of worker `worker` of `map.workers()`: ports only from
+    /// blocks this worker owns, claimed from `map` when needed and given
+    /// back `port_block_hold_down` after their last port is freed.
+    #[must_use]
+    pub fn for_worker(cfg: &NatConfig, map: Arc<PortBlocks>, worker: usize) -> Self {
+        let mut a = Self::new(cfg);
+        a.rng ^= keyed_hash(cfg.seed, worker as u64);
+        a.blocks = Some(Blocks {
+            map,
+            worker,
+            hold_ns: cfg.port_block_hold_down.saturating_mul(1_000_000_000),
+            idle: HashMap::default(),
+            queue: VecDeque::new(),
+        });
         a
     }
 
@@ -485,7 +429,15 @@ impl Allocator {
     }
 
     fn sets_mut(&mut self, ai: usize, pi: usize) -> &mut AddrSets {
-        sets_of(&mut self.sets, &self.ranges, &self.reserved, ai, pi)
+        let granted = self.blocks.is_some();
+        sets_of(
+            &mut self.sets,
+            &self.ranges,
+            &self.reserved,
+            granted,
+            ai,
+            pi,
+        )
     }
 
     #[inline(always)]
@@ -516,6 +468,54 @@ impl Allocator {
         if self.hold.front().is_some_and(|&(t, ..)| t <= now_ns) {
             self.expire_holds_slow(now_ns);
         }
+        if self
+            .blocks
+            .as_ref()
+            .and_then(|b| b.queue.front())
+            .is_some_and(|&(t, ..)| t <= now_ns)
+        {
+            self.release_idle_blocks(now_ns);
+        }
+    }
+
+    /// Give back the blocks idle for the hold-down by `now_ns`.
+    #[cold]
+    #[inline(never)]
+    fn release_idle_blocks(&mut self, now_ns: u64) {
+        let Some(b) = self.blocks.as_mut() else {
+            return;
+        };
+        while let Some(&(t, ai, pi, block)) = b.queue.front() {
+            if t > now_ns {
+                break;
+            }
+            b.queue.pop_front();
+            let k = ((ai * 3 + pi) as u32, block);
+            // A block used again since (or already given back) has no
+            // idle record, or a later one with its own queue entry.
+            if b.idle
+                .get(&k)
+                .is_none_or(|&since| since.saturating_add(b.hold_ns) > now_ns)
+            {
+                continue;
+            }
+            let Some(sets) = self.sets[ai][pi].as_mut() else {
+                continue;
+            };
+            let idle = |s: &PortSet| {
+                word_for_block(s, block).is_none_or(|w| !s.is_granted(w) || s.is_idle(w))
+            };
+            if !idle(&sets.high) || !sets.low.as_ref().is_none_or(idle) {
+                continue;
+            }
+            b.idle.remove(&k);
+            for s in core::iter::once(&mut sets.high).chain(sets.low.as_mut()) {
+                if let Some(w) = word_for_block(s, block) {
+                    s.revoke(w);
+                }
+            }
+            b.map.release(ai, pi, block, b.worker);
+        }
     }
 
     #[cold]
@@ -527,15 +527,26 @@ impl Allocator {
             }
             self.hold.pop_front();
             self.stats.holding -= 1;
-            self.put_port(ai, pi, port);
+            self.put_port(ai, pi, port, t);
         }
     }
 
-    fn put_port(&mut self, ai: usize, pi: usize, port: u16) {
+    fn put_port(&mut self, ai: usize, pi: usize, port: u16, now_ns: u64) {
         let s = self.sets_mut(ai, pi);
         let ok = s.high.put(port) || s.low.as_mut().is_some_and(|l| l.put(port));
         if !ok {
             self.stats.double_free += 1;
+            return;
+        }
+        let idle = [Some(&s.high), s.low.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|s| s.word_of(port).is_some_and(|w| s.is_idle(w)));
+        if idle && let Some(b) = self.blocks.as_mut() {
+            let block = port / BLOCK_PORTS;
+            b.idle.insert(((ai * 3 + pi) as u32, block), now_ns);
+            b.queue
+                .push_back((now_ns.saturating_add(b.hold_ns), ai, pi, block));
         }
     }
 
@@ -569,6 +580,7 @@ impl Allocator {
             seed,
             rng,
             stats,
+            blocks,
             ..
         } = self;
         // One probe for the host: its entry (held ports, paired address)
@@ -592,25 +604,15 @@ impl Allocator {
             } else {
                 home + k
             };
-            let sets = sets_of(sets, ranges, reserved, ai, pi);
+            let sets = sets_of(sets, ranges, reserved, blocks.is_some(), ai, pi);
             let (set, low_in_high) = match (low, sets.low.as_mut()) {
                 (true, Some(l)) => (l, false),
                 (true, None) => (&mut sets.high, true),
                 (false, _) => (&mut sets.high, false),
             };
-            let got = if set.take(src_port) {
-                Some((src_port, AllocOutcome::Preserved))
-            } else {
-                set.take_near(r, src_port & 1).map(|(p, par)| {
-                    (
-                        p,
-                        if par {
-                            AllocOutcome::ParityKept
-                        } else {
-                            AllocOutcome::Other
-                        },
-                    )
-                })
+            let got = match blocks {
+                None => pick(set, src_port, r),
+                Some(b) => pick_in_blocks(set, src_port, r, b, ai, pi),
             };
             if let Some((port, outcome)) = got {
                 let st = &mut *stats;
@@ -678,7 +680,7 @@ impl Allocator {
                 self.hold
                     .push_back((now_ns.saturating_add(d), ai, pi, port));
             }
-            _ => self.put_port(ai, pi, port),
+            _ => self.put_port(ai, pi, port, now_ns),
         }
     }
 
@@ -726,37 +728,6 @@ mod tests {
             vec!["10.0.0.0/8".parse().unwrap()],
             vec![pool.parse::<Ipv4Prefix>().unwrap()],
         )
-    }
-
-    #[test]
-    fn portset_take_put_and_summary() {
-        let mut s = PortSet::new(PortRange::new(1000, 1199));
-        assert_eq!(s.free(), 200);
-        assert!(s.take(1000));
-        assert!(!s.take(1000));
-        assert!(!s.take(999) && !s.take(1200));
-        let mut got = std::collections::HashSet::new();
-        got.insert(1000);
-        let mut r = 1;
-        while let Some((p, _)) = s.take_near(splitmix64(&mut r), 0) {
-            assert!((1000..1200).contains(&p));
-            assert!(got.insert(p), "port {p} handed out twice");
-        }
-        assert_eq!(got.len(), 200);
-        assert_eq!(s.free(), 0);
-        assert!(s.put(1150));
-        assert!(!s.put(1150));
-        assert_eq!(s.take_near(7, 1), Some((1150, false)));
-    }
-
-    #[test]
-    fn portset_prefers_parity() {
-        let mut s = PortSet::new(PortRange::new(1025, 65535));
-        let mut r = 3;
-        for _ in 0..1000 {
-            let (p, par) = s.take_near(splitmix64(&mut r), 1).unwrap();
-            assert!(par && p % 2 == 1);
-        }
     }
 
     #[test]

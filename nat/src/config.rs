@@ -377,6 +377,11 @@ pub struct NatConfig {
     /// Hold a freed external port this many seconds before reuse (RFC 6888 REQ-8).
     #[serde(default)]
     pub port_reuse_hold_down: Option<u64>,
+    /// With several workers: seconds a port block (64 external ports a
+    /// worker owns) stays with its worker after its last port is freed,
+    /// before it goes back to the pool for any worker (`nat::blocks`).
+    #[serde(default = "default_block_hold_down")]
+    pub port_block_hold_down: u64,
     /// When set, the dataplane should answer a quota-exceeded drop with
     /// ICMP type 3 code 13 (RFC 5508 REQ-8). NAT itself only reports it.
     #[serde(default)]
@@ -398,6 +403,9 @@ pub struct NatConfig {
 
 fn default_quota() -> u32 {
     4096
+}
+fn default_block_hold_down() -> u64 {
+    60
 }
 fn yes() -> bool {
     true
@@ -425,6 +433,7 @@ impl NatConfig {
             hairpinning: true,
             unsolicited_syn: UnsolicitedSyn::default(),
             port_reuse_hold_down: None,
+            port_block_hold_down: default_block_hold_down(),
             icmp_on_quota_exceeded: false,
             log_mappings: false,
             port_forwards: Vec::new(),
@@ -562,6 +571,12 @@ impl NatConfig {
             return err(
                 "port_reuse_hold_down".into(),
                 ConfigProblem::OutOfRange(h.to_string()),
+            );
+        }
+        if self.port_block_hold_down > 3600 {
+            return err(
+                "port_block_hold_down".into(),
+                ConfigProblem::OutOfRange(self.port_block_hold_down.to_string()),
             );
         }
         let f = &self.fragments;

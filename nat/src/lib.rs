@@ -19,10 +19,13 @@
 #![deny(unsafe_code)]
 
 pub mod alloc;
+pub mod blocks;
 pub mod config;
 pub mod frag;
 mod mapping;
 pub mod pkt;
+pub mod portset;
+mod sync;
 pub mod synhold;
 pub mod tcp;
 
@@ -43,6 +46,9 @@ pub use config::{
     NatConfig, PortForward, PortRange, UnsolicitedSyn,
 };
 use flow_entry::{Direction, EntryId, Shard, ShardInsertError};
+use std::sync::Arc;
+
+use blocks::PortBlocks;
 pub use frag::FragStats;
 use frag::{FragKey, FragTable, FragXlat};
 pub use mapping::{MAPPING_EVENTS_MAX, MappingEvent, MappingEventKind};
@@ -66,6 +72,10 @@ pub enum Verdict {
     /// Do not send this frame. [`DropReason::FragmentHeld`] is not a loss:
     /// NAT kept a copy and hands it back through [`Nat::take_released`].
     Drop(DropReason),
+    /// Several workers: the first half of a hairpin is done (the source
+    /// translated in place); the destination belongs to this worker's
+    /// sessions, which finish it with [`Nat::process_hairpin`].
+    HandOff(u16),
 }
 
 macro_rules! reasons {
@@ -348,6 +358,8 @@ pub struct Nat {
     /// `cfg.inside` as (network, mask) pairs: session creation's
     /// [`NatConfig::is_inside`] without recomputing masks.
     inside: Box<[(u32, u32)]>,
+    /// Several workers: the shared port-block map and this worker's index.
+    blocks: Option<(Arc<PortBlocks>, usize)>,
 }
 
 impl core::fmt::Debug for Nat {
@@ -393,6 +405,29 @@ impl Nat {
     /// The configuration's first problem ([`NatConfig::validate`]), or a
     /// `table` error if `table_cfg` does not validate.
     pub fn new(cfg: NatConfig, table_cfg: FlowTableConfig) -> Result<Nat, ConfigError> {
+        Self::build(cfg, table_cfg, None)
+    }
+
+    /// The NAT of worker `worker` of `blocks.workers()`: the sessions this
+    /// worker owns (see [`blocks`]), external ports from the blocks it
+    /// claims in the shared `blocks` map.
+    ///
+    /// # Errors
+    /// As [`Nat::new`].
+    pub fn for_worker(
+        cfg: NatConfig,
+        table_cfg: FlowTableConfig,
+        blocks: Arc<PortBlocks>,
+        worker: usize,
+    ) -> Result<Nat, ConfigError> {
+        Self::build(cfg, table_cfg, Some((blocks, worker)))
+    }
+
+    fn build(
+        cfg: NatConfig,
+        table_cfg: FlowTableConfig,
+        blocks: Option<(Arc<PortBlocks>, usize)>,
+    ) -> Result<Nat, ConfigError> {
         cfg.validate()?;
         let table = Shard::new(table_cfg.capacity, &table_cfg, Timestamp::ZERO).map_err(|e| {
             ConfigError {
@@ -402,8 +437,12 @@ impl Nat {
         })?;
         // A mapping lives while a session holds it, plus the one a session
         // being inserted takes before the insert.
+        let alloc = match &blocks {
+            Some((b, w)) => Allocator::for_worker(&cfg, b.clone(), *w),
+            None => Allocator::new(&cfg),
+        };
         let pool = Pool::new(
-            Allocator::new(&cfg),
+            alloc,
             table_cfg.capacity.saturating_add(1),
             cfg.filtering == FilteringBehavior::AddressDependent,
             cfg.log_mappings,
@@ -423,6 +462,7 @@ impl Nat {
                 .iter()
                 .map(|p| (u32::from(p.addr) & p.mask(), p.mask()))
                 .collect(),
+            blocks,
             cfg,
         })
     }
@@ -684,7 +724,19 @@ impl Nat {
             && self.cfg.hairpinning
             && self.is_nat_address(to.dst)
         {
-            // Hairpin: the translated packet re-enters as if from outside.
+            // Hairpin: the translated packet re-enters as if from outside,
+            // at the worker that owns its destination.
+            if let Some((b, me)) = &self.blocks
+                && let Some(w) = b.external_owner(to.proto, to.dst, to.dport)
+                && w != *me
+            {
+                if rw::rewrite_ipv4_src_dst(frame, cls, to.src, to.sport, tuple.dst, tuple.dport)
+                    .is_err()
+                {
+                    return self.drop_(DropReason::Malformed);
+                }
+                return Verdict::HandOff(w as u16);
+            }
             hairpin = true;
             step = match self.stage(&to, Side::Outside, flags, icmp_type, now, None) {
                 Step::Xlat(to2) => Step::Xlat(to2),
@@ -732,6 +784,36 @@ impl Nat {
                 }
                 Verdict::Forward
             }
+        }
+    }
+
+    /// The second half of a hairpin another worker started
+    /// ([`Verdict::HandOff`]): `frame` (source already translated) is
+    /// looked up as if it came from outside, and its destination
+    /// translated. Same result as when one worker does both halves.
+    pub fn process_hairpin(
+        &mut self,
+        frame: &mut [u8],
+        cls: &Classified,
+        now: Timestamp,
+    ) -> Verdict {
+        let now = now.as_nanos();
+        let p = match self.prepare(frame, cls, Side::Outside, now) {
+            Pre::Done(v) => return v,
+            Pre::Go(p) => p,
+        };
+        let t = p.tuple;
+        match self.stage(&t, Side::Outside, p.flags, p.icmp_type, now, None) {
+            Step::Xlat(to) => {
+                if rw::rewrite_ipv4_src_dst(frame, cls, to.src, to.sport, to.dst, to.dport).is_err()
+                {
+                    return self.drop_(DropReason::Malformed);
+                }
+                self.counters.hairpinned += 1;
+                Verdict::Forward
+            }
+            Step::Untouched => self.drop_(DropReason::NoSession),
+            Step::Drop(r) => self.drop_(r),
         }
     }
 

@@ -266,6 +266,8 @@ impl VerdictFiles {
             Disposition::Drop(r) => ("dropped", None, Some(r.name()), None),
             Disposition::Consumed if v.generated.is_empty() => ("consumed", None, None, None),
             Disposition::Consumed => ("generated", None, None, None),
+            // A driver hands such a frame on; its verdict is the owner's.
+            Disposition::HandOff { .. } => ("handed_off", None, None, None),
         };
         Line {
             port: self.name(v.port),
