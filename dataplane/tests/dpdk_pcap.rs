@@ -256,3 +256,151 @@ fn dpdk_net_pcap_matches_replay() {
     );
     assert!(total < frames.len() + 10, "{per_port:?}");
 }
+
+/// Two workers on `net_pcap` ports with two queues each: every host's
+/// frames arrive on both workers' queues, so about half are handed to the
+/// worker owning the host's sessions. The outside port then carries
+/// exactly what a one-worker replay of the same frames gives (each host's
+/// source ports sit in one 64-port block of their own, so every port is
+/// preserved whichever worker owns it), and every frame is accounted for.
+#[test]
+fn dpdk_two_workers_hand_off_on_net_pcap() {
+    use etherparse::PacketBuilder;
+    let bin = env!("CARGO_BIN_EXE_dataplane");
+    let dir = TempDir::new("pcap2w");
+    let d = &dir.0;
+    let base = Config::from_toml_str(DEFAULT_CONFIG).expect("example config parses");
+    let inside = base
+        .ports
+        .iter()
+        .position(|p| p.role == dataplane::config::Role::Inside)
+        .expect("inside port");
+    let router_mac = base.ports[inside].mac.0;
+    // Queue q of the inside port: 40 hosts, 8 frames each, source port
+    // 20000 + 64 * host + q.
+    let mut queues = [Vec::new(), Vec::new()];
+    for round in 0..8u16 {
+        for h in 0..40u16 {
+            for (q, frames) in queues.iter_mut().enumerate() {
+                let mut f = Vec::new();
+                PacketBuilder::ethernet2([0x02, 0, 0, 0, 1, h as u8], router_mac)
+                    .ipv4(
+                        [192, 168, 1, 10 + h as u8],
+                        [198, 51, 100, 1 + (round % 3) as u8],
+                        64,
+                    )
+                    .udp(20000 + 64 * h + q as u16, 53)
+                    .write(&mut f, &round.to_be_bytes())
+                    .unwrap();
+                frames.push(f);
+            }
+        }
+    }
+    write_pcap(&d.join("in0.pcap"), &queues[0]);
+    write_pcap(&d.join("in1.pcap"), &queues[1]);
+    write_pcap(&d.join("empty.pcap"), &[]);
+    let all: Vec<Vec<u8>> = queues.concat();
+    write_pcap(&d.join("all.pcap"), &all);
+
+    let mut text = String::from("workers = 2\n");
+    let mut port_no = 0;
+    for line in DEFAULT_CONFIG.lines() {
+        if line.trim_start().starts_with("workers") {
+            continue;
+        }
+        if line.trim_start().starts_with("device") {
+            let name = &base.ports[port_no].name;
+            let rx = |q: usize| {
+                if port_no == inside {
+                    d.join(format!("in{q}.pcap"))
+                } else {
+                    d.join("empty.pcap")
+                }
+            };
+            text.push_str(&format!(
+                "device = \"net_pcap{port_no},rx_pcap={},rx_pcap={},tx_pcap={},tx_pcap={}\"\n",
+                rx(0).display(),
+                rx(1).display(),
+                d.join(format!("dpdk-{name}-0.pcap")).display(),
+                d.join(format!("dpdk-{name}-1.pcap")).display(),
+            ));
+            port_no += 1;
+        } else {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    let cfg_path = d.join("pcap2w.toml");
+    std::fs::write(&cfg_path, &text).unwrap();
+    Config::from_toml_str(&text).expect("rewritten config is valid");
+
+    let run = Command::new(bin)
+        .args(["run", "--config"])
+        .arg(&cfg_path)
+        .env("DATAPLANE_RUN_IDLE_MS", "1000")
+        .env("DATAPLANE_RUN_SECS", "30")
+        .output()
+        .expect("spawn dataplane run");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    if !run.status.success() && stderr.contains("lcore") {
+        eprintln!("*** SKIPPED dpdk_two_workers_hand_off_on_net_pcap: {stderr} ***");
+        return;
+    }
+    assert!(
+        run.status.success(),
+        "dataplane run failed: {stderr}\n{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout).expect("run prints its report as JSON");
+    let c = &report["counters"];
+    let handed = c["handed_off"].as_u64().unwrap();
+    assert!(handed > 0, "no hand-off: {report}");
+    assert_eq!(
+        c["handed_in"].as_u64().unwrap() + report["handoff_unprocessed"].as_u64().unwrap(),
+        handed,
+        "{report}"
+    );
+    let share = report["handoff_share"].as_f64().unwrap();
+    assert!(share > 0.0 && share < 1.0, "{report}");
+    let full = c["drops"]["handoff_queue_full"].as_u64().unwrap_or(0);
+
+    let out = d.join("replay");
+    let rep = Command::new(bin)
+        .args(["replay", "--config"])
+        .arg(&cfg_path)
+        .arg("--in")
+        .arg(format!(
+            "{}={}",
+            base.ports[inside].name,
+            d.join("all.pcap").display()
+        ))
+        .arg("--out-dir")
+        .arg(&out)
+        .output()
+        .expect("spawn dataplane replay");
+    assert!(
+        rep.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rep.stderr)
+    );
+    let outside = 1 - inside;
+    let name = &base.ports[outside].name;
+    let mut dpdk = read_pcap(&d.join(format!("dpdk-{name}-0.pcap")));
+    dpdk.extend(read_pcap(&d.join(format!("dpdk-{name}-1.pcap"))));
+    let replay = read_pcap(&out.join(format!("{name}.pcap")));
+    assert_eq!(replay.len(), all.len(), "one worker forwards every frame");
+    let lost = full + report["handoff_unprocessed"].as_u64().unwrap();
+    assert_eq!(
+        dpdk.len() as u64 + lost,
+        all.len() as u64,
+        "every frame forwarded or counted: {report}"
+    );
+    if lost == 0 {
+        assert_eq!(
+            sorted(dpdk),
+            sorted(replay),
+            "two DPDK workers = one-worker replay"
+        );
+    }
+}

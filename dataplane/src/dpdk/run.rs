@@ -6,12 +6,15 @@
 //!
 //! ```text
 //! for each port p:  rx_burst(p, w, burst) → now = clock (once per burst)
-//!                   → pipeline.process(p, mbufs, now) → per frame Tx(port) or free
-//!                     (the NAT's lock taken once for the burst's NAT pass)
+//!                   → pipeline.process(p, mbufs, now) → per frame Tx(port),
+//!                     HandOff(worker) or free (the worker's own NAT locked
+//!                     once for the burst's NAT pass)
 //!                   → generated frames copied into fresh mbufs
 //!                   → tx_burst per output port (unsent frames are freed, counted)
-//! every ≥ 1 ms:     pipeline.poll_timers(now) (neighbour timers, IPv6 flow
-//!                   expiry; NAT expiry on worker 0 only)
+//! each loop:        frames other workers handed over (one bounded queue per
+//!                   worker pair, `handoff_queue`) → process_handoff → as above
+//! every ≥ 1 ms:     pipeline.poll_timers(now) (neighbour timers, its NAT's
+//!                   expiry; IPv6 flow expiry on worker 0 only)
 //! every ≥ 1 s:      (main lcore only) rte_eth_stats_get + rte_eth_link_get_nowait
 //!                   per port → PortStatsBoard (atomics) for the control thread
 //! ```
@@ -133,6 +136,8 @@ pub struct WorkerStats {
     pub bursts: u64,
     /// Timer polls.
     pub timer_polls: u64,
+    /// Frames other workers handed to this one.
+    pub handed_in: u64,
 }
 
 /// One port at the end of a run.
@@ -155,6 +160,12 @@ pub struct RunReport {
     pub ports: Vec<PortReport>,
     pub workers: Vec<WorkerStats>,
     pub counters: CounterSnapshot,
+    /// Frames handed to a worker that had stopped before it took them
+    /// (freed at the end of the run, as frames left in an RX ring are).
+    pub handoff_unprocessed: u64,
+    /// Share of received frames handed from the receiving worker to the
+    /// worker owning their NAT session (0 with one worker).
+    pub handoff_share: f64,
 }
 
 /// `dataplane run --config FILE`: runs until SIGINT/SIGTERM (or the limits in
@@ -293,6 +304,7 @@ pub fn run_on(eal: &Eal, cfg: &Config, limits: &RunLimits) -> Result<RunReport, 
             .collect(),
     });
     let epoch = Instant::now();
+    let handoffs = Arc::new(Handoffs::new(workers, cfg.handoff_queue));
 
     let mut jobs = Vec::new();
     let mut launch_err = None;
@@ -308,6 +320,7 @@ pub fn run_on(eal: &Eal, cfg: &Config, limits: &RunLimits) -> Result<RunReport, 
             clock: CycleClock::new(eal.tsc_hz()),
             limits: None,
             port_stats: None,
+            handoffs: handoffs.clone(),
         };
         match lcore::launch(eal, w, lcore, move || {
             ctx.run();
@@ -333,6 +346,7 @@ pub fn run_on(eal: &Eal, cfg: &Config, limits: &RunLimits) -> Result<RunReport, 
             clock: CycleClock::new(eal.tsc_hz()),
             limits: Some(limits.clone()),
             port_stats: Some((board.clone(), warned.clone())),
+            handoffs: handoffs.clone(),
         };
         ctx.run()
     } else {
@@ -349,6 +363,9 @@ pub fn run_on(eal: &Eal, cfg: &Config, limits: &RunLimits) -> Result<RunReport, 
         }
     }
     let elapsed = epoch.elapsed();
+    // Frames still queued between workers go back to their pools now.
+    let handoff_unprocessed: u64 = handoffs.q.iter().map(|q| q.len() as u64).sum();
+    drop(handoffs);
 
     // Stats before close (close resets them on some PMDs).
     let mut reports = Vec::with_capacity(ports.len());
@@ -395,13 +412,48 @@ pub fn run_on(eal: &Eal, cfg: &Config, limits: &RunLimits) -> Result<RunReport, 
         .iter()
         .map(|m| *m.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
         .collect();
+    let rx: u64 = counters.rx.values().sum();
+    let handoff_share = if rx == 0 {
+        0.0
+    } else {
+        counters.handed_off as f64 / rx as f64
+    };
     Ok(RunReport {
         elapsed_secs: elapsed.as_secs_f64(),
         stop_reason,
         ports: reports,
         workers: workers_stats,
         counters,
+        handoff_unprocessed,
+        handoff_share,
     })
+}
+
+/// A frame handed from one worker to the worker owning its NAT session.
+struct Handed {
+    m: Mbuf,
+    port: PortId,
+    hairpin: bool,
+}
+
+/// The hand-off queues: `q[from * n + to]`, bounded (`handoff_queue`),
+/// single producer (`from`) and single consumer (`to`); a full queue is a
+/// counted drop, never a wait. Frames left in them at the end are freed
+/// when this drops (before the mempools go).
+struct Handoffs {
+    n: usize,
+    q: Vec<crossbeam_queue::ArrayQueue<Handed>>,
+}
+
+impl Handoffs {
+    fn new(n: usize, cap: usize) -> Self {
+        Handoffs {
+            n,
+            q: (0..n * n)
+                .map(|_| crossbeam_queue::ArrayQueue::new(cap.max(1)))
+                .collect(),
+        }
+    }
 }
 
 struct Control {
@@ -426,6 +478,7 @@ struct WorkerCtx {
     /// Only the worker on the main lcore samples port statistics (with the
     /// per-port "failure already logged" flags).
     port_stats: Option<(Arc<PortStatsBoard>, Vec<bool>)>,
+    handoffs: Arc<Handoffs>,
 }
 
 /// Timer polls at most this often per worker (ns).
@@ -477,6 +530,9 @@ impl WorkerCtx {
             .map(|_| Vec::with_capacity(2 * usize::from(self.burst)))
             .collect();
         let mut out = Output::default();
+        let mut handed: Vec<Mbuf> = Vec::with_capacity(usize::from(self.burst));
+        // One reference for the loop (no reference counting per burst).
+        let handoffs = self.handoffs.clone();
         let mut timer_gen = Vec::new();
         let (start, _) = self.now();
         let mut last_poll = start;
@@ -506,19 +562,15 @@ impl WorkerCtx {
                 read = Some((inow, now));
                 let ingress = PortId::try_from(p).unwrap_or(PortId::MAX);
                 self.pipeline.process(ingress, &mut rx[..], now, &mut out);
-                for (m, d) in rx.drain(..).zip(out.dispositions.iter()) {
-                    match *d {
-                        Disposition::Tx(o) if usize::from(o) < nports => {
-                            txq[usize::from(o)].push(m)
-                        }
-                        _ => {
-                            st.freed += 1;
-                            drop(m);
-                        }
-                    }
-                }
-                self.queue_generated(&mut out.generated, &mut txq, &mut st);
+                self.dispose(ingress, &mut rx, &mut out, &mut txq, &mut st);
                 self.flush(q, &mut txq, &mut st);
+            }
+            // Frames other workers handed over, a burst per queue at most.
+            if handoffs.n > 1 {
+                let n = self.take_handoffs(&handoffs, &mut handed, &mut txq, &mut out, &mut st);
+                if n > 0 {
+                    self.flush(q, &mut txq, &mut st);
+                }
             }
             let (inow, now) = read.unwrap_or_else(|| self.now());
             if inow.saturating_sub(last_poll) >= TIMER_PERIOD {
@@ -584,6 +636,96 @@ impl WorkerCtx {
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = st;
         }
         reason
+    }
+
+    /// Act on the dispositions of `frames` (received on `ingress`, just
+    /// processed into `out`): to a TX list, to another worker's hand-off
+    /// queue (full: counted drop), or freed; then the generated frames.
+    fn dispose(
+        &self,
+        ingress: PortId,
+        frames: &mut Vec<Mbuf>,
+        out: &mut Output,
+        txq: &mut [Vec<Mbuf>],
+        st: &mut WorkerStats,
+    ) {
+        let nports = txq.len();
+        for (m, d) in frames.drain(..).zip(out.dispositions.iter()) {
+            match *d {
+                Disposition::Tx(o) if usize::from(o) < nports => txq[usize::from(o)].push(m),
+                Disposition::HandOff { worker, hairpin }
+                    if usize::from(worker) < self.handoffs.n =>
+                {
+                    let h = Handed {
+                        m,
+                        port: ingress,
+                        hairpin,
+                    };
+                    let i = self.worker * self.handoffs.n + usize::from(worker);
+                    if let Err(h) = self.handoffs.q[i].push(h) {
+                        self.pipeline.handoff_dropped(1);
+                        st.freed += 1;
+                        drop(h);
+                    }
+                }
+                _ => {
+                    st.freed += 1;
+                    drop(m);
+                }
+            }
+        }
+        self.queue_generated(&mut out.generated, txq, st);
+    }
+
+    /// Run what the other workers handed to this one: up to a burst from
+    /// each queue, in runs of one ingress port and kind. Returns the frames
+    /// taken.
+    fn take_handoffs(
+        &mut self,
+        hs: &Handoffs,
+        buf: &mut Vec<Mbuf>,
+        txq: &mut [Vec<Mbuf>],
+        out: &mut Output,
+        st: &mut WorkerStats,
+    ) -> usize {
+        let (n, me) = (hs.n, self.worker);
+        let mut total = 0;
+        for from in (0..n).filter(|&f| f != me) {
+            let q = &hs.q[from * n + me];
+            let mut taken = 0;
+            let mut run: Option<(PortId, bool)> = None;
+            while taken < usize::from(self.burst) {
+                let Some(h) = q.pop() else { break };
+                taken += 1;
+                if run.is_some_and(|r| r != (h.port, h.hairpin)) {
+                    self.run_handed(run, buf, txq, out, st);
+                }
+                run = Some((h.port, h.hairpin));
+                buf.push(h.m);
+            }
+            self.run_handed(run, buf, txq, out, st);
+            total += taken;
+        }
+        total
+    }
+
+    fn run_handed(
+        &mut self,
+        run: Option<(PortId, bool)>,
+        buf: &mut Vec<Mbuf>,
+        txq: &mut [Vec<Mbuf>],
+        out: &mut Output,
+        st: &mut WorkerStats,
+    ) {
+        let Some((port, hairpin)) = run else { return };
+        if buf.is_empty() {
+            return;
+        }
+        let (_, now) = self.now();
+        st.handed_in += buf.len() as u64;
+        self.pipeline
+            .process_handoff(port, hairpin, &mut buf[..], now, out);
+        self.dispose(port, buf, out, txq, st);
     }
 
     fn queue_generated(
