@@ -14,7 +14,7 @@
 //! | `nat` | NAT statistics (`nat::NatStats`) |
 //! | `occupancy` | NAT sessions / ports in use, IPv6 flows, neighbour entries |
 //! | `sessions [inside=IP] [proto=N] [limit=N]` | NAT sessions (a scan: O(sessions)) |
-//! | `neighbors` | neighbour table (a scan) |
+//! | `neighbors` | neighbour entries: port, ip, mac, state (`REACHABLE`, `STALE`, ...), seconds since confirmed (a scan) |
 //! | `ports` | DPDK ports: link status, speed and `rte_eth_stats` as last sampled (`[]` without DPDK ports) |
 //! | `metrics` | the Prometheus text |
 //!
@@ -236,11 +236,13 @@ pub fn answer_with(shared: &Shared, ports: Option<&dyn PortStatsSource>, line: &
                 .neighbors
                 .scan()
                 .into_iter()
-                .map(|(p, ip, mac)| {
+                .map(|r| {
                     json!({
-                        "port": shared.ports.get(usize::from(p)).map(|x| x.name.clone()),
-                        "ip": ip,
-                        "mac": mac.map(|m| crate::config::MacAddr(m).to_string()),
+                        "port": shared.ports.get(usize::from(r.port)).map(|x| x.name.clone()),
+                        "ip": r.ip,
+                        "mac": r.mac.map(|m| crate::config::MacAddr(m).to_string()),
+                        "state": r.state.name(),
+                        "confirmed_secs_ago": r.confirmed_secs_ago,
                     })
                 })
                 .collect();
