@@ -92,6 +92,7 @@ pub fn metrics_text(shared: &Shared) -> String {
 pub fn metrics_text_with(shared: &Shared, ports: Option<&dyn PortStatsSource>) -> String {
     let snap = shared.counters.snapshot(&shared.port_names());
     let (v6_active, v6_created, v6_expired) = shared.v6flows.stats();
+    let nb = shared.neighbors.stats();
     let mut gauges: Vec<(&str, &str, u64)> = vec![
         ("ipv6_flows_active", "Tracked IPv6 flows.", v6_active as u64),
         (
@@ -104,10 +105,26 @@ pub fn metrics_text_with(shared: &Shared, ports: Option<&dyn PortStatsSource>) -
             "IPv6 flows expired (counter).",
             v6_expired,
         ),
+        ("neighbor_entries", "Neighbour table entries.", nb.entries),
         (
-            "neighbor_entries",
-            "Neighbour table entries.",
-            shared.neighbors.len() as u64,
+            "neighbor_incomplete",
+            "Neighbour entries waiting for an answer (INCOMPLETE).",
+            nb.incomplete,
+        ),
+        (
+            "neighbor_evicted",
+            "STALE neighbour entries evicted at neighbor.max_entries (counter).",
+            nb.evicted,
+        ),
+        (
+            "neighbor_failed",
+            "Neighbour entries removed after unanswered solicitations (counter).",
+            nb.failed,
+        ),
+        (
+            "neighbor_refused",
+            "Neighbour entries not created: table full, nothing evictable (counter).",
+            nb.refused,
         ),
     ];
     if let Some(n) = &shared.nat {

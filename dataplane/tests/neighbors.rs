@@ -492,6 +492,9 @@ fn ctl_neighbors_lists_state_and_age() {
     let s = row("192.168.1.100");
     assert_eq!(s["state"], "INCOMPLETE");
     assert!(s["mac"].is_null() && s["confirmed_secs_ago"].is_null());
+    let m = dataplane::control::metrics_text(p.shared());
+    assert!(m.contains("dataplane_neighbor_entries 3\n"), "{m}");
+    assert!(m.contains("dataplane_neighbor_incomplete 1\n"), "{m}");
     let r = row("203.0.113.1");
     assert_eq!(
         (r["port"].as_str(), r["state"].as_str()),
