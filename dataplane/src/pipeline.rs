@@ -170,9 +170,10 @@ pub enum Disposition {
     Tx(PortId),
     /// Free the frame; counted under the reason.
     Drop(DropReason),
-    /// Free the frame; it was not dropped: the pipeline used it (an ARP reply
-    /// or neighbour advertisement that was learned, an NS answered with a
-    /// generated NA) or holds a copy until its next hop resolves.
+    /// Free the frame; it was not dropped: the pipeline used it (an ARP reply,
+    /// gratuitous ARP or neighbour advertisement that was learned, an NS
+    /// answered with a generated NA) or holds a copy until its next hop
+    /// resolves.
     Consumed,
 }
 
@@ -538,8 +539,9 @@ impl Shared {
     }
 }
 
-/// Frames processed by `poll_timers` per call at most (neighbour holds and
-/// NAT/IPv6 expiry each get this budget).
+/// Entries processed by `poll_timers` per call at most by the NAT and by
+/// the IPv6 flow expiry, each (neighbour timers have
+/// [`NEIGHBOR_POLL_BUDGET`]).
 pub const POLL_BUDGET: usize = 4096;
 
 /// One worker's pipeline.
@@ -866,11 +868,12 @@ impl Pipeline {
         crate::metrics::add(&c.drops[r as usize], n);
     }
 
-    /// Timers: NAT and IPv6 flow expiry, neighbour retries and hold-queue
-    /// timeouts, each bounded by [`POLL_BUDGET`]. The NAT and the IPv6
+    /// Timers: NAT and IPv6 flow expiry, each bounded by [`POLL_BUDGET`];
+    /// neighbour state changes, probes and hold-queue timeouts, bounded by
+    /// [`NEIGHBOR_POLL_BUDGET`]. The NAT and the IPv6
     /// flow tracker (each one object behind one lock) are polled by worker
     /// 0 only, whose pipeline must therefore poll. Returns the work done
-    /// (entries expired + frames dropped + requests sent). Frames it produces
+    /// (flow entries expired + neighbour entries handled). Frames it produces
     /// come out of the next `process` call (or `take_generated`).
     pub fn poll_timers(&mut self, now: Timestamp) -> usize {
         self.poll_inner(now, false)

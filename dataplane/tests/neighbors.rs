@@ -501,3 +501,62 @@ fn ctl_neighbors_lists_state_and_age() {
         (Some("wan"), Some("PERMANENT"))
     );
 }
+
+/// The same transitions through the replay harness, the capture's
+/// timestamps as the only clock: a host learned STALE from its ARP request
+/// gets frames at once (DELAY), is probed by unicast ARP when the next
+/// capture packet arrives after the delay, answers (REACHABLE), and after a
+/// quiet time longer than the reachable time still gets frames at once.
+#[test]
+fn replay_drives_the_states_with_the_capture_clock() {
+    use dataplane::replay::{MemSink, Packet, replay_packets};
+    let pkt = |t: f64, data: Vec<u8>| Packet {
+        ts_ns: (t * 1e9) as u64,
+        data,
+    };
+    let lan = vec![
+        pkt(1.0, wire::arp_request(HOST2_MAC, HOST2, GW)),
+        pkt(8.5, reply_from_host2(HOST2_MAC)),
+    ];
+    let wan = vec![
+        pkt(2.0, to_lan(HOST2)),
+        pkt(8.0, to_lan(HOST2)),
+        pkt(600.0, to_lan(HOST2)),
+    ];
+    let mut sink = MemSink::default();
+    let (s, shared) =
+        replay_packets(config(), vec![(LAN, lan), (WAN, wan)], &mut sink).expect("replay");
+    let out: Vec<(u64, String)> = sink.ports[&LAN]
+        .iter()
+        .map(|p| {
+            let what = match wire::be16(&p.data, 12) {
+                Some(wire::ETHERTYPE_ARP) if wire::be16(&p.data, 20) == Some(2) => {
+                    "arp reply".to_string()
+                }
+                Some(wire::ETHERTYPE_ARP) => {
+                    let (dst, target) = arp_request(&p.data);
+                    assert_eq!((dst, target), (HOST2_MAC, HOST2), "a unicast probe");
+                    "probe".to_string()
+                }
+                _ => {
+                    assert_eq!(view(&p.data).dst_mac, HOST2_MAC);
+                    "udp".to_string()
+                }
+            };
+            (p.ts_ns / 1_000_000, what)
+        })
+        .filter(|(_, w)| w != "arp reply")
+        .collect();
+    let expect: Vec<(u64, String)> = vec![
+        (2_000, "udp".into()),
+        (8_000, "probe".into()),
+        (8_000, "udp".into()),
+        (600_000, "udp".into()),
+    ];
+    assert_eq!(out, expect);
+    assert_eq!(s.drops.values().sum::<u64>(), 0, "{:?}", s.drops);
+    assert_eq!(
+        shared.neighbors.get(LAN, IpAddr::V4(HOST2)),
+        Some((State::Delay, Some(HOST2_MAC)))
+    );
+}
