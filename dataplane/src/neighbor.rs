@@ -890,6 +890,63 @@ mod tests {
         assert_eq!(t.stats().failed, 1);
     }
 
+    /// Random resolves, answers and polls on a small, tight table: after
+    /// every step the indexes match the map and the caps hold; after a
+    /// quiet day only STALE entries are left (REACHABLE ones aged, the rest
+    /// probed and removed), holding nothing.
+    #[test]
+    fn neighbor_random_operations_keep_indexes_and_caps() {
+        let t = table(|c| {
+            c.max_entries = 6;
+            c.max_incomplete = 3;
+            c.hold_queue = 2;
+            c.mcast_reprobes = 1;
+        });
+        let mut rng = crate::traffic::Rng::new(7);
+        let mut now = 0.0;
+        let mut sol = Vec::new();
+        for _ in 0..20_000 {
+            now += rng.below(2000) as f64 / 1000.0;
+            let k = key(rng.below(10) as u8);
+            let mac = if rng.below(2) == 0 { A } else { B };
+            match rng.below(6) {
+                0 | 1 => {
+                    t.resolve(k, b"f", s(now));
+                }
+                2 => {
+                    t.learn(k, mac, Evidence::ARP_REPLY, s(now));
+                }
+                3 => {
+                    t.learn(k, mac, Evidence::SOLICITATION, s(now));
+                }
+                4 => {
+                    t.learn(k, mac, Evidence::advert(rng.below(256) as u8), s(now));
+                }
+                _ => {
+                    let w = t.poll(s(now), 1 + rng.below(3) as usize, &mut sol).work;
+                    assert!(w <= 3);
+                }
+            }
+            check(&t);
+            let g = t.inner.lock();
+            assert!(g.ix.dynamic <= 6 && g.ix.incomplete <= 3);
+            assert!(g.map.values().all(|e| e.held.len() <= 2));
+        }
+        // A quiet day, polled every second at its end (each poll moves an
+        // entry one step: probes are retry_ms apart).
+        for k in 0..20 {
+            t.poll(s(now + 86_400.0 + f64::from(k)), usize::MAX, &mut sol);
+            check(&t);
+        }
+        let g = t.inner.lock();
+        assert!(g.ix.timers.is_empty(), "{:?}", g.map);
+        assert!(
+            g.map
+                .values()
+                .all(|e| e.state == State::Stale && e.held.is_empty())
+        );
+    }
+
     #[test]
     fn neighbor_eviction_takes_the_entry_stale_longest() {
         let t = table(|c| c.max_entries = 2);
