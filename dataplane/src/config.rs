@@ -41,6 +41,12 @@ pub const MAX_CAPACITY: usize = flow_entry::Shard::<u128, nat::Session>::MAX_CAP
 pub const MAX_TICK_MS: u64 = 60_000;
 /// `neighbor.hold_queue`: at most this many frames per next hop.
 pub const MAX_HOLD_QUEUE: usize = 1024;
+/// `neighbor.max_entries` at most.
+pub const MAX_NEIGHBOR_ENTRIES: usize = 1 << 20;
+/// `neighbor.*_ms` at most (and `*_secs` at most this / 1000): one day.
+pub const MAX_NEIGHBOR_MS: u64 = 86_400_000;
+/// `neighbor.*_probes` at most.
+pub const MAX_NEIGHBOR_PROBES: u64 = 255;
 /// `dpdk.burst`: 1..= this.
 pub const MAX_DPDK_BURST: u16 = 512;
 /// `dpdk.mempool_size`: at least this many mbufs.
@@ -339,10 +345,28 @@ pub struct NeighborSection {
     pub hold_queue: usize,
     /// How long a held frame may wait before it is dropped (`neighbor_unresolved`).
     pub hold_timeout_ms: u64,
-    /// Resolution retry interval.
+    /// Interval between solicitations of an `INCOMPLETE` or `PROBE` entry
+    /// (Linux `retrans_time_ms`, 1 000).
     pub retry_ms: u64,
-    /// Learned entries are forgotten after this long without confirmation.
+    /// A confirmed entry is `REACHABLE` this long, then `STALE` (still used;
+    /// Linux `base_reachable_time_ms`, 30 000, unrandomised).
     pub reachable_secs: u64,
+    /// A `STALE` entry used moves to `DELAY`; unconfirmed this long, it is
+    /// probed (Linux `delay_first_probe_time`, 5).
+    pub delay_first_probe_secs: u64,
+    /// Unicast probes of a `PROBE` entry (Linux `ucast_solicit`, 3).
+    pub ucast_probes: u32,
+    /// Broadcast (ARP) / multicast (NS) solicitations of an `INCOMPLETE`
+    /// entry (Linux `mcast_solicit`, 3).
+    pub mcast_probes: u32,
+    /// Broadcast probes of a `PROBE` entry after its unicast ones (Linux
+    /// `mcast_resolicit`, 0).
+    pub mcast_reprobes: u32,
+    /// Learned and incomplete entries at most (Linux `gc_thresh3`, 1 024);
+    /// static entries are not counted.
+    pub max_entries: usize,
+    /// `INCOMPLETE` entries at most (each holds up to `hold_queue` frames).
+    pub max_incomplete: usize,
 }
 
 impl Default for NeighborSection {
@@ -351,7 +375,13 @@ impl Default for NeighborSection {
             hold_queue: 8,
             hold_timeout_ms: 3000,
             retry_ms: 1000,
-            reachable_secs: 1200,
+            reachable_secs: 30,
+            delay_first_probe_secs: 5,
+            ucast_probes: 3,
+            mcast_probes: 3,
+            mcast_reprobes: 0,
+            max_entries: 1024,
+            max_incomplete: 256,
         }
     }
 }
@@ -773,11 +803,65 @@ impl Config {
                 ),
             ));
         }
-        if self.neighbor.retry_ms == 0 {
-            return Err(ConfigError::invalid(
-                "neighbor.retry_ms",
-                "must be at least 1",
-            ));
+        let n = &self.neighbor;
+        let bounded = [
+            ("neighbor.retry_ms", n.retry_ms, 1, MAX_NEIGHBOR_MS),
+            (
+                "neighbor.hold_timeout_ms",
+                n.hold_timeout_ms,
+                0,
+                MAX_NEIGHBOR_MS,
+            ),
+            (
+                "neighbor.reachable_secs",
+                n.reachable_secs,
+                1,
+                MAX_NEIGHBOR_MS / 1000,
+            ),
+            (
+                "neighbor.delay_first_probe_secs",
+                n.delay_first_probe_secs,
+                0,
+                MAX_NEIGHBOR_MS / 1000,
+            ),
+            (
+                "neighbor.ucast_probes",
+                u64::from(n.ucast_probes),
+                0,
+                MAX_NEIGHBOR_PROBES,
+            ),
+            (
+                "neighbor.mcast_probes",
+                u64::from(n.mcast_probes),
+                1,
+                MAX_NEIGHBOR_PROBES,
+            ),
+            (
+                "neighbor.mcast_reprobes",
+                u64::from(n.mcast_reprobes),
+                0,
+                MAX_NEIGHBOR_PROBES,
+            ),
+            (
+                "neighbor.max_entries",
+                n.max_entries as u64,
+                1,
+                MAX_NEIGHBOR_ENTRIES as u64,
+            ),
+            (
+                "neighbor.max_incomplete",
+                n.max_incomplete as u64,
+                1,
+                n.max_entries as u64,
+            ),
+        ];
+        for (field, v, lo, hi) in bounded {
+            if !(lo..=hi).contains(&v) {
+                return Err(ConfigError::invalid(
+                    field,
+                    format!("{v} is not in {lo}..={hi}"),
+                ));
+            }
         }
         if self.dpdk.burst == 0 || self.dpdk.burst > MAX_DPDK_BURST {
             return Err(ConfigError::invalid(

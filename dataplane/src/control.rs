@@ -14,7 +14,7 @@
 //! | `nat` | NAT statistics (`nat::NatStats`) |
 //! | `occupancy` | NAT sessions / ports in use, IPv6 flows, neighbour entries |
 //! | `sessions [inside=IP] [proto=N] [limit=N]` | NAT sessions (a scan: O(sessions)) |
-//! | `neighbors` | neighbour table (a scan) |
+//! | `neighbors` | neighbour entries: port, ip, mac, state (`REACHABLE`, `STALE`, ...), seconds since confirmed (a scan) |
 //! | `ports` | DPDK ports: link status, speed and `rte_eth_stats` as last sampled (`[]` without DPDK ports) |
 //! | `metrics` | the Prometheus text |
 //!
@@ -92,6 +92,7 @@ pub fn metrics_text(shared: &Shared) -> String {
 pub fn metrics_text_with(shared: &Shared, ports: Option<&dyn PortStatsSource>) -> String {
     let snap = shared.counters.snapshot(&shared.port_names());
     let (v6_active, v6_created, v6_expired) = shared.v6flows.stats();
+    let nb = shared.neighbors.stats();
     let mut gauges: Vec<(&str, &str, u64)> = vec![
         ("ipv6_flows_active", "Tracked IPv6 flows.", v6_active as u64),
         (
@@ -104,10 +105,26 @@ pub fn metrics_text_with(shared: &Shared, ports: Option<&dyn PortStatsSource>) -
             "IPv6 flows expired (counter).",
             v6_expired,
         ),
+        ("neighbor_entries", "Neighbour table entries.", nb.entries),
         (
-            "neighbor_entries",
-            "Neighbour table entries.",
-            shared.neighbors.len() as u64,
+            "neighbor_incomplete",
+            "Neighbour entries waiting for an answer (INCOMPLETE).",
+            nb.incomplete,
+        ),
+        (
+            "neighbor_evicted",
+            "STALE neighbour entries evicted at neighbor.max_entries (counter).",
+            nb.evicted,
+        ),
+        (
+            "neighbor_failed",
+            "Neighbour entries removed after unanswered solicitations (counter).",
+            nb.failed,
+        ),
+        (
+            "neighbor_refused",
+            "Neighbour entries not created: table full, nothing evictable (counter).",
+            nb.refused,
         ),
     ];
     if let Some(n) = &shared.nat {
@@ -238,11 +255,13 @@ pub fn answer_with(shared: &Shared, ports: Option<&dyn PortStatsSource>, line: &
                 .neighbors
                 .scan()
                 .into_iter()
-                .map(|(p, ip, mac)| {
+                .map(|r| {
                     json!({
-                        "port": shared.ports.get(usize::from(p)).map(|x| x.name.clone()),
-                        "ip": ip,
-                        "mac": mac.map(|m| crate::config::MacAddr(m).to_string()),
+                        "port": shared.ports.get(usize::from(r.port)).map(|x| x.name.clone()),
+                        "ip": r.ip,
+                        "mac": r.mac.map(|m| crate::config::MacAddr(m).to_string()),
+                        "state": r.state.name(),
+                        "confirmed_secs_ago": r.confirmed_secs_ago,
                     })
                 })
                 .collect();

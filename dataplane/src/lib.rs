@@ -8,6 +8,7 @@ pub mod control;
 pub mod demo;
 pub mod metrics;
 pub mod natglue;
+pub mod neighbor;
 pub mod pipeline;
 pub mod replay;
 pub mod time;

@@ -31,18 +31,18 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use core::time::Duration;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use net::{Classified, L3Kind, L4Kind, arp, icmpv6};
-use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::Timestamp;
 use crate::config::{Config, Role};
 use crate::metrics::{Counters, add, bump};
 use crate::natglue::{NAT_CHUNK, NatGuard, NatOutcome};
+use crate::neighbor::{self, Evidence, Lookup, NEIGHBOR_POLL_BUDGET, NeighborTable};
 use crate::wire::{self, Mac};
 
 /// Index of a port in the configuration's `ports` list.
@@ -170,9 +170,10 @@ pub enum Disposition {
     Tx(PortId),
     /// Free the frame; counted under the reason.
     Drop(DropReason),
-    /// Free the frame; it was not dropped: the pipeline used it (an ARP reply
-    /// or neighbour advertisement that was learned, an NS answered with a
-    /// generated NA) or holds a copy until its next hop resolves.
+    /// Free the frame; it was not dropped: the pipeline used it (an ARP reply,
+    /// gratuitous ARP or neighbour advertisement that was learned, an NS
+    /// answered with a generated NA) or holds a copy until its next hop
+    /// resolves.
     Consumed,
     /// The frame's NAT session belongs to worker `worker`: the driver moves
     /// the frame (unchanged, or with the first half of a `hairpin` done) to
@@ -207,6 +208,12 @@ pub enum DropReason {
     NeighborQueueFull,
     /// A held frame's next hop did not resolve in time.
     NeighborUnresolved,
+    /// No neighbour entry could be made for the next hop: the table holds
+    /// `neighbor.max_entries` entries and none is `STALE` (evictable).
+    NeighborTableFull,
+    /// No neighbour entry could be made for the next hop: already
+    /// `neighbor.max_incomplete` entries wait for an answer.
+    NeighborIncompleteFull,
     /// Outside → inside traffic that matches no NAT session, port forward or
     /// IPv6 flow.
     UnsolicitedInbound,
@@ -233,7 +240,7 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const COUNT: usize = 20;
+    pub const COUNT: usize = 22;
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::Malformed,
         DropReason::UnsupportedEthertype,
@@ -245,6 +252,8 @@ impl DropReason {
         DropReason::NoRoute,
         DropReason::NeighborQueueFull,
         DropReason::NeighborUnresolved,
+        DropReason::NeighborTableFull,
+        DropReason::NeighborIncompleteFull,
         DropReason::UnsolicitedInbound,
         DropReason::Martian,
         DropReason::Nat,
@@ -270,6 +279,8 @@ impl DropReason {
             DropReason::NoRoute => "no_route",
             DropReason::NeighborQueueFull => "neighbor_queue_full",
             DropReason::NeighborUnresolved => "neighbor_unresolved",
+            DropReason::NeighborTableFull => "neighbor_table_full",
+            DropReason::NeighborIncompleteFull => "neighbor_incomplete_full",
             DropReason::UnsolicitedInbound => "unsolicited_inbound",
             DropReason::Martian => "martian",
             DropReason::Nat => "nat",
@@ -425,67 +436,6 @@ fn mask6(a: u128, len: u8) -> u128 {
     }
 }
 
-#[derive(Debug)]
-enum Neighbor {
-    Resolved {
-        mac: Mac,
-        confirmed: Timestamp,
-        permanent: bool,
-    },
-    Incomplete {
-        queue: VecDeque<(Timestamp, Vec<u8>)>,
-        last_request: Timestamp,
-        requests: u32,
-    },
-}
-
-/// The neighbour table (ARP + NDP), shared by workers. Ordered map so timer
-/// processing is deterministic. Locked only on a worker-cache miss, on
-/// learning, and in `poll_timers`.
-#[derive(Debug, Default)]
-pub struct NeighborTable {
-    map: Mutex<BTreeMap<(PortId, IpAddr), Neighbor>>,
-    /// Bumped on every change that can invalidate a worker's cache.
-    generation: AtomicU64,
-    /// Earliest time (ns) any entry may need timer work (reachable time
-    /// over, held frame timed out, request to retry); 0 (the default) = at
-    /// once. Lowered under the map lock whenever an entry changes, set by
-    /// the timer pass under the same lock, so a pass is skipped (no lock,
-    /// no scan) until something is due.
-    next_due: AtomicU64,
-}
-
-impl NeighborTable {
-    /// Lower [`NeighborTable::next_due`] to `t` (call with the map locked).
-    fn note_due(&self, t: Timestamp) {
-        self.next_due.fetch_min(t.as_nanos(), Ordering::Relaxed);
-    }
-
-    /// Number of entries (resolved + incomplete). O(1) plus the lock.
-    pub fn len(&self) -> usize {
-        self.map.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// A snapshot of resolved entries: O(n) scan.
-    pub fn scan(&self) -> Vec<(PortId, IpAddr, Option<Mac>)> {
-        self.map
-            .lock()
-            .iter()
-            .map(|(&(p, ip), n)| {
-                let mac = match n {
-                    Neighbor::Resolved { mac, .. } => Some(*mac),
-                    Neighbor::Incomplete { .. } => None,
-                };
-                (p, ip, mac)
-            })
-            .collect()
-    }
-}
-
 /// State shared by all workers of one process.
 pub struct Shared {
     pub config: Arc<Config>,
@@ -562,21 +512,13 @@ impl Shared {
             let port = config.port_index(&r.port).unwrap_or(0) as PortId;
             routes.add(r.prefix.addr, r.prefix.len, r.via, port);
         }
-        let neighbors = NeighborTable::default();
-        {
-            let mut m = neighbors.map.lock();
-            for n in &config.neighbors {
+        let neighbors = NeighborTable::new(
+            &config.neighbor,
+            config.neighbors.iter().map(|n| {
                 let port = config.port_index(&n.port).unwrap_or(0) as PortId;
-                m.insert(
-                    (port, n.ip),
-                    Neighbor::Resolved {
-                        mac: n.mac.0,
-                        confirmed: Timestamp::from_nanos(0),
-                        permanent: true,
-                    },
-                );
-            }
-        }
+                ((port, n.ip), n.mac.0)
+            }),
+        );
         let nat = match &config.nat {
             Some(n) => Some(crate::natglue::NatStage::new(n, &config, workers.max(1))?),
             None => None,
@@ -608,8 +550,9 @@ impl Shared {
     }
 }
 
-/// Frames processed by `poll_timers` per call at most (neighbour holds and
-/// NAT/IPv6 expiry each get this budget).
+/// Entries processed by `poll_timers` per call at most by the NAT and by
+/// the IPv6 flow expiry, each (neighbour timers have
+/// [`NEIGHBOR_POLL_BUDGET`]).
 pub const POLL_BUDGET: usize = 4096;
 
 /// One worker's pipeline.
@@ -627,7 +570,6 @@ pub struct Pipeline {
     /// Frames produced by timers, handed out by the next `process` call or
     /// by [`Pipeline::take_generated`].
     pending: Vec<(PortId, Vec<u8>)>,
-    last_poll: Option<Timestamp>,
     last_flow_poll: Option<Timestamp>,
     flow_backlog: bool,
     /// Burst buffers for the NAT stage (reused across calls).
@@ -681,7 +623,6 @@ impl Pipeline {
             nh_last: None,
             nh_gen: u64::MAX,
             pending: Vec::new(),
-            last_poll: None,
             last_flow_poll: None,
             flow_backlog: false,
             nat_idx: Vec::new(),
@@ -1033,11 +974,12 @@ impl Pipeline {
         crate::metrics::add(&c.drops[r as usize], n);
     }
 
-    /// Timers: NAT and IPv6 flow expiry, neighbour retries and hold-queue
-    /// timeouts, each bounded by [`POLL_BUDGET`]. Every worker polls its
-    /// own NAT, so every worker's pipeline must poll; the IPv6 flow
-    /// tracker (one object behind one lock) is polled by worker 0. Returns the work done
-    /// (entries expired + frames dropped + requests sent). Frames it produces
+    /// Timers: NAT and IPv6 flow expiry, each bounded by [`POLL_BUDGET`];
+    /// neighbour state changes, probes and hold-queue timeouts, bounded by
+    /// [`NEIGHBOR_POLL_BUDGET`]. Every worker polls its own NAT, so every
+    /// worker's pipeline must poll; the IPv6 flow tracker (one object
+    /// behind one lock) is polled by worker 0. Returns the work done
+    /// (flow entries expired + neighbour entries handled). Frames it produces
     /// come out of the next `process` call (or `take_generated`).
     pub fn poll_timers(&mut self, now: Timestamp) -> usize {
         self.poll_inner(now, false)
@@ -1102,191 +1044,62 @@ impl Pipeline {
             self.flow_backlog = n >= POLL_BUDGET || m >= POLL_BUDGET;
             work += n + m;
         }
-        // Neighbour maintenance at most every 10 ms of virtual time, and
-        // only when an entry may need it.
-        let due = force
-            || (self
-                .last_poll
-                .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_millis(10))
-                && now.as_nanos() >= self.shared.neighbors.next_due.load(Ordering::Relaxed));
-        if due {
-            self.last_poll = Some(now);
+        // Neighbour timers: only when a deadline is due (one atomic load
+        // otherwise), at most NEIGHBOR_POLL_BUDGET entries per call.
+        if force || self.shared.neighbors.is_due(now) {
             work += self.neighbor_timers(now);
         }
         work
     }
 
     fn neighbor_timers(&mut self, now: Timestamp) -> usize {
-        let cfg = &self.shared.config.neighbor;
-        let hold = Duration::from_millis(cfg.hold_timeout_ms);
-        let retry = Duration::from_millis(cfg.retry_ms);
-        let reachable = Duration::from_secs(cfg.reachable_secs);
-        let mut work = 0;
-        let mut dropped = 0u64;
-        let mut changed = false;
-        let mut requests = Vec::new();
-        {
-            let mut m = self.shared.neighbors.map.lock();
-            // The earliest time an entry left in the map needs a pass.
-            let mut next = u64::MAX;
-            let mut at = |t: Timestamp| next = next.min(t.as_nanos());
-            m.retain(|&(port, ip), n| {
-                if work >= POLL_BUDGET {
-                    at(now);
-                    return true;
-                }
-                match n {
-                    Neighbor::Resolved {
-                        confirmed,
-                        permanent,
-                        ..
-                    } => {
-                        if !*permanent && now.saturating_duration_since(*confirmed) > reachable {
-                            work += 1;
-                            changed = true;
-                            return false;
-                        }
-                        if !*permanent {
-                            // Strictly after `reachable` (the test above is `>`).
-                            at(*confirmed + reachable + Duration::from_nanos(1));
-                        }
-                        true
-                    }
-                    Neighbor::Incomplete {
-                        queue,
-                        last_request,
-                        requests: sent,
-                    } => {
-                        while queue
-                            .front()
-                            .is_some_and(|(t, _)| now.saturating_duration_since(*t) >= hold)
-                        {
-                            queue.pop_front();
-                            dropped += 1;
-                            work += 1;
-                        }
-                        if queue.is_empty() {
-                            return false;
-                        }
-                        if now.saturating_duration_since(*last_request) >= retry {
-                            *last_request = now;
-                            *sent += 1;
-                            requests.push((port, ip));
-                            work += 1;
-                        }
-                        if let Some((t, _)) = queue.front() {
-                            at(*t + hold);
-                        }
-                        at(*last_request + retry);
-                        true
-                    }
-                }
-            });
-            self.shared
-                .neighbors
-                .next_due
-                .store(next, Ordering::Relaxed);
+        let mut solicits = Vec::new();
+        let r = self
+            .shared
+            .neighbors
+            .poll(now, NEIGHBOR_POLL_BUDGET, &mut solicits);
+        if r.unresolved > 0 {
+            tracing::debug!(
+                dropped = r.unresolved,
+                "held frames dropped: next hop unresolved"
+            );
+            self.drop_count(DropReason::NeighborUnresolved, r.unresolved);
         }
-        if changed {
-            self.shared
-                .neighbors
-                .generation
-                .fetch_add(1, Ordering::Release);
-        }
-        if dropped > 0 {
-            tracing::debug!(dropped, "held frames dropped: next hop unresolved");
-            self.drop_count(DropReason::NeighborUnresolved, dropped);
-        }
-        for (port, ip) in requests {
-            if let Some(f) = self.solicit(port, ip) {
-                self.pending.push((port, f));
+        for s in solicits {
+            if let Some(f) = neighbor::solicitation(&self.shared, s) {
+                self.pending.push((s.port, f));
             }
         }
-        work
+        r.work
     }
 
-    fn solicit(&self, port: PortId, ip: IpAddr) -> Option<Vec<u8>> {
-        let p = self.shared.ports.get(usize::from(port))?;
-        match ip {
-            IpAddr::V4(t) => {
-                // Source: our address on the target's subnet, else the first.
-                let cfgp = &self.shared.config.ports[usize::from(port)];
-                let src = cfgp
-                    .ipv4
-                    .iter()
-                    .find(|c| c.contains(ip))
-                    .or(cfgp.ipv4.first())
-                    .and_then(|c| match c.addr {
-                        IpAddr::V4(a) => Some(a),
-                        IpAddr::V6(_) => None,
-                    })
-                    .unwrap_or(Ipv4Addr::UNSPECIFIED);
-                Some(wire::arp_request(p.mac, src, t))
-            }
-            IpAddr::V6(t) => {
-                let src = if t.segments()[0] & 0xffc0 == 0xfe80 {
-                    p.v6.last().copied()
-                } else {
-                    p.v6.first().copied()
-                }?;
-                Some(wire::ndp_solicit(p.mac, src, t))
-            }
-        }
-    }
-
-    fn learn(&mut self, port: PortId, ip: IpAddr, mac: Mac, now: Timestamp, out: &mut Output) {
-        if mac[0] & 1 != 0 || mac == [0; 6] {
-            return;
-        }
-        let mut released = None;
-        {
-            let mut m = self.shared.neighbors.map.lock();
-            let e = m.entry((port, ip)).or_insert(Neighbor::Resolved {
-                mac,
-                confirmed: now,
-                permanent: false,
-            });
-            match e {
-                Neighbor::Resolved {
-                    mac: old,
-                    confirmed,
-                    permanent,
-                } => {
-                    if !*permanent {
-                        if *old != mac {
-                            *old = mac;
-                            self.shared
-                                .neighbors
-                                .generation
-                                .fetch_add(1, Ordering::Release);
-                        }
-                        *confirmed = now;
-                    }
-                }
-                Neighbor::Incomplete { queue, .. } => {
-                    released = Some(core::mem::take(queue));
-                    *e = Neighbor::Resolved {
-                        mac,
-                        confirmed: now,
-                        permanent: false,
-                    };
-                }
-            }
-            let reachable = Duration::from_secs(self.shared.config.neighbor.reachable_secs);
-            self.shared.neighbors.note_due(now + reachable);
+    /// Record what a message says about the neighbour `ip` on `port`
+    /// ([`NeighborTable::learn`]); frames held for it go out now.
+    fn learn(
+        &mut self,
+        port: PortId,
+        ip: IpAddr,
+        mac: Mac,
+        ev: Evidence,
+        now: Timestamp,
+        out: &mut Output,
+    ) -> bool {
+        let l = self.shared.neighbors.learn((port, ip), mac, ev, now);
+        if !l.changed {
+            return false;
         }
         tracing::debug!(port, %ip, "neighbour learned");
         bump(&self.shared.counters.workers[self.worker].neighbors_learned);
-        if let Some(q) = released {
-            let src = self.shared.ports[usize::from(port)].mac;
-            for (_, mut f) in q {
-                wire::set_macs(&mut f, src, mac);
-                out.generated.push((port, f));
-            }
+        let src = self.shared.ports[usize::from(port)].mac;
+        for mut f in l.released {
+            wire::set_macs(&mut f, src, mac);
+            out.generated.push((port, f));
         }
+        true
     }
 
-    /// Next-hop MAC, or hold a copy of the frame and ask.
+    /// Next-hop MAC (worker cache, then [`NeighborTable::resolve`]), or
+    /// hold a copy of the frame and ask.
     fn resolve(
         &mut self,
         port: PortId,
@@ -1298,60 +1111,30 @@ impl Pipeline {
         if let Some(m) = self.nh_cache.get(&(port, nh)) {
             return Ok(*m);
         }
-        let cap = self.shared.config.neighbor.hold_queue;
-        let mut ask = false;
-        let res = {
-            let mut m = self.shared.neighbors.map.lock();
-            // A held frame times out, a request is retried: timer work.
-            let cfg = &self.shared.config.neighbor;
-            let soon = Duration::from_millis(cfg.hold_timeout_ms.min(cfg.retry_ms));
-            self.shared.neighbors.note_due(now + soon);
-            match m.get_mut(&(port, nh)) {
-                Some(Neighbor::Resolved { mac, .. }) => Ok(*mac),
-                Some(Neighbor::Incomplete { queue, .. }) => {
-                    if queue.len() < cap {
-                        queue.push_back((now, frame.to_vec()));
-                        Err(Disposition::Consumed)
-                    } else {
-                        Err(Disposition::Drop(DropReason::NeighborQueueFull))
-                    }
+        let (d, ask) = match self.shared.neighbors.resolve((port, nh), frame, now) {
+            Lookup::Mac { mac, cache } => {
+                if cache {
+                    self.nh_cache.insert((port, nh), mac);
                 }
-                None => {
-                    let mut queue = VecDeque::new();
-                    let d = if cap > 0 {
-                        queue.push_back((now, frame.to_vec()));
-                        Disposition::Consumed
-                    } else {
-                        Disposition::Drop(DropReason::NeighborQueueFull)
-                    };
-                    m.insert(
-                        (port, nh),
-                        Neighbor::Incomplete {
-                            queue,
-                            last_request: now,
-                            requests: 1,
-                        },
-                    );
-                    ask = true;
-                    Err(d)
-                }
+                return Ok(mac);
             }
+            Lookup::Held { ask } => {
+                bump(&self.shared.counters.workers[self.worker].held);
+                (Disposition::Consumed, ask)
+            }
+            Lookup::Drop { reason, ask } => (Disposition::Drop(reason), ask),
         };
-        match res {
-            Ok(mac) => {
-                self.nh_cache.insert((port, nh), mac);
-                Ok(mac)
-            }
-            Err(d) => {
-                if d == Disposition::Consumed {
-                    bump(&self.shared.counters.workers[self.worker].held);
-                }
-                if ask && let Some(f) = self.solicit(port, nh) {
-                    out.generated.push((port, f));
-                }
-                Err(d)
+        if ask {
+            let s = neighbor::Solicit {
+                port,
+                ip: nh,
+                unicast: None,
+            };
+            if let Some(f) = neighbor::solicitation(&self.shared, s) {
+                out.generated.push((port, f));
             }
         }
+        Err(d)
     }
 
     /// Pass 1 for one frame: classification (`known` if the caller already
@@ -1520,9 +1303,21 @@ impl Pipeline {
             .iter()
             .any(|c| c.contains(IpAddr::V4(sip)));
         // Learn the sender when the packet is about us (RFC 826 merge rule,
-        // restricted to senders on one of our subnets).
-        if for_us && onlink && !sip.is_unspecified() && !self.shared.is_own_v4(sip) {
-            self.learn(ingress, IpAddr::V4(sip), smac, now, out);
+        // restricted to senders on one of our subnets): a reply sent to our
+        // MAC confirms reachability, anything else is a solicitation
+        // (`neighbor` module doc). A gratuitous ARP (sender address =
+        // target address) updates an entry that exists.
+        let garp = sip == tip && !for_us;
+        let mut learned = false;
+        if (for_us || garp) && onlink && !sip.is_unspecified() && !self.shared.is_own_v4(sip) {
+            let ev = if garp {
+                Evidence::GRATUITOUS_ARP
+            } else if op == arp::operation::REPLY && wire::dst_mac(f) == port_mac {
+                Evidence::ARP_REPLY
+            } else {
+                Evidence::SOLICITATION
+            };
+            learned = self.learn(ingress, IpAddr::V4(sip), smac, ev, now, out);
         }
         match op {
             arp::operation::REQUEST if for_us => {
@@ -1534,6 +1329,7 @@ impl Pipeline {
                 }
             }
             arp::operation::REPLY if for_us => Disposition::Consumed,
+            _ if learned => Disposition::Consumed,
             _ => Disposition::Drop(DropReason::ArpNotForUs),
         }
     }
@@ -1628,7 +1424,14 @@ impl Pipeline {
                     wire::ndp_advert(mac, target, wire::ipv6_mcast_mac(all), all, false)
                 } else {
                     if let Some(l) = slla {
-                        self.learn(ingress, IpAddr::V6(src), l, now, out);
+                        self.learn(
+                            ingress,
+                            IpAddr::V6(src),
+                            l,
+                            Evidence::SOLICITATION,
+                            now,
+                            out,
+                        );
                     }
                     wire::ndp_advert(mac, target, slla.unwrap_or(smac), src, true)
                 };
@@ -1646,7 +1449,8 @@ impl Pipeline {
                 let tlla = na
                     .nd_lladdr(icmpv6::nd_option::TARGET_LLADDR)
                     .map_or_else(|| wire::src_mac(f), |m| m.0);
-                self.learn(ingress, IpAddr::V6(target), tlla, now, out);
+                let ev = Evidence::advert(na.nd_flags());
+                self.learn(ingress, IpAddr::V6(target), tlla, ev, now, out);
                 Step::Done(Disposition::Consumed)
             }
             (L4Kind::Icmpv6, Some((128, 0))) if own && cls.frag.is_none() => {

@@ -259,6 +259,21 @@ pub fn arp_request(sender_mac: Mac, sender_ip: Ipv4Addr, target: Ipv4Addr) -> Ve
     )
 }
 
+/// An ARP request for `target` sent to `dst` only: a unicast probe of a
+/// known neighbour (RFC 1122 §2.3.2.1; Linux's `ucast_probes`).
+pub fn arp_request_to(dst: Mac, sender_mac: Mac, sender_ip: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    arp_frame(
+        dst,
+        &arp::Repr {
+            operation: arp::operation::REQUEST,
+            source_hardware_addr: MacAddr(sender_mac),
+            source_protocol_addr: sender_ip,
+            target_hardware_addr: MacAddr::ZERO,
+            target_protocol_addr: target,
+        },
+    )
+}
+
 /// An ARP reply from `sender` to `target` (used by tests and the demo's
 /// simulated hosts; padded to 60 bytes).
 pub fn arp_reply(
@@ -406,6 +421,21 @@ pub fn ndp_solicit(our_mac: Mac, src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
         ipv6_mcast_mac(group),
         src,
         group,
+        icmpv6::Repr::NeighborSolicit {
+            target,
+            source_lladdr: Some(MacAddr(our_mac)),
+        },
+    )
+}
+
+/// Neighbour solicitation for `target` sent to the target address itself
+/// at `dst_mac`: a unicast probe of a known neighbour (RFC 4861 §7.3.3).
+pub fn ndp_solicit_unicast(our_mac: Mac, src: Ipv6Addr, target: Ipv6Addr, dst_mac: Mac) -> Vec<u8> {
+    icmpv6_frame(
+        our_mac,
+        dst_mac,
+        src,
+        target,
         icmpv6::Repr::NeighborSolicit {
             target,
             source_lladdr: Some(MacAddr(our_mac)),
