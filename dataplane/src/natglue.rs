@@ -71,6 +71,9 @@ pub enum NatOutcome {
     /// Several workers: the first half of a hairpin is done; worker `w`
     /// owns the destination's sessions and finishes it.
     Hairpin(u16),
+    /// Several workers: a later fragment of a datagram worker `w` owns
+    /// (its first fragment went there): hand it on unchanged.
+    Owner(u16),
 }
 
 /// Frames per `nat::Nat::process_burst` call (the NAT batches its session
@@ -216,6 +219,7 @@ impl NatStage {
         match v {
             nat::Verdict::Forward => NatOutcome::Forward,
             nat::Verdict::HandOff(w) => NatOutcome::Hairpin(w),
+            nat::Verdict::Owner(w) => NatOutcome::Owner(w),
             nat::Verdict::Drop(r) => match r {
                 N::FragmentHeld => NatOutcome::Held,
                 N::NoSession

@@ -307,6 +307,10 @@ pub struct Output {
     /// Parallel to `generated`: index of the input frame that caused it, or
     /// `None` for frames from timers.
     pub generated_cause: Vec<Option<u32>>,
+    /// Copies of earlier frames to hand to another worker (as
+    /// `Disposition::HandOff { hairpin: false }`), after this call's own
+    /// hand-offs: (worker, ingress port, frame). Several workers only.
+    pub handoffs: Vec<(u16, PortId, Vec<u8>)>,
 }
 
 impl Output {
@@ -314,6 +318,7 @@ impl Output {
         self.dispositions.clear();
         self.generated.clear();
         self.generated_cause.clear();
+        self.handoffs.clear();
     }
 }
 
@@ -748,7 +753,26 @@ impl Pipeline {
                         if known.is_none() {
                             known = wire::classify(f.data()).ok();
                         }
-                        if let Some(w) = known.and_then(|c| self.foreign_owner(p, f.data(), &c)) {
+                        if let Some(c) = known
+                            && let Some(w) = self.foreign_owner(p, f.data(), &c)
+                        {
+                            if c.frag.is_some()
+                                && let Some(nat) = &self.shared.nat
+                            {
+                                // Its later fragments follow it (they carry
+                                // no ports to find the owner by); those held
+                                // here before it go after it.
+                                let held = nat.lock(self.worker).direct_fragment(
+                                    f.data(),
+                                    &c,
+                                    w as u16,
+                                    now,
+                                );
+                                for h in held {
+                                    bump(&self.shared.counters.workers[self.worker].handed_off);
+                                    out.handoffs.push((w as u16, p, h));
+                                }
+                            }
                             let d = Disposition::HandOff {
                                 worker: w as u16,
                                 hairpin: false,
@@ -1600,6 +1624,12 @@ impl Pipeline {
                 return Disposition::HandOff {
                     worker: w,
                     hairpin: true,
+                };
+            }
+            NatOutcome::Owner(w) => {
+                return Disposition::HandOff {
+                    worker: w,
+                    hairpin: false,
                 };
             }
             NatOutcome::Drop(DropReason::UnsolicitedInbound)

@@ -523,6 +523,7 @@ pub fn drive_full(
             frame: p.data,
             ts: p.ts_ns,
             number,
+            verdict: true,
         };
         items.clear();
         items.push(item(first, first_n));

@@ -80,15 +80,19 @@ impl PacketSink for Loop {
     fn write(&mut self, port: PortId, _ts: u64, f: &[u8]) -> Result<(), ReplayError> {
         let mut n = self.0.borrow_mut();
         n.out.entry(port).or_default().push(f.to_vec());
-        if let Some(a) = answer(&mut n, port, f) {
+        for a in answer(&mut n, port, f) {
             n.answers.push_back(a);
         }
         Ok(())
     }
 }
 
-/// What the network answers to frame `f` sent on `port`, if anything.
-fn answer(n: &mut Net, port: PortId, f: &[u8]) -> Option<(PortId, Vec<u8>)> {
+/// What the network answers to frame `f` sent on `port`, in order.
+fn answer(n: &mut Net, port: PortId, f: &[u8]) -> Vec<(PortId, Vec<u8>)> {
+    answer_one(n, port, f).unwrap_or_default()
+}
+
+fn answer_one(n: &mut Net, port: PortId, f: &[u8]) -> Option<Vec<(PortId, Vec<u8>)>> {
     let c = wire::classify(f).ok()?;
     let t = c.tuple?;
     let (std::net::IpAddr::V4(src), std::net::IpAddr::V4(dst)) = (t.src, t.dst) else {
@@ -113,7 +117,7 @@ fn answer(n: &mut Net, port: PortId, f: &[u8]) -> Option<(PortId, Vec<u8>)> {
                 3,
                 3,
             )?;
-            return Some((WAN, e));
+            return Some(vec![(WAN, e)]);
         }
         if r == 1 && n.seen.len() > 1 {
             // Some inside host hairpins to an endpoint seen earlier.
@@ -131,6 +135,24 @@ fn answer(n: &mut Net, port: PortId, f: &[u8]) -> Option<(PortId, Vec<u8>)> {
             );
             n.script.push_front((LAN, h));
         }
+        if t.proto == PROTO_UDP && (r == 2 || r == 3) {
+            // A large answer, fragmented; now and then out of order.
+            let big = traffic::ipv4(
+                ROUTER_MAC,
+                WAN_MAC,
+                dst,
+                src,
+                60,
+                0x4242,
+                PROTO_UDP,
+                &traffic::udp_dgram(t.dst_port, t.src_port, &[r as u8; 1000]),
+            );
+            let mut frags = fragment(&big, 400);
+            if r == 3 {
+                frags.reverse();
+            }
+            return Some(frags.into_iter().map(|x| (WAN, x)).collect());
+        }
         let payload = match t.proto {
             PROTO_TCP => {
                 let flags = f.get(l4 + 13).copied().unwrap_or(0);
@@ -146,17 +168,17 @@ fn answer(n: &mut Net, port: PortId, f: &[u8]) -> Option<(PortId, Vec<u8>)> {
             _ => return None,
         };
         let r = traffic::ipv4(ROUTER_MAC, WAN_MAC, dst, src, 60, 7, t.proto, &payload);
-        return Some((WAN, r));
+        return Some(vec![(WAN, r)]);
     }
     if port == LAN && dst == SERVER && t.proto == PROTO_TCP {
         // The web server behind the forward answers SYNs.
         let flags = f.get(l4 + 13).copied().unwrap_or(0);
         if flags & tcp::SYN != 0 && flags & tcp::ACK == 0 {
             let seg = traffic::tcp_seg(t.dst_port, t.src_port, 5, 2, tcp::SYN | tcp::ACK, &[]);
-            return Some((
+            return Some(vec![(
                 LAN,
                 traffic::ipv4(SERVER_MAC, LAN_MAC, SERVER, src, 64, 8, PROTO_TCP, &seg),
-            ));
+            )]);
         }
     }
     None
@@ -179,7 +201,24 @@ fn script(seed: u64, n: usize) -> VecDeque<(PortId, Vec<u8>)> {
         let host = Ipv4Addr::new(192, 168, 1, 10 + rng.below(40) as u8);
         let sport = 40000 + rng.below(300) as u16;
         let remote = Ipv4Addr::new(198, 51, 100, 1 + rng.below(5) as u8);
-        let f = match rng.below(6) {
+        let f = match rng.below(7) {
+            6 => {
+                // A large datagram out, fragmented.
+                let big = traffic::ipv4(
+                    HOST_MAC,
+                    LAN_MAC,
+                    host,
+                    remote,
+                    64,
+                    i as u16,
+                    PROTO_UDP,
+                    &traffic::udp_dgram(sport, 4500, &[7; 900]),
+                );
+                for x in fragment(&big, 304) {
+                    s.push_back((LAN, x));
+                }
+                continue;
+            }
             0..=2 => traffic::ipv4(
                 HOST_MAC,
                 LAN_MAC,
@@ -394,9 +433,15 @@ fn the_loop_exercises_hairpins_errors_and_forwards() {
                 .is_some_and(|t| t.dst == std::net::IpAddr::V4(SERVER))
         })
         .count();
+    let fragments = |o: &Vec<Vec<u8>>| {
+        o.iter()
+            .filter(|f| wire::classify(f).is_ok_and(|c| c.frag.is_some()))
+            .count()
+    };
+    let (frag_in, frag_out) = (fragments(lan), fragments(&out[&WAN]));
     assert!(
-        hairpinned > 0 && errors > 0 && forwarded > 0,
-        "hairpins {hairpinned}, errors {errors}, forwards {forwarded}"
+        hairpinned > 0 && errors > 0 && forwarded > 0 && frag_in > 0 && frag_out > 0,
+        "hairpins {hairpinned}, errors {errors}, forwards {forwarded}, fragments in {frag_in} out {frag_out}"
     );
     assert!(c.handed_off > 0);
 }

@@ -43,6 +43,21 @@ pub struct FragKey {
 pub struct FragXlat {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
+    /// Where the later fragments go after the rewrite.
+    pub next: FragNext,
+}
+
+/// Where a datagram's later fragments go (several workers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FragNext {
+    /// Nowhere else: this worker's rewrite is the whole translation.
+    Here,
+    /// A hairpin: after the source rewrite, to this worker, which owns the
+    /// destination's session and translates the destination.
+    Hairpin(u16),
+    /// Unchanged to this worker, which owns the session (the first
+    /// fragment was handed there; later ones carry no ports to dispatch by).
+    Owner(u16),
 }
 
 /// A held frame: its L3 offset and bytes.
@@ -240,6 +255,7 @@ mod tests {
     const X: FragXlat = FragXlat {
         src: Ipv4Addr::new(203, 0, 113, 1),
         dst: Ipv4Addr::new(192, 0, 2, 1),
+        next: FragNext::Here,
     };
 
     #[test]

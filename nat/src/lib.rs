@@ -50,7 +50,7 @@ use std::sync::Arc;
 
 use blocks::PortBlocks;
 pub use frag::FragStats;
-use frag::{FragKey, FragTable, FragXlat};
+use frag::{FragKey, FragNext, FragTable, FragXlat};
 pub use mapping::{MAPPING_EVENTS_MAX, MappingEvent, MappingEventKind};
 use mapping::{MapKey, Pool};
 pub use pkt::Tuple;
@@ -76,6 +76,10 @@ pub enum Verdict {
     /// translated in place); the destination belongs to this worker's
     /// sessions, which finish it with [`Nat::process_hairpin`].
     HandOff(u16),
+    /// Several workers: a later fragment of a datagram whose first fragment
+    /// was handed to this worker ([`Nat::direct_fragment`]): hand it there
+    /// unchanged, to be processed as received.
+    Owner(u16),
 }
 
 macro_rules! reasons {
@@ -134,6 +138,9 @@ reasons! {
     FragmentHeld = "fragment_held",
     /// Non-first fragment dropped: the held-fragment budget is full.
     FragmentBudget = "fragment_budget",
+    /// Several workers: a non-first fragment held before its first
+    /// fragment, whose datagram turned out to be another worker's.
+    FragmentOtherWorker = "fragment_other_worker",
     /// ICMP error whose ICMP checksum (over the whole message, checked
     /// when the frame holds all of it) is wrong: not translated (RFC 5508
     /// REQ-3).
@@ -735,6 +742,21 @@ impl Nat {
                 {
                     return self.drop_(DropReason::Malformed);
                 }
+                if let Some(fi) = cls.frag
+                    && fi.more_fragments
+                {
+                    let half = Tuple {
+                        dst: tuple.dst,
+                        ..to
+                    };
+                    let _ = self.first_fragment(
+                        tuple,
+                        half,
+                        fi.id as u16,
+                        FragNext::Hairpin(w as u16),
+                        now,
+                    );
+                }
                 return Verdict::HandOff(w as u16);
             }
             hairpin = true;
@@ -780,11 +802,47 @@ impl Nat {
                 if let Some(fi) = cls.frag
                     && fi.more_fragments
                 {
-                    self.first_fragment(tuple, to, fi.id as u16, now);
+                    let _ = self.first_fragment(tuple, to, fi.id as u16, FragNext::Here, now);
                 }
                 Verdict::Forward
             }
         }
+    }
+
+    /// Several workers: the receiving worker hands the first fragment
+    /// `frame` (classified as `cls`, arriving from `ingress`) of a
+    /// fragmented datagram to worker `owner`, which owns its session;
+    /// later fragments of the datagram carry no ports, so this worker
+    /// remembers the datagram and its NAT answers them with
+    /// [`Verdict::Owner`]. Returns the later fragments this worker held
+    /// for it (they came first), untouched, for the caller to hand to
+    /// `owner` after the first. No-op for anything but a first fragment.
+    pub fn direct_fragment(
+        &mut self,
+        frame: &[u8],
+        cls: &Classified,
+        owner: u16,
+        now: Timestamp,
+    ) -> Vec<Vec<u8>> {
+        let Some(fi) = cls.frag else {
+            return Vec::new();
+        };
+        if !fi.more_fragments || cls.l4 == L4Kind::Fragment || cls.l3 != L3Kind::Ipv4 {
+            return Vec::new();
+        }
+        let l3 = usize::from(cls.l3_offset);
+        let Some(h) = frame.get(l3..l3 + 20) else {
+            return Vec::new();
+        };
+        let ip = ipv4::Packet::new_unchecked(h);
+        let t = Tuple {
+            src: ip.src_addr(),
+            dst: ip.dst_addr(),
+            proto: ip.protocol(),
+            sport: 0,
+            dport: 0,
+        };
+        self.first_fragment(t, t, fi.id as u16, FragNext::Owner(owner), now.as_nanos())
     }
 
     /// The second half of a hairpin another worker started
@@ -810,6 +868,11 @@ impl Nat {
                     return self.drop_(DropReason::Malformed);
                 }
                 self.counters.hairpinned += 1;
+                if let Some(fi) = cls.frag
+                    && fi.more_fragments
+                {
+                    let _ = self.first_fragment(t, to, fi.id as u16, FragNext::Here, now);
+                }
                 Verdict::Forward
             }
             Step::Untouched => self.drop_(DropReason::NoSession),
@@ -1243,7 +1306,18 @@ impl Nat {
         Verdict::Forward
     }
 
-    fn first_fragment(&mut self, from: Tuple, to: Tuple, id: u16, now: u64) {
+    /// Record the translation a first fragment decided; fragments held
+    /// for it are rewritten into `released` (`next == Here`), returned
+    /// untouched (`Owner`: the caller hands them on after the first), or
+    /// dropped and counted (`Hairpin`).
+    fn first_fragment(
+        &mut self,
+        from: Tuple,
+        to: Tuple,
+        id: u16,
+        next: FragNext,
+        now: u64,
+    ) -> Vec<Vec<u8>> {
         let key = FragKey {
             src: from.src,
             dst: from.dst,
@@ -1253,10 +1327,24 @@ impl Nat {
         let x = FragXlat {
             src: to.src,
             dst: to.dst,
+            next,
         };
         let held = self.frags.record(key, x, now);
         if held.is_empty() {
-            return;
+            return Vec::new();
+        }
+        match next {
+            FragNext::Here => {}
+            FragNext::Owner(_) => return held.into_iter().map(|h| h.frame).collect(),
+            FragNext::Hairpin(_) => {
+                // Held here before the first fragment showed that the
+                // datagram is a hairpin another worker finishes: not handed
+                // on (counted).
+                for _ in held {
+                    self.drop_(DropReason::FragmentOtherWorker);
+                }
+                return Vec::new();
+            }
         }
         let mut out = Vec::with_capacity(held.len());
         for mut h in held {
@@ -1273,6 +1361,7 @@ impl Nat {
             }
         }
         self.released.append(&mut out);
+        Vec::new()
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1297,11 +1386,17 @@ impl Nat {
             id: fi.id as u16,
         };
         if let Some(x) = self.frags.lookup(&key, now) {
+            if let FragNext::Owner(w) = x.next {
+                return Verdict::Owner(w);
+            }
             if rw::rewrite_ipv4_addrs(frame, cls, x.src, x.dst).is_err() {
                 return self.drop_(DropReason::Malformed);
             }
             self.counters.fragments += 1;
-            return Verdict::Forward;
+            return match x.next {
+                FragNext::Hairpin(w) => Verdict::HandOff(w),
+                _ => Verdict::Forward,
+            };
         }
         // Unknown datagram: only hold what NAT would translate.
         let ours = match ingress {

@@ -674,6 +674,23 @@ impl WorkerCtx {
                 }
             }
         }
+        // Copies to hand on after the burst's own hand-offs.
+        for (worker, port, bytes) in out.handoffs.drain(..) {
+            let ok = usize::from(worker) < self.handoffs.n
+                && self.pool.alloc_copy(&bytes).is_some_and(|m| {
+                    let i = self.worker * self.handoffs.n + usize::from(worker);
+                    self.handoffs.q[i]
+                        .push(Handed {
+                            m,
+                            port,
+                            hairpin: false,
+                        })
+                        .is_ok()
+                });
+            if !ok {
+                self.pipeline.handoff_dropped(1);
+            }
+        }
         self.queue_generated(&mut out.generated, txq, st);
     }
 

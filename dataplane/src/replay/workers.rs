@@ -36,6 +36,10 @@ pub(super) struct Item {
     pub number: u64,
     /// The frame as it came in (only for a verdict sink that wants it).
     pub input: Option<Vec<u8>>,
+    /// Gets a verdict line when it finishes (false for the copies a worker
+    /// hands on of frames whose verdict was written already: fragments it
+    /// held before their first fragment went to another worker).
+    pub verdict: bool,
 }
 
 /// Frames one worker processes in one call.
@@ -196,6 +200,22 @@ pub(super) fn run_batches<'v>(
         let mut next: Vec<Option<Batch>> = (0..2 * nw).map(|_| None).collect();
         for (i, (d, f)) in out.dispositions.iter().zip(frames.iter_mut()).enumerate() {
             let item = &mut b.items[i];
+            let mut d = *d;
+            let mut handed = None;
+            if let Disposition::HandOff { worker, hairpin } = d {
+                let to = usize::from(worker);
+                if to < nw && to != w && sent[w * nw + to] < cap {
+                    sent[w * nw + to] += 1;
+                    handed = Some((to, hairpin));
+                } else {
+                    pipelines[w].handoff_dropped(1);
+                    d = Disposition::Drop(DropReason::HandoffQueueFull);
+                }
+            }
+            // The frame, then what it caused.
+            if let Disposition::Tx(p) = d {
+                sink.write(p, item.ts, f)?;
+            }
             gen_ports.clear();
             for ((p, g), cause) in out.generated.iter().zip(&out.generated_cause) {
                 if *cause == Some(i as u32) {
@@ -203,13 +223,9 @@ pub(super) fn run_batches<'v>(
                     gen_ports.push(*p);
                 }
             }
-            let mut d = *d;
-            if let Disposition::HandOff { worker, hairpin } = d {
-                let to = usize::from(worker);
-                if to < nw && to != w && sent[w * nw + to] < cap {
-                    sent[w * nw + to] += 1;
-                    let slot = &mut next[2 * to + usize::from(hairpin)];
-                    slot.get_or_insert_with(|| Batch {
+            if let Some((to, hairpin)) = handed {
+                next[2 * to + usize::from(hairpin)]
+                    .get_or_insert_with(|| Batch {
                         worker: to,
                         ingress: b.ingress,
                         handed: Some(hairpin),
@@ -222,16 +238,11 @@ pub(super) fn run_batches<'v>(
                         ts: item.ts,
                         number: item.number,
                         input: item.input.take(),
+                        verdict: item.verdict,
                     });
-                    continue;
-                }
-                pipelines[w].handoff_dropped(1);
-                d = Disposition::Drop(DropReason::HandoffQueueFull);
+                continue;
             }
-            if let Disposition::Tx(p) = d {
-                sink.write(p, item.ts, f)?;
-            }
-            if let Some(v) = verdicts.as_deref_mut() {
+            if let Some(v) = verdicts.as_deref_mut().filter(|_| item.verdict) {
                 v.verdict(&FrameVerdict {
                     port: b.ingress,
                     frame: item.number,
@@ -245,6 +256,34 @@ pub(super) fn run_batches<'v>(
                         _ => None,
                     },
                 })?;
+            }
+        }
+        // Copies handed on after the batch's own hand-offs (to the same
+        // worker they follow them in its batch).
+        for (to, port, frame) in out.handoffs.drain(..) {
+            let to = usize::from(to);
+            if to >= nw || to == w || sent[w * nw + to] >= cap {
+                pipelines[w].handoff_dropped(1);
+                continue;
+            }
+            sent[w * nw + to] += 1;
+            let slot = &mut next[2 * to];
+            slot.get_or_insert_with(|| Batch {
+                worker: to,
+                ingress: port,
+                handed: Some(false),
+                items: Vec::new(),
+                pres: Vec::new(),
+            });
+            match slot {
+                Some(b) if b.ingress == port => b.items.push(Item {
+                    frame,
+                    ts: now.as_nanos(),
+                    number: 0,
+                    input: None,
+                    verdict: false,
+                }),
+                _ => pipelines[w].handoff_dropped(1),
             }
         }
         queue.extend(next.into_iter().flatten());

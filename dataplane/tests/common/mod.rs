@@ -138,3 +138,31 @@ pub fn udp_out(sp: u16) -> Vec<u8> {
         &dataplane::traffic::udp_dgram(sp, 53, b"q"),
     )
 }
+
+/// Split the IPv4 packet of Ethernet frame `f` (no VLAN, no options
+/// needed) into fragments of `chunk` payload bytes (a multiple of 8), in
+/// order; each with its own header checksum.
+pub fn fragment(f: &[u8], chunk: usize) -> Vec<Vec<u8>> {
+    assert_eq!(chunk % 8, 0);
+    let l3 = 14;
+    let ihl = usize::from(f[l3] & 0xf) * 4;
+    let total = usize::from(u16::from_be_bytes([f[l3 + 2], f[l3 + 3]]));
+    let payload = &f[l3 + ihl..l3 + total];
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < payload.len() {
+        let end = (off + chunk).min(payload.len());
+        let mut fr = f[..l3 + ihl].to_vec();
+        fr.extend_from_slice(&payload[off..end]);
+        let len = (ihl + end - off) as u16;
+        fr[l3 + 2..l3 + 4].copy_from_slice(&len.to_be_bytes());
+        let mf = if end < payload.len() { 0x2000 } else { 0 };
+        fr[l3 + 6..l3 + 8].copy_from_slice(&(((off / 8) as u16) | mf).to_be_bytes());
+        fr[l3 + 10..l3 + 12].fill(0);
+        let ck = net::checksum::checksum(&fr[l3..l3 + ihl]);
+        fr[l3 + 10..l3 + 12].copy_from_slice(&ck.to_be_bytes());
+        out.push(fr);
+        off = end;
+    }
+    out
+}
