@@ -45,6 +45,14 @@ pub const MAX_HOLD_QUEUE: usize = 1024;
 pub const MAX_DPDK_BURST: u16 = 512;
 /// `dpdk.mempool_size`: at least this many mbufs.
 pub const MIN_MEMPOOL_SIZE: u32 = 512;
+/// `ports[].mtu`: the IPv4 minimum (RFC 791: every link carries 68 bytes).
+pub const MIN_MTU: u16 = 68;
+/// `ports[].mtu` of a port with IPv6 addresses: the IPv6 minimum (RFC 8200 §5).
+pub const MIN_MTU_IPV6: u16 = 1280;
+/// `ports[].mtu`: at most this (a common jumbo-frame limit of NICs).
+pub const MAX_MTU: u16 = 9216;
+/// `ports[].mtu` when absent: Ethernet's.
+pub const DEFAULT_MTU: u16 = 1500;
 
 /// What the configuration's tables take, in bytes (estimated from the
 /// tables' layout: see [`Config::memory_estimate`]).
@@ -302,6 +310,17 @@ pub struct PortConfig {
     /// Not needed by replay.
     #[serde(default)]
     pub device: Option<String>,
+    /// Largest IP packet (header included, link header excluded) the port
+    /// sends: IPv4 beyond it is fragmented (DF clear) or answered with ICMP
+    /// fragmentation needed (DF set), IPv6 with Packet Too Big.
+    /// [`MIN_MTU`]..=[`MAX_MTU`], at least [`MIN_MTU_IPV6`] on a port with
+    /// IPv6 addresses. On DPDK it is set on the device.
+    #[serde(default = "default_mtu")]
+    pub mtu: u16,
+}
+
+fn default_mtu() -> u16 {
+    DEFAULT_MTU
 }
 
 impl PortConfig {
@@ -412,6 +431,30 @@ impl Default for Ipv6Section {
     }
 }
 
+/// The rate limit on the ICMP errors the dataplane generates (RFC 1812
+/// §4.3.2.8): one token bucket per port, charged for every error sent on
+/// that port (time exceeded, destination unreachable including
+/// fragmentation needed, Packet Too Big; not echo replies). An error
+/// without a token is not sent (counted: `icmp_rate_limited`). The
+/// defaults are Linux's `icmp_msgs_per_sec` and `icmp_msgs_burst`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IcmpRateSection {
+    /// Tokens added per second (≥ 1).
+    pub per_sec: u32,
+    /// Bucket size: errors that may go out back to back (≥ 1).
+    pub burst: u32,
+}
+
+impl Default for IcmpRateSection {
+    fn default() -> Self {
+        IcmpRateSection {
+            per_sec: 1000,
+            burst: 50,
+        }
+    }
+}
+
 /// The DPDK driver's settings (read only by `dataplane run`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -473,6 +516,9 @@ pub struct Config {
     pub flow_table: FlowTableSection,
     #[serde(default)]
     pub ipv6: Ipv6Section,
+    /// Generated ICMP errors, per port.
+    #[serde(default)]
+    pub icmp_rate: IcmpRateSection,
     #[serde(default)]
     pub dpdk: DpdkConfig,
     #[serde(default)]
@@ -653,6 +699,21 @@ impl Config {
                     ));
                 }
             }
+            if !(MIN_MTU..=MAX_MTU).contains(&p.mtu) {
+                return Err(ConfigError::invalid(
+                    format!("ports[{i}].mtu"),
+                    format!("{} is not in {MIN_MTU}..={MAX_MTU}", p.mtu),
+                ));
+            }
+            if !p.ipv6.is_empty() && p.mtu < MIN_MTU_IPV6 {
+                return Err(ConfigError::invalid(
+                    format!("ports[{i}].mtu"),
+                    format!(
+                        "{} is below {MIN_MTU_IPV6}, the IPv6 minimum, on a port with IPv6 addresses",
+                        p.mtu
+                    ),
+                ));
+            }
             if let Some(d) = &p.device
                 && d.is_empty()
             {
@@ -760,6 +821,18 @@ impl Config {
         if self.neighbor.retry_ms == 0 {
             return Err(ConfigError::invalid(
                 "neighbor.retry_ms",
+                "must be at least 1",
+            ));
+        }
+        if self.icmp_rate.per_sec == 0 {
+            return Err(ConfigError::invalid(
+                "icmp_rate.per_sec",
+                "must be at least 1",
+            ));
+        }
+        if self.icmp_rate.burst == 0 {
+            return Err(ConfigError::invalid(
+                "icmp_rate.burst",
                 "must be at least 1",
             ));
         }

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod metrics;
 pub mod natglue;
 pub mod pipeline;
+pub mod ratelimit;
 pub mod replay;
 pub mod time;
 pub mod traffic;

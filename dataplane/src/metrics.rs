@@ -22,6 +22,10 @@ pub struct WorkerCounters {
     pub neighbors_learned: AtomicU64,
     pub held: AtomicU64,
     pub v6_flows_created: AtomicU64,
+    /// IPv4 frames larger than their egress MTU split into fragments.
+    pub fragmented: AtomicU64,
+    /// Fragments made from them (each also counts as generated).
+    pub fragments: AtomicU64,
 }
 
 /// Increment a counter owned by the calling worker (single writer).
@@ -49,6 +53,8 @@ impl WorkerCounters {
             neighbors_learned: AtomicU64::new(0),
             held: AtomicU64::new(0),
             v6_flows_created: AtomicU64::new(0),
+            fragmented: AtomicU64::new(0),
+            fragments: AtomicU64::new(0),
         }
     }
 }
@@ -91,6 +97,8 @@ impl Counters {
             s.neighbors_learned += ld(&w.neighbors_learned);
             s.held += ld(&w.held);
             s.v6_flows_created += ld(&w.v6_flows_created);
+            s.fragmented += ld(&w.fragmented);
+            s.fragments += ld(&w.fragments);
         }
         s
     }
@@ -108,6 +116,10 @@ pub struct CounterSnapshot {
     pub neighbors_learned: u64,
     pub held: u64,
     pub v6_flows_created: u64,
+    /// IPv4 frames fragmented to fit their egress MTU.
+    pub fragmented: u64,
+    /// Fragments made.
+    pub fragments: u64,
 }
 
 /// Render counters and gauges as Prometheus text exposition format 0.0.4.
@@ -140,6 +152,8 @@ pub fn prometheus_text(s: &CounterSnapshot, gauges: &[(&str, &str, u64)]) -> Str
         ("neighbors_learned", s.neighbors_learned),
         ("held_frames", s.held),
         ("ipv6_flows_created", s.v6_flows_created),
+        ("fragmented_frames", s.fragmented),
+        ("fragments", s.fragments),
     ] {
         let _ = writeln!(o, "# TYPE dataplane_{name}_total counter");
         let _ = writeln!(o, "dataplane_{name}_total {v}");

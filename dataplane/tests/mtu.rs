@@ -1,0 +1,392 @@
+//! Egress MTU (#16 item 2): IPv4 larger than the egress port's `mtu` is
+//! fragmented after translation (DF clear) or answered with ICMP 3/4
+//! carrying the MTU (DF set, RFC 1191), through the NAT to an inside
+//! sender; IPv6 is answered with Packet Too Big (RFC 8201); generated ICMP
+//! errors are rate-limited per port (RFC 1812 §4.3.2.8) on the virtual
+//! clock. Each test also sends what must pass (a frame that fits, a
+//! token that refilled), so it fails both ways.
+
+mod common;
+
+use common::*;
+use dataplane::config::Config;
+use dataplane::pipeline::{Disposition, DropReason, Output, single};
+use dataplane::traffic;
+use dataplane::wire::PROTO_UDP;
+use net::{icmpv4, icmpv6, ipv4, ipv6};
+
+const L3: usize = 14;
+
+fn drops(p: &dataplane::Pipeline, r: DropReason) -> u64 {
+    let s = p.shared().counters.snapshot(&p.shared().port_names());
+    s.drops.get(r.name()).copied().unwrap_or(0)
+}
+
+/// `cfg` with the LAN port at 9000 and the WAN port at `wan_mtu`.
+fn with_mtus(mut cfg: Config, wan_mtu: u16) -> Config {
+    cfg.ports[LAN as usize].mtu = 9000;
+    cfg.ports[WAN as usize].mtu = wan_mtu;
+    cfg
+}
+
+/// A UDP datagram of `len` payload bytes (a pattern) from HOST to REMOTE,
+/// DF as given.
+fn big_udp(len: usize, df: bool) -> Vec<u8> {
+    let payload: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+    let mut f = traffic::ipv4(
+        HOST_MAC,
+        LAN_MAC,
+        HOST,
+        REMOTE,
+        64,
+        0x4242,
+        PROTO_UDP,
+        &traffic::udp_dgram(40000, 9000, &payload),
+    );
+    set_df(&mut f, df);
+    f
+}
+
+fn set_df(f: &mut [u8], df: bool) {
+    let mut ip = ipv4::Packet::new_checked(&mut f[L3..]).unwrap();
+    ip.set_dont_frag(df);
+    ip.fill_checksum();
+}
+
+fn ip_of(f: &[u8]) -> ipv4::Packet<&[u8]> {
+    ipv4::Packet::new_checked(&f[L3..]).unwrap()
+}
+
+/// Reassemble IPv4 fragments (frames): the payload in offset order, after
+/// checking each fragment's fields. Panics on a gap or overlap.
+fn reassemble(frags: &[Vec<u8>], mtu: usize) -> Vec<u8> {
+    let mut parts: Vec<(usize, bool, Vec<u8>)> = frags
+        .iter()
+        .map(|f| {
+            let p = ip_of(f);
+            assert!(usize::from(p.total_len()) <= mtu, "fragment over the MTU");
+            assert!(p.verify_checksum(), "fragment header checksum");
+            (
+                usize::from(p.frag_offset()),
+                p.more_frags(),
+                p.payload().to_vec(),
+            )
+        })
+        .collect();
+    parts.sort_by_key(|p| p.0);
+    let mut out = Vec::new();
+    for (i, (off, mf, data)) in parts.iter().enumerate() {
+        assert_eq!(*off, out.len(), "fragment {i} starts where the last ended");
+        assert_eq!(*mf, i + 1 < parts.len(), "MF on all but the last");
+        if *mf {
+            assert_eq!(data.len() % 8, 0);
+        }
+        out.extend_from_slice(data);
+    }
+    out
+}
+
+/// Run one burst; return (dispositions, generated).
+fn burst(
+    p: &mut dataplane::Pipeline,
+    port: u16,
+    frames: Vec<Vec<u8>>,
+    secs: f64,
+) -> (Vec<Disposition>, Generated) {
+    let mut frames = frames;
+    let mut out = Output::default();
+    p.process(port, &mut frames, ts(secs), &mut out);
+    (out.dispositions, out.generated)
+}
+
+#[test]
+fn oversized_translated_udp_without_df_leaves_as_fragments_of_the_translated_datagram() {
+    // Reference: the same frame through a pipeline whose WAN port carries it
+    // whole: the translated datagram the fragments must add up to.
+    let mut whole = single(with_mtus(nat_config(), 9000)).unwrap();
+    let (d, translated, g) = one(&mut whole, LAN, big_udp(4000, false), ts(1.0));
+    assert_eq!(d, Disposition::Tx(WAN));
+    assert!(g.is_empty());
+    let t = ip_of(&translated);
+    assert_eq!(t.src_addr(), POOL1, "translated");
+    assert!(traffic::checksums_ok(&translated));
+
+    let mut p = single(with_mtus(nat_config(), 1500)).unwrap();
+    // A frame that fits goes out whole (and warms the next-hop cache, so
+    // the big one meets the fast lane first).
+    let (d, _, _) = one(&mut p, LAN, big_udp(1000, false), ts(0.5));
+    assert_eq!(d, Disposition::Tx(WAN));
+    let (d, _, frags) = one(&mut p, LAN, big_udp(4000, false), ts(1.0));
+    assert_eq!(d, Disposition::Consumed, "the original is consumed");
+    assert_eq!(
+        frags.len(),
+        3,
+        "4028 bytes of IP payload: 1480 + 1480 + 1068"
+    );
+    let frames: Vec<Vec<u8>> = frags
+        .iter()
+        .map(|(port, f)| {
+            assert_eq!(*port, WAN);
+            assert_eq!(&f[0..6], &ROUTER_MAC);
+            assert_eq!(&f[6..12], &WAN_MAC);
+            let ip = ip_of(f);
+            assert_eq!(
+                (ip.src_addr(), ip.dst_addr(), ip.ident(), ip.ttl()),
+                (t.src_addr(), t.dst_addr(), t.ident(), t.ttl()),
+                "every fragment has the translated header, TTL decremented once"
+            );
+            assert!(!ip.dont_frag());
+            f.clone()
+        })
+        .collect();
+    let datagram = reassemble(&frames, 1500);
+    assert_eq!(
+        datagram,
+        t.payload(),
+        "reassembly gives the translated datagram"
+    );
+    let s = p.shared().counters.snapshot(&p.shared().port_names());
+    assert_eq!((s.fragmented, s.fragments), (1, 3));
+    assert_eq!(s.tx.get("wan"), Some(&4), "1 whole frame + 3 fragments");
+}
+
+#[test]
+fn oversized_frame_on_a_plain_router_is_fragmented_too() {
+    let mut p = single(with_mtus(router_config(), 576)).unwrap();
+    let orig = big_udp(2000, false);
+    let (d, _, frags) = one(&mut p, LAN, orig.clone(), ts(1.0));
+    assert_eq!(d, Disposition::Consumed);
+    let frames: Vec<Vec<u8>> = frags.into_iter().map(|(_, f)| f).collect();
+    assert_eq!(frames.len(), 4, "2008 bytes in 552-byte pieces");
+    assert_eq!(reassemble(&frames, 576), ip_of(&orig).payload());
+    assert!(frames.iter().all(|f| ip_of(f).src_addr() == HOST));
+}
+
+#[test]
+fn df_set_from_an_inside_host_is_answered_with_frag_needed_through_the_nat() {
+    let mut p = single(with_mtus(nat_config(), 1400)).unwrap();
+    learn_hosts(&mut p, ts(0.5));
+    let orig = big_udp(1500, true);
+    let (d, _, g) = one(&mut p, LAN, orig.clone(), ts(1.0));
+    assert_eq!(d, Disposition::Drop(DropReason::FragNeededDf));
+    assert_eq!(g.len(), 1, "one ICMP error");
+    let (port, e) = &g[0];
+    assert_eq!(*port, LAN, "back towards the inside host");
+    assert_eq!(&e[0..6], &HOST_MAC);
+    assert!(traffic::checksums_ok(e));
+    let ip = ip_of(e);
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (GW, HOST), "untranslated");
+    let icmp = icmpv4::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!((icmp.msg_type(), icmp.msg_code()), (3, 4));
+    assert_eq!(icmp.next_hop_mtu(), 1400, "RFC 1191: the next-hop MTU");
+    assert_eq!(
+        icmp.data(),
+        &orig[L3..L3 + 28],
+        "quotes the packet as the host sent it (NAT undone)"
+    );
+    assert_eq!(drops(&p, DropReason::FragNeededDf), 1);
+    // The same flow at 1400 bytes fits and is forwarded, translated.
+    let (d, f, _) = one(&mut p, LAN, big_udp(1372, true), ts(1.1));
+    assert_eq!(d, Disposition::Tx(WAN));
+    assert_eq!(ip_of(&f).src_addr(), POOL1);
+}
+
+#[test]
+fn df_set_from_outside_gets_frag_needed_quoting_the_packet_it_sent() {
+    let mut p = single(nat_config()).unwrap();
+    let mut cfg = nat_config();
+    cfg.ports[LAN as usize].mtu = 1280;
+    let mut p2 = single(cfg).unwrap();
+    for p in [&mut p, &mut p2] {
+        learn_hosts(p, ts(0.5));
+    }
+    // Open the mapping from inside, then the remote answers with a big DF
+    // datagram to the mapped address.
+    let (d, out_f, _) = one(&mut p2, LAN, big_udp(10, true), ts(1.0));
+    assert_eq!(d, Disposition::Tx(WAN));
+    let mapped = ip_of(&out_f);
+    let (pool, port) = (
+        mapped.src_addr(),
+        u16::from_be_bytes([out_f[34], out_f[35]]),
+    );
+    let payload = vec![0x5au8; 1400];
+    let mut reply = traffic::ipv4(
+        ROUTER_MAC,
+        WAN_MAC,
+        REMOTE,
+        pool,
+        60,
+        7,
+        PROTO_UDP,
+        &traffic::udp_dgram(9000, port, &payload),
+    );
+    set_df(&mut reply, true);
+    let (d, _, g) = one(&mut p2, WAN, reply.clone(), ts(1.1));
+    assert_eq!(d, Disposition::Drop(DropReason::FragNeededDf));
+    assert_eq!(g.len(), 1);
+    let (gp, e) = &g[0];
+    assert_eq!(*gp, WAN);
+    assert_eq!(&e[0..6], &ROUTER_MAC, "routed to the remote's next hop");
+    assert!(traffic::checksums_ok(e));
+    let ip = ip_of(e);
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (WAN_IP, REMOTE));
+    let icmp = icmpv4::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(
+        (icmp.msg_type(), icmp.msg_code(), icmp.next_hop_mtu()),
+        (3, 4, 1280)
+    );
+    assert_eq!(
+        icmp.data(),
+        &reply[L3..L3 + 28],
+        "quotes the packet as the remote sent it (to the mapped address)"
+    );
+    // With the default 1500 on the LAN port it is delivered.
+    let (d, _, _) = one(&mut p, LAN, big_udp(10, true), ts(1.0));
+    assert_eq!(d, Disposition::Tx(WAN));
+    let (d, f, _) = one(&mut p, WAN, reply, ts(1.1));
+    assert_eq!(d, Disposition::Tx(LAN));
+    assert_eq!(ip_of(&f).dst_addr(), HOST);
+}
+
+#[test]
+fn no_frag_needed_about_an_icmp_error_or_a_non_first_fragment() {
+    let mut p = single(with_mtus(router_config(), 576)).unwrap();
+    learn_hosts(&mut p, ts(0.5));
+    // A non-first fragment with DF set (odd but legal to receive).
+    let mut frag = big_udp(1000, true);
+    {
+        let mut ip = ipv4::Packet::new_checked(&mut frag[L3..]).unwrap();
+        ip.set_frag_offset(1480);
+        ip.fill_checksum();
+    }
+    let (d, _, g) = one(&mut p, LAN, frag, ts(1.0));
+    assert_eq!(d, Disposition::Drop(DropReason::FragNeededDf));
+    assert!(
+        g.is_empty(),
+        "RFC 1812 4.3.2.7: not about a non-first fragment"
+    );
+    // The first fragment gets one.
+    let (d, _, g) = one(&mut p, LAN, big_udp(1000, true), ts(1.0));
+    assert_eq!(d, Disposition::Drop(DropReason::FragNeededDf));
+    assert_eq!(g.len(), 1);
+}
+
+#[test]
+fn ipv6_larger_than_the_egress_mtu_is_answered_with_packet_too_big() {
+    let mut p = single(with_mtus(router_config(), 1400)).unwrap();
+    let payload = vec![0x66u8; 1500];
+    let big = traffic::ipv6(
+        HOST_MAC,
+        LAN_MAC,
+        HOST6,
+        REMOTE6,
+        64,
+        PROTO_UDP,
+        &traffic::udp_dgram(5555, 53, &payload),
+    );
+    let (d, _, g) = one(&mut p, LAN, big.clone(), ts(1.0));
+    assert_eq!(d, Disposition::Drop(DropReason::PacketTooBig));
+    assert_eq!(g.len(), 1);
+    let (port, e) = &g[0];
+    assert_eq!(*port, LAN);
+    assert_eq!((&e[0..6], &e[6..12]), (&HOST_MAC[..], &LAN_MAC[..]));
+    assert!(traffic::checksums_ok(e));
+    assert_eq!(e.len(), 14 + 1280, "as much of the packet as fits in 1280");
+    let ip = ipv6::Packet::new_checked(&e[L3..]).unwrap();
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (GW6, HOST6));
+    let m = icmpv6::Packet::new_checked(ip.payload()).unwrap();
+    match icmpv6::Repr::parse(&m).unwrap() {
+        icmpv6::Repr::PacketTooBig { mtu, data } => {
+            assert_eq!(mtu, 1400);
+            assert_eq!(data, &big[L3..L3 + icmpv6::MAX_QUOTE]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(drops(&p, DropReason::PacketTooBig), 1);
+    // 1400 bytes exactly fit.
+    let fits = traffic::ipv6(
+        HOST_MAC,
+        LAN_MAC,
+        HOST6,
+        REMOTE6,
+        64,
+        PROTO_UDP,
+        &traffic::udp_dgram(5555, 53, &payload[..1400 - 48]),
+    );
+    let (d, _, _) = one(&mut p, LAN, fits, ts(1.1));
+    assert_ne!(d, Disposition::Drop(DropReason::PacketTooBig));
+}
+
+#[test]
+fn icmp_errors_are_rate_limited_per_port_and_refill_on_the_virtual_clock() {
+    // Defaults: 1000 per second, burst 50.
+    let cfg = with_mtus(router_config(), 1400);
+    assert_eq!((cfg.icmp_rate.per_sec, cfg.icmp_rate.burst), (1000, 50));
+    let mut p = single(cfg).unwrap();
+    learn_hosts(&mut p, ts(0.5));
+    let frames = vec![big_udp(1500, true); 51];
+    let (d, g) = burst(&mut p, LAN, frames, 1.0);
+    assert!(
+        d.iter()
+            .all(|d| *d == Disposition::Drop(DropReason::FragNeededDf))
+    );
+    assert_eq!(g.len(), 50, "the burst: 50 errors");
+    assert_eq!(drops(&p, DropReason::IcmpRateLimited), 1, "the 51st");
+    // Half a token later still nothing; one token (1 ms) later, one error.
+    let (_, g) = burst(&mut p, LAN, vec![big_udp(1500, true)], 1.0005);
+    assert!(g.is_empty());
+    let (_, g) = burst(&mut p, LAN, vec![big_udp(1500, true); 2], 1.0015);
+    assert_eq!(g.len(), 1, "refilled by one");
+    assert_eq!(drops(&p, DropReason::IcmpRateLimited), 3);
+    // Time exceeded draws from the same bucket.
+    let mut ttl1 = big_udp(10, false);
+    {
+        let mut ip = ipv4::Packet::new_checked(&mut ttl1[L3..]).unwrap();
+        ip.set_ttl(1);
+        ip.fill_checksum();
+    }
+    let (d, _, g) = one(&mut p, LAN, ttl1.clone(), ts(1.0015));
+    assert_eq!(d, Disposition::Drop(DropReason::TtlExceeded));
+    assert!(g.is_empty(), "bucket empty");
+    let (_, _, g) = one(&mut p, LAN, ttl1, ts(2.0));
+    assert_eq!(g.len(), 1, "a second later the bucket is full again");
+}
+
+#[test]
+fn icmp_rate_is_configurable() {
+    let text = config_text_with("per_sec = 1000\nburst = 50", "per_sec = 2\nburst = 3");
+    let mut cfg = Config::from_toml_str(&text).unwrap();
+    cfg.nat = None;
+    cfg.ports[WAN as usize].mtu = 1400;
+    let mut p = single(cfg).unwrap();
+    learn_hosts(&mut p, ts(0.5));
+    let (_, g) = burst(&mut p, LAN, vec![big_udp(1500, true); 5], 1.0);
+    assert_eq!(g.len(), 3);
+    let (_, g) = burst(&mut p, LAN, vec![big_udp(1500, true); 5], 1.5);
+    assert_eq!(g.len(), 1, "2 per second: one token in 0.5 s");
+    assert_eq!(drops(&p, DropReason::IcmpRateLimited), 6);
+}
+
+#[test]
+fn mtu_and_icmp_rate_are_validated_naming_the_field() {
+    let bad = |from: &str, to: &str| {
+        let e = Config::from_toml_str(&config_text_with(from, to)).unwrap_err();
+        e.field().to_string()
+    };
+    // The LAN port's `mtu = 1500` comes first in the example.
+    assert_eq!(bad("mtu = 1500", "mtu = 67"), "ports[0].mtu");
+    assert_eq!(bad("mtu = 1500", "mtu = 9217"), "ports[0].mtu");
+    // The LAN port has IPv6 addresses: 1280 at least.
+    assert_eq!(bad("mtu = 1500", "mtu = 1279"), "ports[0].mtu");
+    let ok = Config::from_toml_str(&config_text_with("mtu = 1500", "mtu = 1280")).unwrap();
+    assert_eq!((ok.ports[0].mtu, ok.ports[1].mtu), (1280, 1500));
+    // Absent: 1500.
+    let absent = Config::from_toml_str(&config_text_with("mtu = 1500\n", "")).unwrap();
+    assert_eq!(absent.ports[0].mtu, 1500);
+    // Without IPv6 addresses the IPv4 minimum applies.
+    let v4only =
+        config_text_with("ipv6 = [\"fd00:1::1/64\"]\n", "").replacen("mtu = 1500", "mtu = 68", 1);
+    assert_eq!(Config::from_toml_str(&v4only).unwrap().ports[0].mtu, 68);
+    assert_eq!(bad("per_sec = 1000", "per_sec = 0"), "icmp_rate.per_sec");
+    assert_eq!(bad("burst = 50", "burst = 0"), "icmp_rate.burst");
+}
