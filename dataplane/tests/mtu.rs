@@ -12,7 +12,7 @@ use common::*;
 use dataplane::config::Config;
 use dataplane::pipeline::{Disposition, DropReason, Output, single};
 use dataplane::traffic;
-use dataplane::wire::PROTO_UDP;
+use dataplane::wire::{self, PROTO_UDP};
 use net::{icmpv4, icmpv6, ipv4, ipv6};
 
 const L3: usize = 14;
@@ -265,8 +265,41 @@ fn no_frag_needed_about_an_icmp_error_or_a_non_first_fragment() {
         g.is_empty(),
         "RFC 1812 4.3.2.7: not about a non-first fragment"
     );
-    // The first fragment gets one.
+    // An ICMP error (destination unreachable quoting a long packet) with
+    // DF set.
+    let quoted = big_udp(1000, false);
+    let mut body = vec![3, 1, 0, 0, 0, 0, 0, 0];
+    body.extend_from_slice(&quoted[L3..]);
+    let mut err = traffic::ipv4(
+        HOST_MAC,
+        LAN_MAC,
+        HOST,
+        REMOTE,
+        64,
+        9,
+        wire::PROTO_ICMP,
+        &body,
+    );
+    set_df(&mut err, true);
+    let (d, _, g) = one(&mut p, LAN, err, ts(1.0));
+    assert_eq!(d, Disposition::Drop(DropReason::FragNeededDf));
+    assert!(g.is_empty(), "RFC 1812 4.3.2.7: not about an ICMP error");
+    // The first fragment of a datagram, and an echo request, get one.
     let (d, _, g) = one(&mut p, LAN, big_udp(1000, true), ts(1.0));
+    assert_eq!(d, Disposition::Drop(DropReason::FragNeededDf));
+    assert_eq!(g.len(), 1);
+    let mut echo = traffic::ipv4(
+        HOST_MAC,
+        LAN_MAC,
+        HOST,
+        REMOTE,
+        64,
+        9,
+        wire::PROTO_ICMP,
+        &traffic::icmp_echo(8, 1, 1, &[0u8; 1000]),
+    );
+    set_df(&mut echo, true);
+    let (d, _, g) = one(&mut p, LAN, echo, ts(1.0));
     assert_eq!(d, Disposition::Drop(DropReason::FragNeededDf));
     assert_eq!(g.len(), 1);
 }
@@ -348,6 +381,22 @@ fn icmp_errors_are_rate_limited_per_port_and_refill_on_the_virtual_clock() {
     let (d, _, g) = one(&mut p, LAN, ttl1.clone(), ts(1.0015));
     assert_eq!(d, Disposition::Drop(DropReason::TtlExceeded));
     assert!(g.is_empty(), "bucket empty");
+    // Each port has its own bucket: one sent on the WAN port still goes.
+    let mut from_wan = traffic::ipv4(
+        ROUTER_MAC,
+        WAN_MAC,
+        REMOTE,
+        HOST,
+        1,
+        3,
+        PROTO_UDP,
+        &traffic::udp_dgram(9000, 40000, b"x"),
+    );
+    set_df(&mut from_wan, false);
+    let (d, _, g) = one(&mut p, WAN, from_wan, ts(1.0015));
+    assert_eq!(d, Disposition::Drop(DropReason::TtlExceeded));
+    assert_eq!(g.len(), 1, "the WAN bucket is full");
+    assert_eq!(g[0].0, WAN);
     let (_, _, g) = one(&mut p, LAN, ttl1, ts(2.0));
     assert_eq!(g.len(), 1, "a second later the bucket is full again");
 }
@@ -389,4 +438,44 @@ fn mtu_and_icmp_rate_are_validated_naming_the_field() {
     assert_eq!(Config::from_toml_str(&v4only).unwrap().ports[0].mtu, 68);
     assert_eq!(bad("per_sec = 1000", "per_sec = 0"), "icmp_rate.per_sec");
     assert_eq!(bad("burst = 50", "burst = 0"), "icmp_rate.burst");
+}
+
+#[test]
+fn fragments_the_nat_held_and_released_are_refragmented_within_their_range() {
+    let datagram_frame = big_udp(3992, false);
+    // Reference: the whole datagram translated.
+    let mut whole = single(with_mtus(nat_config(), 9000)).unwrap();
+    let (_, translated, _) = one(&mut whole, LAN, datagram_frame.clone(), ts(1.0));
+    let t = ip_of(&translated);
+
+    // The host sends it as two 2020-byte fragments, the second first: the
+    // NAT holds it until the first arrives, then releases it.
+    let pieces = net::build::ipv4_fragments(&datagram_frame[L3..], 2020).unwrap();
+    assert_eq!(pieces.len(), 2);
+    let frame_of = |ip: &[u8]| {
+        let mut f = datagram_frame[..L3].to_vec();
+        f.extend_from_slice(ip);
+        f
+    };
+    let mut p = single(with_mtus(nat_config(), 1500)).unwrap();
+    let (d, _, g) = one(&mut p, LAN, frame_of(&pieces[1]), ts(1.0));
+    assert_eq!(d, Disposition::Consumed, "held by the NAT");
+    assert!(g.is_empty());
+    let (d, _, g) = one(&mut p, LAN, frame_of(&pieces[0]), ts(1.001));
+    assert_eq!(d, Disposition::Consumed, "fragmented");
+    let frames: Vec<Vec<u8>> = g
+        .into_iter()
+        .map(|(port, f)| {
+            assert_eq!(port, WAN);
+            f
+        })
+        .collect();
+    assert_eq!(frames.len(), 4, "each 2000-byte piece in 1480 + 520");
+    let offsets: Vec<u16> = frames.iter().map(|f| ip_of(f).frag_offset()).collect();
+    assert_eq!(offsets, [0, 1480, 2000, 3480]);
+    for f in &frames {
+        let ip = ip_of(f);
+        assert_eq!((ip.src_addr(), ip.ttl()), (t.src_addr(), t.ttl()));
+    }
+    assert_eq!(reassemble(&frames, 1500), t.payload());
 }
