@@ -15,8 +15,6 @@ use dataplane::traffic;
 use dataplane::wire::{self, PROTO_UDP};
 use net::{icmpv4, icmpv6, ipv4, ipv6};
 
-const L3: usize = 14;
-
 fn drops(p: &dataplane::Pipeline, r: DropReason) -> u64 {
     let s = p.shared().counters.snapshot(&p.shared().port_names());
     s.drops.get(r.name()).copied().unwrap_or(0)
@@ -27,63 +25,6 @@ fn with_mtus(mut cfg: Config, wan_mtu: u16) -> Config {
     cfg.ports[LAN as usize].mtu = 9000;
     cfg.ports[WAN as usize].mtu = wan_mtu;
     cfg
-}
-
-/// A UDP datagram of `len` payload bytes (a pattern) from HOST to REMOTE,
-/// DF as given.
-fn big_udp(len: usize, df: bool) -> Vec<u8> {
-    let payload: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
-    let mut f = traffic::ipv4(
-        HOST_MAC,
-        LAN_MAC,
-        HOST,
-        REMOTE,
-        64,
-        0x4242,
-        PROTO_UDP,
-        &traffic::udp_dgram(40000, 9000, &payload),
-    );
-    set_df(&mut f, df);
-    f
-}
-
-fn set_df(f: &mut [u8], df: bool) {
-    let mut ip = ipv4::Packet::new_checked(&mut f[L3..]).unwrap();
-    ip.set_dont_frag(df);
-    ip.fill_checksum();
-}
-
-fn ip_of(f: &[u8]) -> ipv4::Packet<&[u8]> {
-    ipv4::Packet::new_checked(&f[L3..]).unwrap()
-}
-
-/// Reassemble IPv4 fragments (frames): the payload in offset order, after
-/// checking each fragment's fields. Panics on a gap or overlap.
-fn reassemble(frags: &[Vec<u8>], mtu: usize) -> Vec<u8> {
-    let mut parts: Vec<(usize, bool, Vec<u8>)> = frags
-        .iter()
-        .map(|f| {
-            let p = ip_of(f);
-            assert!(usize::from(p.total_len()) <= mtu, "fragment over the MTU");
-            assert!(p.verify_checksum(), "fragment header checksum");
-            (
-                usize::from(p.frag_offset()),
-                p.more_frags(),
-                p.payload().to_vec(),
-            )
-        })
-        .collect();
-    parts.sort_by_key(|p| p.0);
-    let mut out = Vec::new();
-    for (i, (off, mf, data)) in parts.iter().enumerate() {
-        assert_eq!(*off, out.len(), "fragment {i} starts where the last ended");
-        assert_eq!(*mf, i + 1 < parts.len(), "MF on all but the last");
-        if *mf {
-            assert_eq!(data.len() % 8, 0);
-        }
-        out.extend_from_slice(data);
-    }
-    out
 }
 
 /// Run one burst; return (dispositions, generated).
@@ -104,7 +45,7 @@ fn oversized_translated_udp_without_df_leaves_as_fragments_of_the_translated_dat
     // Reference: the same frame through a pipeline whose WAN port carries it
     // whole: the translated datagram the fragments must add up to.
     let mut whole = single(with_mtus(nat_config(), 9000)).unwrap();
-    let (d, translated, g) = one(&mut whole, LAN, big_udp(4000, false), ts(1.0));
+    let (d, translated, g) = one(&mut whole, LAN, udp_out_sized(4000, false), ts(1.0));
     assert_eq!(d, Disposition::Tx(WAN));
     assert!(g.is_empty());
     let t = ip_of(&translated);
@@ -114,9 +55,9 @@ fn oversized_translated_udp_without_df_leaves_as_fragments_of_the_translated_dat
     let mut p = single(with_mtus(nat_config(), 1500)).unwrap();
     // A frame that fits goes out whole (and warms the next-hop cache, so
     // the big one meets the fast lane first).
-    let (d, _, _) = one(&mut p, LAN, big_udp(1000, false), ts(0.5));
+    let (d, _, _) = one(&mut p, LAN, udp_out_sized(1000, false), ts(0.5));
     assert_eq!(d, Disposition::Tx(WAN));
-    let (d, _, frags) = one(&mut p, LAN, big_udp(4000, false), ts(1.0));
+    let (d, _, frags) = one(&mut p, LAN, udp_out_sized(4000, false), ts(1.0));
     assert_eq!(d, Disposition::Consumed, "the original is consumed");
     assert_eq!(
         frags.len(),
@@ -139,7 +80,7 @@ fn oversized_translated_udp_without_df_leaves_as_fragments_of_the_translated_dat
             f.clone()
         })
         .collect();
-    let datagram = reassemble(&frames, 1500);
+    let datagram = reassemble_ipv4(&frames, 1500);
     assert_eq!(
         datagram,
         t.payload(),
@@ -153,12 +94,12 @@ fn oversized_translated_udp_without_df_leaves_as_fragments_of_the_translated_dat
 #[test]
 fn oversized_frame_on_a_plain_router_is_fragmented_too() {
     let mut p = single(with_mtus(router_config(), 576)).unwrap();
-    let orig = big_udp(2000, false);
+    let orig = udp_out_sized(2000, false);
     let (d, _, frags) = one(&mut p, LAN, orig.clone(), ts(1.0));
     assert_eq!(d, Disposition::Consumed);
     let frames: Vec<Vec<u8>> = frags.into_iter().map(|(_, f)| f).collect();
     assert_eq!(frames.len(), 4, "2008 bytes in 552-byte pieces");
-    assert_eq!(reassemble(&frames, 576), ip_of(&orig).payload());
+    assert_eq!(reassemble_ipv4(&frames, 576), ip_of(&orig).payload());
     assert!(frames.iter().all(|f| ip_of(f).src_addr() == HOST));
 }
 
@@ -166,7 +107,7 @@ fn oversized_frame_on_a_plain_router_is_fragmented_too() {
 fn df_set_from_an_inside_host_is_answered_with_frag_needed_through_the_nat() {
     let mut p = single(with_mtus(nat_config(), 1400)).unwrap();
     learn_hosts(&mut p, ts(0.5));
-    let orig = big_udp(1500, true);
+    let orig = udp_out_sized(1500, true);
     let (d, _, g) = one(&mut p, LAN, orig.clone(), ts(1.0));
     assert_eq!(d, Disposition::Drop(DropReason::FragNeededDf));
     assert_eq!(g.len(), 1, "one ICMP error");
@@ -186,7 +127,7 @@ fn df_set_from_an_inside_host_is_answered_with_frag_needed_through_the_nat() {
     );
     assert_eq!(drops(&p, DropReason::FragNeededDf), 1);
     // The same flow at 1400 bytes fits and is forwarded, translated.
-    let (d, f, _) = one(&mut p, LAN, big_udp(1372, true), ts(1.1));
+    let (d, f, _) = one(&mut p, LAN, udp_out_sized(1372, true), ts(1.1));
     assert_eq!(d, Disposition::Tx(WAN));
     assert_eq!(ip_of(&f).src_addr(), POOL1);
 }
@@ -202,7 +143,7 @@ fn df_set_from_outside_gets_frag_needed_quoting_the_packet_it_sent() {
     }
     // Open the mapping from inside, then the remote answers with a big DF
     // datagram to the mapped address.
-    let (d, out_f, _) = one(&mut p2, LAN, big_udp(10, true), ts(1.0));
+    let (d, out_f, _) = one(&mut p2, LAN, udp_out_sized(10, true), ts(1.0));
     assert_eq!(d, Disposition::Tx(WAN));
     let mapped = ip_of(&out_f);
     let (pool, port) = (
@@ -241,7 +182,7 @@ fn df_set_from_outside_gets_frag_needed_quoting_the_packet_it_sent() {
         "quotes the packet as the remote sent it (to the mapped address)"
     );
     // With the default 1500 on the LAN port it is delivered.
-    let (d, _, _) = one(&mut p, LAN, big_udp(10, true), ts(1.0));
+    let (d, _, _) = one(&mut p, LAN, udp_out_sized(10, true), ts(1.0));
     assert_eq!(d, Disposition::Tx(WAN));
     let (d, f, _) = one(&mut p, WAN, reply, ts(1.1));
     assert_eq!(d, Disposition::Tx(LAN));
@@ -253,7 +194,7 @@ fn no_frag_needed_about_an_icmp_error_or_a_non_first_fragment() {
     let mut p = single(with_mtus(router_config(), 576)).unwrap();
     learn_hosts(&mut p, ts(0.5));
     // A non-first fragment with DF set (odd but legal to receive).
-    let mut frag = big_udp(1000, true);
+    let mut frag = udp_out_sized(1000, true);
     {
         let mut ip = ipv4::Packet::new_checked(&mut frag[L3..]).unwrap();
         ip.set_frag_offset(1480);
@@ -267,7 +208,7 @@ fn no_frag_needed_about_an_icmp_error_or_a_non_first_fragment() {
     );
     // An ICMP error (destination unreachable quoting a long packet) with
     // DF set.
-    let quoted = big_udp(1000, false);
+    let quoted = udp_out_sized(1000, false);
     let mut body = vec![3, 1, 0, 0, 0, 0, 0, 0];
     body.extend_from_slice(&quoted[L3..]);
     let mut err = traffic::ipv4(
@@ -285,7 +226,7 @@ fn no_frag_needed_about_an_icmp_error_or_a_non_first_fragment() {
     assert_eq!(d, Disposition::Drop(DropReason::FragNeededDf));
     assert!(g.is_empty(), "RFC 1812 4.3.2.7: not about an ICMP error");
     // The first fragment of a datagram, and an echo request, get one.
-    let (d, _, g) = one(&mut p, LAN, big_udp(1000, true), ts(1.0));
+    let (d, _, g) = one(&mut p, LAN, udp_out_sized(1000, true), ts(1.0));
     assert_eq!(d, Disposition::Drop(DropReason::FragNeededDf));
     assert_eq!(g.len(), 1);
     let mut echo = traffic::ipv4(
@@ -357,7 +298,7 @@ fn icmp_errors_are_rate_limited_per_port_and_refill_on_the_virtual_clock() {
     assert_eq!((cfg.icmp_rate.per_sec, cfg.icmp_rate.burst), (1000, 50));
     let mut p = single(cfg).unwrap();
     learn_hosts(&mut p, ts(0.5));
-    let frames = vec![big_udp(1500, true); 51];
+    let frames = vec![udp_out_sized(1500, true); 51];
     let (d, g) = burst(&mut p, LAN, frames, 1.0);
     assert!(
         d.iter()
@@ -366,13 +307,13 @@ fn icmp_errors_are_rate_limited_per_port_and_refill_on_the_virtual_clock() {
     assert_eq!(g.len(), 50, "the burst: 50 errors");
     assert_eq!(drops(&p, DropReason::IcmpRateLimited), 1, "the 51st");
     // Half a token later still nothing; one token (1 ms) later, one error.
-    let (_, g) = burst(&mut p, LAN, vec![big_udp(1500, true)], 1.0005);
+    let (_, g) = burst(&mut p, LAN, vec![udp_out_sized(1500, true)], 1.0005);
     assert!(g.is_empty());
-    let (_, g) = burst(&mut p, LAN, vec![big_udp(1500, true); 2], 1.0015);
+    let (_, g) = burst(&mut p, LAN, vec![udp_out_sized(1500, true); 2], 1.0015);
     assert_eq!(g.len(), 1, "refilled by one");
     assert_eq!(drops(&p, DropReason::IcmpRateLimited), 3);
     // Time exceeded draws from the same bucket.
-    let mut ttl1 = big_udp(10, false);
+    let mut ttl1 = udp_out_sized(10, false);
     {
         let mut ip = ipv4::Packet::new_checked(&mut ttl1[L3..]).unwrap();
         ip.set_ttl(1);
@@ -409,9 +350,9 @@ fn icmp_rate_is_configurable() {
     cfg.ports[WAN as usize].mtu = 1400;
     let mut p = single(cfg).unwrap();
     learn_hosts(&mut p, ts(0.5));
-    let (_, g) = burst(&mut p, LAN, vec![big_udp(1500, true); 5], 1.0);
+    let (_, g) = burst(&mut p, LAN, vec![udp_out_sized(1500, true); 5], 1.0);
     assert_eq!(g.len(), 3);
-    let (_, g) = burst(&mut p, LAN, vec![big_udp(1500, true); 5], 1.5);
+    let (_, g) = burst(&mut p, LAN, vec![udp_out_sized(1500, true); 5], 1.5);
     assert_eq!(g.len(), 1, "2 per second: one token in 0.5 s");
     assert_eq!(drops(&p, DropReason::IcmpRateLimited), 6);
 }
@@ -442,7 +383,7 @@ fn mtu_and_icmp_rate_are_validated_naming_the_field() {
 
 #[test]
 fn fragments_the_nat_held_and_released_are_refragmented_within_their_range() {
-    let datagram_frame = big_udp(3992, false);
+    let datagram_frame = udp_out_sized(3992, false);
     // Reference: the whole datagram translated.
     let mut whole = single(with_mtus(nat_config(), 9000)).unwrap();
     let (_, translated, _) = one(&mut whole, LAN, datagram_frame.clone(), ts(1.0));
@@ -477,5 +418,51 @@ fn fragments_the_nat_held_and_released_are_refragmented_within_their_range() {
         let ip = ip_of(f);
         assert_eq!((ip.src_addr(), ip.ttl()), (t.src_addr(), t.ttl()));
     }
-    assert_eq!(reassemble(&frames, 1500), t.payload());
+    assert_eq!(reassemble_ipv4(&frames, 1500), t.payload());
+}
+
+#[test]
+fn jumbo_frames_through_the_replay_harness_leave_fragmented_or_answered() {
+    use dataplane::replay::{MemSink, Packet, replay_packets};
+    let pkt = |t: f64, data: Vec<u8>| Packet {
+        ts_ns: (t * 1e9) as u64,
+        data,
+    };
+    let lan = vec![
+        pkt(0.0, wire::arp_request(HOST_MAC, HOST, GW)),
+        pkt(1.0, udp_out_sized(8000, false)),
+        pkt(2.0, udp_out_sized(8000, true)),
+    ];
+    let mut sink = MemSink::default();
+    let (s, _) = replay_packets(
+        with_mtus(nat_config(), 1500),
+        vec![(LAN, lan), (WAN, vec![])],
+        &mut sink,
+    )
+    .expect("replay");
+    let wan: Vec<Vec<u8>> = sink.ports[&WAN].iter().map(|p| p.data.clone()).collect();
+    assert_eq!(wan.len(), 6, "8028 bytes of IP payload in 1480-byte pieces");
+    let datagram = reassemble_ipv4(&wan, 1500);
+    assert_eq!(datagram.len(), 8008);
+    assert_eq!(ip_of(&wan[0]).src_addr(), POOL1);
+    let lan_out: Vec<&Packet> = sink.ports[&LAN]
+        .iter()
+        .filter(|p| ip_of_opt(&p.data).is_some())
+        .collect();
+    assert_eq!(lan_out.len(), 1, "the DF frame's 3/4");
+    let e = ip_of(&lan_out[0].data);
+    let icmp = icmpv4::Packet::new_checked(e.payload()).unwrap();
+    assert_eq!(
+        (icmp.msg_type(), icmp.msg_code(), icmp.next_hop_mtu()),
+        (3, 4, 1500)
+    );
+    assert_eq!(e.dst_addr(), HOST);
+    assert_eq!((s.fragmented, s.fragments), (1, 6));
+    assert_eq!(s.drops["frag_needed_df"], 1);
+    assert_eq!(s.drops["icmp_rate_limited"], 0);
+}
+
+fn ip_of_opt(f: &[u8]) -> Option<ipv4::Packet<&[u8]>> {
+    let c = wire::classify(f).ok()?;
+    (c.l3 == net::L3Kind::Ipv4).then(|| ip_of(f))
 }

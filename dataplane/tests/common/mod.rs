@@ -138,3 +138,66 @@ pub fn udp_out(sp: u16) -> Vec<u8> {
         &dataplane::traffic::udp_dgram(sp, 53, b"q"),
     )
 }
+
+/// Offset of the IPv4/IPv6 header in the untagged frames the builders make.
+pub const L3: usize = 14;
+
+/// UDP from HOST:40000 to REMOTE:9000 with `len` payload bytes (a
+/// pattern), IPv4 identification 0x4242, DF as given (oversized-frame tests).
+pub fn udp_out_sized(len: usize, df: bool) -> Vec<u8> {
+    let payload: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+    let mut f = dataplane::traffic::ipv4(
+        HOST_MAC,
+        LAN_MAC,
+        HOST,
+        REMOTE,
+        64,
+        0x4242,
+        wire::PROTO_UDP,
+        &dataplane::traffic::udp_dgram(40000, 9000, &payload),
+    );
+    set_df(&mut f, df);
+    f
+}
+
+/// Set or clear DF of the IPv4 frame `f` (checksum refilled).
+pub fn set_df(f: &mut [u8], df: bool) {
+    let mut ip = net::ipv4::Packet::new_checked(&mut f[L3..]).unwrap();
+    ip.set_dont_frag(df);
+    ip.fill_checksum();
+}
+
+/// The IPv4 view of an untagged frame.
+pub fn ip_of(f: &[u8]) -> net::ipv4::Packet<&[u8]> {
+    net::ipv4::Packet::new_checked(&f[L3..]).unwrap()
+}
+
+/// Reassemble IPv4 fragments (frames, IPv4 at [`L3`]): the payload in
+/// offset order, after checking each fragment (≤ `mtu`, header checksum,
+/// MF on all but the last, 8-byte multiples). Panics on a gap or overlap.
+pub fn reassemble_ipv4(frags: &[Vec<u8>], mtu: usize) -> Vec<u8> {
+    let mut parts: Vec<(usize, bool, Vec<u8>)> = frags
+        .iter()
+        .map(|f| {
+            let p = ip_of(f);
+            assert!(usize::from(p.total_len()) <= mtu, "fragment over the MTU");
+            assert!(p.verify_checksum(), "fragment header checksum");
+            (
+                usize::from(p.frag_offset()),
+                p.more_frags(),
+                p.payload().to_vec(),
+            )
+        })
+        .collect();
+    parts.sort_by_key(|p| p.0);
+    let mut out = Vec::new();
+    for (i, (off, mf, data)) in parts.iter().enumerate() {
+        assert_eq!(*off, out.len(), "fragment {i} starts where the last ended");
+        assert_eq!(*mf, i + 1 < parts.len(), "MF on all but the last");
+        if *mf {
+            assert_eq!(data.len() % 8, 0);
+        }
+        out.extend_from_slice(data);
+    }
+    out
+}
