@@ -5,8 +5,9 @@
 //!   → L2 filter → local delivery (ARP, ICMP echo, NDP)
 //!   → TTL / hop-limit check (ICMP time exceeded) → IPv6 flow tracking
 //!   → NAT (port forwarding + masquerade, `nat` crate) → L3 forwarding
-//!   (route lookup, TTL decrement, neighbour resolution with a bounded hold
-//!   queue, MAC rewrite) → out
+//!   (route lookup, egress MTU: fragments / ICMP too big (`mtu`), TTL
+//!   decrement, neighbour resolution with a bounded hold queue, MAC
+//!   rewrite) → out
 //! ```
 //!
 //! Contract with drivers (replay, DPDK): build one [`Shared`] per process

@@ -135,6 +135,10 @@ impl Pipeline {
     /// ICMP 3/4 with `mtu` about the (possibly translated) IPv4 packet of
     /// `f`, from `from`'s address: through the NAT as if from `egress`'s
     /// side, then routed to the sender; rate-limited on the port it leaves.
+    ///
+    /// Takes the NAT's lock (once): must not run while this thread holds
+    /// it (the pipeline calls it in pass 3 and from `route_nat_frames`,
+    /// both after the NAT pass released the lock).
     #[allow(clippy::too_many_arguments)]
     fn frag_needed(
         &mut self,
