@@ -1626,6 +1626,11 @@ impl Pipeline {
                 self.drop_count(DropReason::NoRoute, 1);
                 continue;
             };
+            // The NAT's own ICMP errors (answers to held SYNs) are rate-limited
+            // like the pipeline's.
+            if !forwarded && mtu::is_icmpv4_error(&cls) && !self.icmp_allowed(egress, now) {
+                continue;
+            }
             if !self.fits_mtu(egress, &cls) {
                 match self.too_big_v4(None, (egress, nh), &mut f, &cls, forwarded, now, out) {
                     Disposition::Drop(r) => self.drop_count(r, 1),

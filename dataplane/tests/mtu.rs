@@ -466,3 +466,48 @@ fn ip_of_opt(f: &[u8]) -> Option<ipv4::Packet<&[u8]>> {
     let c = wire::classify(f).ok()?;
     (c.l3 == net::L3Kind::Ipv4).then(|| ip_of(f))
 }
+
+#[test]
+fn the_nats_port_unreachable_for_held_syns_is_rate_limited_too() {
+    use dataplane::replay::{MemSink, Packet, replay_packets};
+    let pkt = |t: f64, data: Vec<u8>| Packet {
+        ts_ns: (t * 1e9) as u64,
+        data,
+    };
+    let syn = |dport: u16| {
+        traffic::ipv4(
+            ROUTER_MAC,
+            WAN_MAC,
+            REMOTE,
+            POOL2,
+            50,
+            dport,
+            wire::PROTO_TCP,
+            &traffic::tcp_seg(80, dport, 1, 0, traffic::tcp::SYN, &[]),
+        )
+    };
+    let wan = vec![
+        pkt(1.0, syn(6666)),
+        pkt(1.0, syn(6667)),
+        pkt(1.0, syn(6668)),
+        // A later packet carries the timer output out.
+        pkt(7.5, syn(6669)),
+    ];
+    let answers = |burst: u32| {
+        let mut cfg = nat_config();
+        cfg.nat.as_mut().unwrap().unsolicited_syn = nat::UnsolicitedSyn::Hold;
+        cfg.icmp_rate.burst = burst;
+        cfg.icmp_rate.per_sec = 1;
+        let mut sink = MemSink::default();
+        let (s, _) =
+            replay_packets(cfg, vec![(LAN, vec![]), (WAN, wan.clone())], &mut sink).unwrap();
+        let n = sink.ports.get(&WAN).map_or(0, |v| {
+            v.iter()
+                .filter(|p| view(&p.data).icmp == Some((3, 3)))
+                .count()
+        });
+        (n, s.drops["icmp_rate_limited"])
+    };
+    assert_eq!(answers(50), (3, 0), "three held SYNs, three answers");
+    assert_eq!(answers(1), (1, 2), "a bucket of one: the rest are counted");
+}

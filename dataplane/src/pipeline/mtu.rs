@@ -18,7 +18,7 @@
 //!
 //! No error is sent about an ICMP error or a non-first IPv4 fragment (RFC
 //! 1812 §4.3.2.7, RFC 4443 §2.4 (e)). Every ICMP error the pipeline
-//! generates draws a token from the bucket of the port it is sent on
+//! generates (and the NAT's own, routed by `route_nat_frames`) draws a token from the bucket of the port it is sent on
 //! ([`Pipeline::icmp_allowed`], RFC 1812 §4.3.2.8); without one it is not
 //! sent (`icmp_rate_limited`).
 //!
@@ -43,14 +43,18 @@ fn ip_len(cls: &Classified) -> usize {
     usize::from(cls.l3_end.saturating_sub(cls.l3_offset))
 }
 
+/// Whether the classified IPv4 frame is an ICMP error message.
+pub(super) fn is_icmpv4_error(cls: &Classified) -> bool {
+    cls.l4 == L4Kind::Icmpv4
+        && cls
+            .icmp_type_code
+            .is_some_and(|(t, _)| net::icmpv4::is_error(t))
+}
+
 /// Whether an ICMPv4 error may be sent about this packet (RFC 1812
 /// §4.3.2.7): not about an ICMP error, not about a non-first fragment.
 pub(super) fn may_answer_v4(cls: &Classified) -> bool {
-    let is_icmp_err = cls.l4 == L4Kind::Icmpv4
-        && cls
-            .icmp_type_code
-            .is_some_and(|(t, _)| net::icmpv4::is_error(t));
-    !is_icmp_err && cls.l4 != L4Kind::Fragment
+    !is_icmpv4_error(cls) && cls.l4 != L4Kind::Fragment
 }
 
 impl Pipeline {
