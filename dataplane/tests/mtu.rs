@@ -511,3 +511,69 @@ fn the_nats_port_unreachable_for_held_syns_is_rate_limited_too() {
     assert_eq!(answers(50), (3, 0), "three held SYNs, three answers");
     assert_eq!(answers(1), (1, 2), "a bucket of one: the rest are counted");
 }
+
+/// For any datagram size, egress MTU, DF and TTL: a packet that fits leaves
+/// as the reference translation; one that does not leaves as fragments
+/// (each ≤ MTU, reassembling to the translated datagram) or, with DF, is
+/// answered with 3/4 carrying the MTU; with and without the fast lanes
+/// alike.
+#[test]
+fn any_size_and_mtu_fits_fragments_or_is_answered_alike_on_both_lanes() {
+    use proptest::prelude::*;
+    let small = |wan_mtu: u16| {
+        let mut c = with_mtus(nat_config(), wan_mtu);
+        c.flow_table.capacity = 1024;
+        c
+    };
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 64,
+        ..Default::default()
+    });
+    let strategy = (0usize..3000, 68u16..1600, any::<bool>(), 2u8..=64);
+    let r = runner.run(&strategy, |(len, mtu, df, ttl)| {
+        let mut frame = udp_out_sized(len, df);
+        {
+            let mut ip = ipv4::Packet::new_checked(&mut frame[L3..]).unwrap();
+            ip.set_ttl(ttl);
+            ip.fill_checksum();
+        }
+        let mut reference = single(small(9216)).unwrap();
+        let (d, translated, _) = one(&mut reference, LAN, frame.clone(), ts(1.0));
+        prop_assert_eq!(d, Disposition::Tx(WAN));
+        let t = ip_of(&translated);
+        let mut results = Vec::new();
+        for fast in [true, false] {
+            let mut p = single(small(mtu)).unwrap();
+            p.set_fast_lanes(fast);
+            learn_hosts(&mut p, ts(0.5));
+            // Warm the next-hop cache so the fast lane meets the frame.
+            one(&mut p, LAN, udp_out_sized(0, false), ts(0.6));
+            let (d, after, g) = one(&mut p, LAN, frame.clone(), ts(1.0));
+            let fits = 28 + len <= usize::from(mtu);
+            if fits {
+                prop_assert_eq!(d, Disposition::Tx(WAN));
+                prop_assert_eq!(&after[L3..], &translated[L3..]);
+                prop_assert!(g.is_empty());
+            } else if df {
+                prop_assert_eq!(d, Disposition::Drop(DropReason::FragNeededDf));
+                prop_assert_eq!(g.len(), 1);
+                let e = ip_of(&g[0].1);
+                prop_assert_eq!(e.dst_addr(), HOST);
+                let icmp = icmpv4::Packet::new_checked(e.payload()).unwrap();
+                prop_assert_eq!((icmp.msg_type(), icmp.msg_code()), (3, 4));
+                prop_assert_eq!(icmp.next_hop_mtu(), mtu);
+            } else {
+                prop_assert_eq!(d, Disposition::Consumed);
+                let frags: Vec<Vec<u8>> = g.iter().map(|(_, f)| f.clone()).collect();
+                prop_assert!(frags.len() >= 2);
+                prop_assert_eq!(reassemble_ipv4(&frags, usize::from(mtu)), t.payload());
+            }
+            results.push((d, after, g));
+        }
+        prop_assert_eq!(&results[0], &results[1], "fast lanes change nothing");
+        Ok(())
+    });
+    if let Err(e) = r {
+        panic!("{e}");
+    }
+}
