@@ -317,6 +317,10 @@ pub struct PortConfig {
     /// IPv6 addresses. On DPDK it is set on the device.
     #[serde(default = "default_mtu")]
     pub mtu: u16,
+    /// This port's ICMP error bucket, when it differs from the top-level
+    /// `[icmp_rate]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icmp_rate: Option<IcmpRateSection>,
 }
 
 fn default_mtu() -> u16 {
@@ -324,6 +328,12 @@ fn default_mtu() -> u16 {
 }
 
 impl PortConfig {
+    /// The ICMP error bucket of this port: its own `icmp_rate`, else the
+    /// configuration's.
+    pub fn icmp_rate<'a>(&'a self, config: &'a Config) -> &'a IcmpRateSection {
+        self.icmp_rate.as_ref().unwrap_or(&config.icmp_rate)
+    }
+
     /// Whether `device` names a DPDK virtual device rather than a PCI address.
     pub fn is_vdev(&self) -> bool {
         self.device.as_deref().is_none_or(|d| d.starts_with("net_"))
@@ -444,6 +454,25 @@ pub struct IcmpRateSection {
     pub per_sec: u32,
     /// Bucket size: errors that may go out back to back (≥ 1).
     pub burst: u32,
+}
+
+impl IcmpRateSection {
+    /// Both fields at least 1; errors name `path.per_sec` / `path.burst`.
+    fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        if self.per_sec == 0 {
+            return Err(ConfigError::invalid(
+                format!("{path}.per_sec"),
+                "must be at least 1",
+            ));
+        }
+        if self.burst == 0 {
+            return Err(ConfigError::invalid(
+                format!("{path}.burst"),
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for IcmpRateSection {
@@ -824,17 +853,11 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        if self.icmp_rate.per_sec == 0 {
-            return Err(ConfigError::invalid(
-                "icmp_rate.per_sec",
-                "must be at least 1",
-            ));
-        }
-        if self.icmp_rate.burst == 0 {
-            return Err(ConfigError::invalid(
-                "icmp_rate.burst",
-                "must be at least 1",
-            ));
+        self.icmp_rate.validate("icmp_rate")?;
+        for (i, p) in self.ports.iter().enumerate() {
+            if let Some(r) = &p.icmp_rate {
+                r.validate(&format!("ports[{i}].icmp_rate"))?;
+            }
         }
         if self.dpdk.burst == 0 || self.dpdk.burst > MAX_DPDK_BURST {
             return Err(ConfigError::invalid(

@@ -603,10 +603,13 @@ impl Shared {
         };
         let v6flows = crate::v6flow::V6Flows::new(&config)?;
         let counters = Counters::new(workers.max(1), ports.len());
-        let rate = &config.icmp_rate;
-        let icmp_buckets = ports
+        let icmp_buckets = config
+            .ports
             .iter()
-            .map(|_| Mutex::new(crate::ratelimit::TokenBucket::new(rate.per_sec, rate.burst)))
+            .map(|p| {
+                let r = p.icmp_rate(&config);
+                Mutex::new(crate::ratelimit::TokenBucket::new(r.per_sec, r.burst))
+            })
             .collect();
         Ok(Arc::new(Shared {
             config,

@@ -379,6 +379,31 @@ fn mtu_and_icmp_rate_are_validated_naming_the_field() {
     assert_eq!(Config::from_toml_str(&v4only).unwrap().ports[0].mtu, 68);
     assert_eq!(bad("per_sec = 1000", "per_sec = 0"), "icmp_rate.per_sec");
     assert_eq!(bad("burst = 50", "burst = 0"), "icmp_rate.burst");
+    assert_eq!(
+        bad(
+            "mtu = 1500",
+            "mtu = 1500\nicmp_rate = { per_sec = 1, burst = 0 }"
+        ),
+        "ports[0].icmp_rate.burst"
+    );
+}
+
+#[test]
+fn a_port_may_have_its_own_icmp_bucket() {
+    let text = config_text_with(
+        "mtu = 1500",
+        "mtu = 1500\nicmp_rate = { per_sec = 1, burst = 2 }",
+    );
+    let mut cfg = Config::from_toml_str(&text).unwrap();
+    assert_eq!(cfg.ports[0].icmp_rate(&cfg).burst, 2);
+    assert_eq!(cfg.ports[1].icmp_rate(&cfg).burst, 50, "the top-level one");
+    cfg.nat = None;
+    cfg.ports[WAN as usize].mtu = 1400;
+    let mut p = single(cfg).unwrap();
+    learn_hosts(&mut p, ts(0.5));
+    let (_, g) = burst(&mut p, LAN, vec![udp_out_sized(1500, true); 5], 1.0);
+    assert_eq!(g.len(), 2, "the LAN port's own burst of 2");
+    assert_eq!(drops(&p, DropReason::IcmpRateLimited), 3);
 }
 
 #[test]
