@@ -145,6 +145,7 @@ mod dpdk_floor {
                 tx_desc: cfg.dpdk.tx_desc,
                 promiscuous: true,
                 mac: None,
+                mtu: None,
             };
             port.configure(&setup, &[&pool])
                 .map_err(|e| e.to_string())?;

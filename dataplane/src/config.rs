@@ -51,6 +51,14 @@ pub const MAX_NEIGHBOR_PROBES: u64 = 255;
 pub const MAX_DPDK_BURST: u16 = 512;
 /// `dpdk.mempool_size`: at least this many mbufs.
 pub const MIN_MEMPOOL_SIZE: u32 = 512;
+/// `ports[].mtu`: the IPv4 minimum (RFC 791: every link carries 68 bytes).
+pub const MIN_MTU: u16 = 68;
+/// `ports[].mtu` of a port with IPv6 addresses: the IPv6 minimum (RFC 8200 §5).
+pub const MIN_MTU_IPV6: u16 = 1280;
+/// `ports[].mtu`: at most this (a common jumbo-frame limit of NICs).
+pub const MAX_MTU: u16 = 9216;
+/// `ports[].mtu` when absent: Ethernet's.
+pub const DEFAULT_MTU: u16 = 1500;
 
 /// What the configuration's tables take, in bytes (estimated from the
 /// tables' layout: see [`Config::memory_estimate`]).
@@ -308,9 +316,30 @@ pub struct PortConfig {
     /// Not needed by replay.
     #[serde(default)]
     pub device: Option<String>,
+    /// Largest IP packet (header included, link header excluded) the port
+    /// sends: IPv4 beyond it is fragmented (DF clear) or answered with ICMP
+    /// fragmentation needed (DF set), IPv6 with Packet Too Big.
+    /// [`MIN_MTU`]..=[`MAX_MTU`], at least [`MIN_MTU_IPV6`] on a port with
+    /// IPv6 addresses. On DPDK it is set on the device.
+    #[serde(default = "default_mtu")]
+    pub mtu: u16,
+    /// This port's ICMP error bucket, when it differs from the top-level
+    /// `[icmp_rate]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icmp_rate: Option<IcmpRateSection>,
+}
+
+fn default_mtu() -> u16 {
+    DEFAULT_MTU
 }
 
 impl PortConfig {
+    /// The ICMP error bucket of this port: its own `icmp_rate`, else the
+    /// configuration's.
+    pub fn icmp_rate<'a>(&'a self, config: &'a Config) -> &'a IcmpRateSection {
+        self.icmp_rate.as_ref().unwrap_or(&config.icmp_rate)
+    }
+
     /// Whether `device` names a DPDK virtual device rather than a PCI address.
     pub fn is_vdev(&self) -> bool {
         self.device.as_deref().is_none_or(|d| d.starts_with("net_"))
@@ -442,6 +471,49 @@ impl Default for Ipv6Section {
     }
 }
 
+/// The rate limit on the ICMP errors the dataplane generates (RFC 1812
+/// §4.3.2.8): one token bucket per port, charged for every error sent on
+/// that port (time exceeded, destination unreachable including
+/// fragmentation needed, Packet Too Big; not echo replies). An error
+/// without a token is not sent (counted: `icmp_rate_limited`). The
+/// defaults are Linux's `icmp_msgs_per_sec` and `icmp_msgs_burst`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IcmpRateSection {
+    /// Tokens added per second (≥ 1).
+    pub per_sec: u32,
+    /// Bucket size: errors that may go out back to back (≥ 1).
+    pub burst: u32,
+}
+
+impl IcmpRateSection {
+    /// Both fields at least 1; errors name `path.per_sec` / `path.burst`.
+    fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        if self.per_sec == 0 {
+            return Err(ConfigError::invalid(
+                format!("{path}.per_sec"),
+                "must be at least 1",
+            ));
+        }
+        if self.burst == 0 {
+            return Err(ConfigError::invalid(
+                format!("{path}.burst"),
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for IcmpRateSection {
+    fn default() -> Self {
+        IcmpRateSection {
+            per_sec: 1000,
+            burst: 50,
+        }
+    }
+}
+
 /// The DPDK driver's settings (read only by `dataplane run`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -513,6 +585,9 @@ pub struct Config {
     pub flow_table: FlowTableSection,
     #[serde(default)]
     pub ipv6: Ipv6Section,
+    /// Generated ICMP errors, per port.
+    #[serde(default)]
+    pub icmp_rate: IcmpRateSection,
     #[serde(default)]
     pub dpdk: DpdkConfig,
     #[serde(default)]
@@ -699,6 +774,21 @@ impl Config {
                     ));
                 }
             }
+            if !(MIN_MTU..=MAX_MTU).contains(&p.mtu) {
+                return Err(ConfigError::invalid(
+                    format!("ports[{i}].mtu"),
+                    format!("{} is not in {MIN_MTU}..={MAX_MTU}", p.mtu),
+                ));
+            }
+            if !p.ipv6.is_empty() && p.mtu < MIN_MTU_IPV6 {
+                return Err(ConfigError::invalid(
+                    format!("ports[{i}].mtu"),
+                    format!(
+                        "{} is below {MIN_MTU_IPV6}, the IPv6 minimum, on a port with IPv6 addresses",
+                        p.mtu
+                    ),
+                ));
+            }
             if let Some(d) = &p.device
                 && d.is_empty()
             {
@@ -861,6 +951,12 @@ impl Config {
                     field,
                     format!("{v} is not in {lo}..={hi}"),
                 ));
+            }
+        }
+        self.icmp_rate.validate("icmp_rate")?;
+        for (i, p) in self.ports.iter().enumerate() {
+            if let Some(r) = &p.icmp_rate {
+                r.validate(&format!("ports[{i}].icmp_rate"))?;
             }
         }
         if self.dpdk.burst == 0 || self.dpdk.burst > MAX_DPDK_BURST {

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod natglue;
 pub mod neighbor;
 pub mod pipeline;
+pub mod ratelimit;
 pub mod replay;
 pub mod time;
 pub mod traffic;

@@ -26,6 +26,10 @@ pub struct WorkerCounters {
     pub handed_off: AtomicU64,
     /// Frames this worker took over from another worker.
     pub handed_in: AtomicU64,
+    /// IPv4 frames larger than their egress MTU split into fragments.
+    pub fragmented: AtomicU64,
+    /// Fragments made from them (each also counts as generated).
+    pub fragments: AtomicU64,
 }
 
 /// Increment a counter owned by the calling worker (single writer).
@@ -55,6 +59,8 @@ impl WorkerCounters {
             v6_flows_created: AtomicU64::new(0),
             handed_off: AtomicU64::new(0),
             handed_in: AtomicU64::new(0),
+            fragmented: AtomicU64::new(0),
+            fragments: AtomicU64::new(0),
         }
     }
 }
@@ -99,6 +105,8 @@ impl Counters {
             s.v6_flows_created += ld(&w.v6_flows_created);
             s.handed_off += ld(&w.handed_off);
             s.handed_in += ld(&w.handed_in);
+            s.fragmented += ld(&w.fragmented);
+            s.fragments += ld(&w.fragments);
         }
         s
     }
@@ -119,6 +127,10 @@ pub struct CounterSnapshot {
     /// Frames handed from the receiving worker to the session's owner.
     pub handed_off: u64,
     pub handed_in: u64,
+    /// IPv4 frames fragmented to fit their egress MTU.
+    pub fragmented: u64,
+    /// Fragments made.
+    pub fragments: u64,
 }
 
 /// Render counters and gauges as Prometheus text exposition format 0.0.4.
@@ -153,6 +165,8 @@ pub fn prometheus_text(s: &CounterSnapshot, gauges: &[(&str, &str, u64)]) -> Str
         ("ipv6_flows_created", s.v6_flows_created),
         ("handed_off_frames", s.handed_off),
         ("handed_in_frames", s.handed_in),
+        ("fragmented_frames", s.fragmented),
+        ("fragments", s.fragments),
     ] {
         let _ = writeln!(o, "# TYPE dataplane_{name}_total counter");
         let _ = writeln!(o, "dataplane_{name}_total {v}");

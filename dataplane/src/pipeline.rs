@@ -5,8 +5,9 @@
 //!   → L2 filter → local delivery (ARP, ICMP echo, NDP)
 //!   → TTL / hop-limit check (ICMP time exceeded) → IPv6 flow tracking
 //!   → NAT (port forwarding + masquerade, `nat` crate) → L3 forwarding
-//!   (route lookup, TTL decrement, neighbour resolution with a bounded hold
-//!   queue, MAC rewrite) → out
+//!   (route lookup, egress MTU: fragments / ICMP too big (`mtu`), TTL
+//!   decrement, neighbour resolution with a bounded hold queue, MAC
+//!   rewrite) → out
 //! ```
 //!
 //! Contract with drivers (replay, DPDK): build one [`Shared`] per process
@@ -36,6 +37,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use net::{Classified, L3Kind, L4Kind, arp, icmpv6};
+use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::Timestamp;
@@ -44,6 +46,8 @@ use crate::metrics::{Counters, add, bump};
 use crate::natglue::{NAT_CHUNK, NatGuard, NatOutcome};
 use crate::neighbor::{self, Evidence, Lookup, NEIGHBOR_POLL_BUDGET, NeighborTable};
 use crate::wire::{self, Mac};
+
+mod mtu;
 
 /// Index of a port in the configuration's `ports` list.
 pub type PortId = u16;
@@ -237,10 +241,24 @@ pub enum DropReason {
     /// Several workers: the queue to the worker owning the frame's session
     /// was full (never waited on).
     HandoffQueueFull,
+    /// IPv4 larger than the egress port's MTU with DF set (ICMP
+    /// fragmentation needed sent, RFC 1191).
+    FragNeededDf,
+    /// IPv4 larger than the egress MTU that cannot be fragmented (a header
+    /// with options too long for the MTU, malformed options, an offset past
+    /// the field).
+    CannotFragment,
+    /// IPv6 larger than the egress port's MTU (ICMPv6 Packet Too Big sent,
+    /// RFC 8201).
+    PacketTooBig,
+    /// A generated ICMP error not sent: its port's token bucket
+    /// (`[icmp_rate]`) was empty. Counts errors, not input frames (the
+    /// frame that caused it has its own reason).
+    IcmpRateLimited,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 22;
+    pub const COUNT: usize = 26;
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::Malformed,
         DropReason::UnsupportedEthertype,
@@ -264,6 +282,10 @@ impl DropReason {
         DropReason::BadIpv4Header,
         DropReason::BadIcmpChecksum,
         DropReason::HandoffQueueFull,
+        DropReason::FragNeededDf,
+        DropReason::CannotFragment,
+        DropReason::PacketTooBig,
+        DropReason::IcmpRateLimited,
     ];
 
     /// Stable snake_case name (counter label, JSON key).
@@ -291,6 +313,10 @@ impl DropReason {
             DropReason::BadIpv4Header => "bad_ipv4_header",
             DropReason::BadIcmpChecksum => "bad_icmp_checksum",
             DropReason::HandoffQueueFull => "handoff_queue_full",
+            DropReason::FragNeededDf => "frag_needed_df",
+            DropReason::CannotFragment => "cannot_fragment",
+            DropReason::PacketTooBig => "packet_too_big",
+            DropReason::IcmpRateLimited => "icmp_rate_limited",
         }
     }
 }
@@ -341,6 +367,8 @@ pub struct PortInfo {
     pub v4: Vec<Ipv4Addr>,
     /// Own IPv6 addresses including the EUI-64 link-local one.
     pub v6: Vec<Ipv6Addr>,
+    /// Largest IP packet sent on the port (`ports[].mtu`).
+    pub mtu: u16,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -450,6 +478,9 @@ pub struct Shared {
     pub nat: Option<crate::natglue::NatStage>,
     pub v6flows: crate::v6flow::V6Flows,
     pub counters: Counters,
+    /// Per port: the token bucket generated ICMP errors sent there draw
+    /// from (`[icmp_rate]`; slow path only, so a lock per port).
+    pub icmp_buckets: Vec<Mutex<crate::ratelimit::TokenBucket>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -501,6 +532,7 @@ impl Shared {
                     })
                     .collect(),
                 v6,
+                mtu: p.mtu,
             });
             // Connected routes.
             for c in p.ipv4.iter().chain(&p.ipv6) {
@@ -530,6 +562,14 @@ impl Shared {
         };
         let v6flows = crate::v6flow::V6Flows::new(&config)?;
         let counters = Counters::new(workers.max(1), ports.len());
+        let icmp_buckets = config
+            .ports
+            .iter()
+            .map(|p| {
+                let r = p.icmp_rate(&config);
+                Mutex::new(crate::ratelimit::TokenBucket::new(r.per_sec, r.burst))
+            })
+            .collect();
         Ok(Arc::new(Shared {
             config,
             ports,
@@ -538,6 +578,7 @@ impl Shared {
             nat,
             v6flows,
             counters,
+            icmp_buckets,
         }))
     }
 
@@ -1259,6 +1300,9 @@ impl Pipeline {
             return None;
         }
         let (egress, nh) = self.shared.routes.lookup_v4(dst)?;
+        if !self.fits_mtu(egress, cls) {
+            return None;
+        }
         let mac = match self.nh_last {
             Some((p, ip, m)) if p == egress && ip == nh => m,
             _ => {
@@ -1520,6 +1564,18 @@ impl Pipeline {
                 self.drop_count(DropReason::NoRoute, 1);
                 continue;
             };
+            // The NAT's own ICMP errors (answers to held SYNs) are rate-limited
+            // like the pipeline's.
+            if !forwarded && mtu::is_icmpv4_error(&cls) && !self.icmp_allowed(egress, now) {
+                continue;
+            }
+            if !self.fits_mtu(egress, &cls) {
+                match self.too_big_v4(None, (egress, nh), &mut f, &cls, forwarded, now, out) {
+                    Disposition::Drop(r) => self.drop_count(r, 1),
+                    Disposition::Tx(_) | Disposition::Consumed | Disposition::HandOff { .. } => {}
+                }
+                continue;
+            }
             if forwarded {
                 wire::ipv4_dec_ttl(&mut f, l3);
             }
@@ -1588,11 +1644,8 @@ impl Pipeline {
             {
                 let mac = self.shared.ports[usize::from(ingress)].mac;
                 let peer = wire::src_mac(f);
-                if let Some(e) =
-                    wire::icmpv4_error(mac, peer, src, f, l3, usize::from(cls.l3_end), 11, 0)
-                {
-                    out.generated.push((ingress, e));
-                }
+                let e = wire::icmpv4_error(mac, peer, src, f, l3, usize::from(cls.l3_end), 11, 0);
+                self.push_icmp_error(ingress, e, now, out);
             }
             return Pre::Done(Disposition::Drop(DropReason::TtlExceeded));
         }
@@ -1600,7 +1653,7 @@ impl Pipeline {
         if self.shared.nat.is_some() {
             return Pre::Nat(*cls, dst_before);
         }
-        Pre::Done(self.route_v4(f, cls, now, out))
+        Pre::Done(self.route_v4(ingress, f, cls, now, out))
     }
 
     /// IPv4 after the NAT decided: drops (ICMP 3/13 when asked), the
@@ -1655,11 +1708,9 @@ impl Pipeline {
                 if let Some(src) = self.icmp_source_v4(ingress) {
                     let mac = self.shared.ports[usize::from(ingress)].mac;
                     let peer = wire::src_mac(f);
-                    if let Some(e) =
-                        wire::icmpv4_error(mac, peer, src, f, l3, usize::from(cls.l3_end), 3, 13)
-                    {
-                        out.generated.push((ingress, e));
-                    }
+                    let e =
+                        wire::icmpv4_error(mac, peer, src, f, l3, usize::from(cls.l3_end), 3, 13);
+                    self.push_icmp_error(ingress, e, now, out);
                 }
                 return Disposition::Drop(r);
             }
@@ -1677,11 +1728,12 @@ impl Pipeline {
         {
             return Disposition::Drop(DropReason::UnsolicitedInbound);
         }
-        self.route_v4(f, cls, now, out)
+        self.route_v4(ingress, f, cls, now, out)
     }
 
     fn route_v4(
         &mut self,
+        ingress: PortId,
         f: &mut [u8],
         cls: &Classified,
         now: Timestamp,
@@ -1691,6 +1743,9 @@ impl Pipeline {
         let Some((egress, nh)) = self.shared.routes.lookup(IpAddr::V4(dst)) else {
             return Disposition::Drop(DropReason::NoRoute);
         };
+        if !self.fits_mtu(egress, cls) {
+            return self.too_big_v4(Some(ingress), (egress, nh), f, cls, true, now, out);
+        }
         wire::ipv4_dec_ttl(f, usize::from(cls.l3_offset));
         self.l2_out(egress, nh, f, now, out)
     }
@@ -1717,11 +1772,8 @@ impl Pipeline {
             {
                 let mac = self.shared.ports[usize::from(ingress)].mac;
                 let peer = wire::src_mac(f);
-                if let Some(e) =
-                    wire::icmpv6_time_exceeded(mac, peer, src, f, l3, usize::from(cls.l3_end))
-                {
-                    out.generated.push((ingress, e));
-                }
+                let e = wire::icmpv6_time_exceeded(mac, peer, src, f, l3, usize::from(cls.l3_end));
+                self.push_icmp_error(ingress, e, now, out);
             }
             return Disposition::Drop(DropReason::TtlExceeded);
         }
@@ -1742,6 +1794,9 @@ impl Pipeline {
         let Some((egress, nh)) = self.shared.routes.lookup(IpAddr::V6(dst)) else {
             return Disposition::Drop(DropReason::NoRoute);
         };
+        if !self.fits_mtu(egress, cls) {
+            return self.too_big_v6(ingress, egress, f, cls, now, out);
+        }
         wire::ipv6_dec_hlim(f, l3);
         self.l2_out(egress, nh, f, now, out)
     }

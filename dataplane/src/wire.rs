@@ -371,6 +371,21 @@ pub fn icmpv4_error(
     ))
 }
 
+/// ICMP fragmentation needed and DF set (3/4, RFC 1191) about the IPv4
+/// packet at `l3..end` of `orig`, carrying `next_hop_mtu`: from `src` to
+/// the packet's source, quoting its header + 8 bytes
+/// (`net::build::icmp4_frag_needed`: TTL 64, DF clear).
+pub fn icmpv4_frag_needed(
+    src_mac: Mac,
+    dst_mac: Mac,
+    src: Ipv4Addr,
+    orig: &[u8],
+    (l3, end): (usize, usize),
+    next_hop_mtu: u16,
+) -> Option<Vec<u8>> {
+    build::icmp4_frag_needed(&l2(src_mac, dst_mac), src, next_hop_mtu, orig.get(l3..end)?)
+}
+
 fn icmpv6_frame(
     src_mac: Mac,
     dst_mac: Mac,
@@ -445,7 +460,28 @@ pub fn ndp_solicit_unicast(our_mac: Mac, src: Ipv6Addr, target: Ipv6Addr, dst_ma
 
 /// How much of the offending packet an ICMPv6 error quotes: as much as fits
 /// in the IPv6 minimum MTU with our IPv6 and ICMPv6 headers (RFC 4443 §2.4 (c)).
-const ICMPV6_MAX_QUOTE: usize = 1280 - ipv6::HEADER_LEN - icmpv6::HEADER_LEN;
+const ICMPV6_MAX_QUOTE: usize = icmpv6::MAX_QUOTE;
+
+/// ICMPv6 Packet Too Big (type 2, RFC 8201 / RFC 4443 §3.2) about the IPv6
+/// packet at `l3..end` of `orig`, carrying `mtu`: from `src` to the packet's
+/// source, quoting as much as fits in 1 280 bytes (hop limit 255, like every
+/// ICMPv6 message the dataplane originates).
+pub fn icmpv6_packet_too_big(
+    src_mac: Mac,
+    dst_mac: Mac,
+    src: Ipv6Addr,
+    orig: &[u8],
+    (l3, end): (usize, usize),
+    mtu: u16,
+) -> Option<Vec<u8>> {
+    build::icmp6_packet_too_big(
+        &l2(src_mac, dst_mac),
+        src,
+        ICMPV6_HOP_LIMIT,
+        u32::from(mtu),
+        orig.get(l3..end)?,
+    )
+}
 
 /// ICMPv6 time exceeded (type 3 code 0) about the IPv6 packet at
 /// `l3..end` of `orig`, to its source.
@@ -520,6 +556,8 @@ mod tests {
             let _ = icmpv6_echo_to_reply(&mut f, 14, 54, n, Ipv6Addr::LOCALHOST, [2; 6]);
             let _ = icmpv4_error([1; 6], [2; 6], Ipv4Addr::LOCALHOST, &f, 14, n, 11, 0);
             let _ = icmpv6_time_exceeded([1; 6], [2; 6], Ipv6Addr::LOCALHOST, &f, 14, n);
+            let _ = icmpv4_frag_needed([1; 6], [2; 6], Ipv4Addr::LOCALHOST, &f, (14, n), 68);
+            let _ = icmpv6_packet_too_big([1; 6], [2; 6], Ipv6Addr::LOCALHOST, &f, (14, n), 1280);
             set_macs(&mut f, [1; 6], [2; 6]);
         }
     }

@@ -24,6 +24,7 @@ fn setup(queues: u16) -> PortSetup {
         tx_desc: 256,
         promiscuous: true,
         mac: None,
+        mtu: None,
     }
 }
 
@@ -183,6 +184,29 @@ fn dpdk_errors_are_typed() {
         other => panic!("want Mempool error, got {other:?}"),
     }
     p.close().unwrap();
+}
+
+#[test]
+fn dpdk_port_mtu_is_set_and_one_outside_the_device_range_names_the_port() {
+    let eal = eal();
+    let pool = Mempool::new(eal, "t_mtu_pool", 1023, -1).expect("pool");
+    let mut port = Port::open(eal, "mtu_port", "net_null_t1,size=64").expect("net_null vdev");
+    let with = |mtu| PortSetup {
+        mtu: Some(mtu),
+        ..setup(1)
+    };
+    // Below IPv4's minimum, 68 (net_null reports no minimum of its own).
+    match port.configure(&with(60), &[&pool]) {
+        Err(e @ DpdkError::Mtu { mtu: 60, .. }) => {
+            assert!(e.to_string().contains("`mtu_port`"), "{e}")
+        }
+        other => panic!("want an Mtu error, got {other:?}"),
+    }
+    let info = port
+        .configure(&with(1400), &[&pool])
+        .expect("1400 is in range");
+    assert_eq!(info.mtu, 1400, "net_null takes an MTU");
+    port.close().unwrap();
 }
 
 /// Two workers: worker 1 is launched on an EAL worker lcore, each worker

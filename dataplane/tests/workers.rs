@@ -147,7 +147,7 @@ fn answer_one(n: &mut Net, port: PortId, f: &[u8]) -> Option<Vec<(PortId, Vec<u8
                 PROTO_UDP,
                 &traffic::udp_dgram(t.dst_port, t.src_port, &[r as u8; 1000]),
             );
-            let mut frags = fragment(&big, 400);
+            let mut frags = fragment(&big, 420);
             if r == 3 {
                 frags.reverse();
             }
@@ -214,7 +214,7 @@ fn script(seed: u64, n: usize) -> VecDeque<(PortId, Vec<u8>)> {
                     PROTO_UDP,
                     &traffic::udp_dgram(sport, 4500, &[7; 900]),
                 );
-                for x in fragment(&big, 304) {
+                for x in fragment(&big, 324) {
                     s.push_back((LAN, x));
                 }
                 continue;

@@ -266,6 +266,72 @@ pub fn icmp4_error(
     )
 }
 
+/// ICMP destination unreachable, fragmentation needed and DF set (type 3
+/// code 4, RFC 1191 §4): from `src` to the source of `invoking` (an IPv4
+/// packet starting at its header, as received), carrying the next-hop MTU
+/// and quoting the header + 8 bytes ([`icmpv4::quote`]). TTL 64, DF clear.
+/// `None` when `invoking` has no IPv4 header to answer.
+pub fn icmp4_frag_needed(
+    l2: &L2<'_>,
+    src: Ipv4Addr,
+    next_hop_mtu: u16,
+    invoking: &[u8],
+) -> Option<Vec<u8>> {
+    let p = ipv4::Packet::new_unchecked(invoking);
+    p.check_header_len().ok()?;
+    let msg = icmpv4::Repr::DstUnreachable {
+        code: icmpv4::unreachable::FRAG_NEEDED,
+        next_hop_mtu,
+        data: icmpv4::quote(invoking),
+    };
+    let ip = ipv4::Repr {
+        dont_frag: false,
+        ..ipv4::Repr::new(src, p.src_addr(), ip_protocol::ICMP, 0)
+    };
+    Some(ipv4_frame(l2, ip, L4::Icmpv4(msg)))
+}
+
+/// ICMPv6 Packet Too Big (type 2, RFC 4443 §3.2, RFC 8201): from `src` to
+/// the source of `invoking` (an IPv6 packet starting at its header), with
+/// `mtu` and as much of the packet as fits in 1 280 bytes
+/// ([`icmpv6::quote`]). `None` when `invoking` has no IPv6 header.
+pub fn icmp6_packet_too_big(
+    l2: &L2<'_>,
+    src: Ipv6Addr,
+    hop_limit: u8,
+    mtu: u32,
+    invoking: &[u8],
+) -> Option<Vec<u8>> {
+    let p = ipv6::Packet::new_checked(invoking).ok()?;
+    let msg = icmpv6::Repr::PacketTooBig {
+        mtu,
+        data: icmpv6::quote(invoking),
+    };
+    let ip = ipv6::Repr {
+        hop_limit,
+        ..ipv6::Repr::new(src, p.src_addr(), ip_protocol::ICMPV6, 0)
+    };
+    Some(ipv6_frame(l2, ip, L4::Icmpv6(msg)))
+}
+
+/// The IPv4 packet `packet` (starting at its header) as fragments of at
+/// most `mtu` bytes ([`crate::fragment::Fragmenter`]), each an IPv4 packet.
+///
+/// # Errors
+/// As [`crate::fragment::Fragmenter::new`].
+pub fn ipv4_fragments(
+    packet: &[u8],
+    mtu: usize,
+) -> Result<Vec<Vec<u8>>, crate::fragment::FragmentError> {
+    let f = crate::fragment::Fragmenter::new(packet, mtu)?;
+    (0..f.count())
+        .map(|i| {
+            let mut b = vec![0u8; f.fragment_len(i)];
+            f.emit(i, &mut b).map(|_| b)
+        })
+        .collect()
+}
+
 /// UDP over IPv6 with default MACs.
 pub fn udp6(src: SocketAddrV6, dst: SocketAddrV6, payload: &[u8]) -> Vec<u8> {
     ipv6_frame(

@@ -45,6 +45,18 @@ mod field {
 
 /// Length of the ICMPv6 header.
 pub const HEADER_LEN: usize = field::DATA.start;
+/// The IPv6 minimum link MTU (RFC 8200 §5): no ICMPv6 error is longer.
+pub const MIN_MTU: usize = 1280;
+/// How much of an invoking packet an ICMPv6 error quotes at most: what fits
+/// in [`MIN_MTU`] after the IPv6 and ICMPv6 headers (RFC 4443 §2.4 (c)).
+pub const MAX_QUOTE: usize = MIN_MTU - crate::ipv6::HEADER_LEN - HEADER_LEN;
+
+/// The quoted part of an invoking IPv6 packet `packet` (starting at its
+/// header): as much as fits an error in the minimum MTU ([`MAX_QUOTE`]).
+pub fn quote(packet: &[u8]) -> &[u8] {
+    &packet[..packet.len().min(MAX_QUOTE)]
+}
+
 /// Length of a neighbour solicitation/advertisement without options.
 pub const ND_LEN: usize = field::ND_OPTIONS.start;
 /// Length of a link-layer address option for Ethernet.

@@ -20,6 +20,7 @@
 //! | [`udp`] | UDP |
 //! | [`icmpv4`] | echo, destination unreachable (incl. frag-needed MTU), time exceeded, parameter problem, embedded packet |
 //! | [`icmpv6`] | echo, destination unreachable, packet too big, time exceeded, parameter problem, neighbour solicitation/advertisement |
+//! | [`fragment`] | IPv4 fragmentation to an MTU (RFC 791 §3.2, copy-bit options, no allocation) |
 //! | [`classify()`] | the one-pass classifier: offsets, kinds, 5-tuple |
 //! | [`checksum`] | RFC 1071 sums, pseudo-headers, RFC 1624 updates, NAT rewrite and verify/fill helpers (also as [`rewrite`]) |
 //! | [`build`] | whole-frame builders for tests and for emitting replies |
@@ -44,6 +45,7 @@ pub mod checksum;
 pub mod classify;
 pub mod error;
 pub mod ethernet;
+pub mod fragment;
 pub mod icmpv4;
 pub mod icmpv6;
 pub mod ipv4;

@@ -93,6 +93,14 @@ pub enum DpdkError {
         max_rx: u16,
         max_tx: u16,
     },
+    /// The configured MTU is outside what the device supports.
+    #[error("port `{port}`: mtu {mtu} is outside the device's {min}..={max} (ports[].mtu)")]
+    Mtu {
+        port: String,
+        mtu: u16,
+        min: u16,
+        max: u16,
+    },
     /// An `rte_eth_*` call on a port failed.
     #[error("port `{port}` (id {port_id}): {op} failed: {err}")]
     Port {

@@ -25,6 +25,13 @@ pub struct PortSetup {
     /// Set the device MAC to this address (best effort: a device that cannot
     /// change its MAC keeps its own; see [`Port::mac`]).
     pub mac: Option<[u8; 6]>,
+    /// Set the device MTU (`ports[].mtu`) with `rte_eth_dev_set_mtu`. An
+    /// MTU outside the device's `min_mtu..=max_mtu` (and below 68) is an error naming the
+    /// port ([`DpdkError::Mtu`]), as is any refusal but "not supported"
+    /// (a device without an MTU setting, e.g. `net_ring`, keeps its own;
+    /// the pipeline enforces `mtu` in software either way). `None`: the
+    /// device's default.
+    pub mtu: Option<u16>,
 }
 
 /// What the port ended up with after [`Port::configure`].
@@ -41,6 +48,9 @@ pub struct PortInfo {
     pub mac: [u8; 6],
     /// Whether the MAC could be set to the configured one.
     pub mac_set: bool,
+    /// The device's MTU after configuration (`rte_eth_dev_get_mtu`; 0 if
+    /// it cannot say).
+    pub mtu: u16,
 }
 
 fn ser_mac<S: serde::Serializer>(m: &[u8; 6], s: S) -> Result<S::Ok, S::Error> {
@@ -218,6 +228,9 @@ impl Port {
         if ret < 0 {
             return Err(self.err("rte_eth_dev_configure", ret));
         }
+        if let Some(mtu) = setup.mtu {
+            self.set_mtu(mtu, &info)?;
+        }
         let (mut nrx, mut ntx) = (setup.rx_desc, setup.tx_desc);
         // SAFETY: valid port id and out-pointers.
         let ret =
@@ -283,7 +296,41 @@ impl Port {
             rss_hf,
             mac: self.mac()?,
             mac_set,
+            mtu: self.mtu(),
         })
+    }
+
+    /// Sets the device MTU after `rte_eth_dev_configure` (see
+    /// [`PortSetup::mtu`]).
+    fn set_mtu(&self, mtu: u16, info: &dpdk_sys::rte_eth_dev_info) -> Result<(), DpdkError> {
+        // Some drivers report no minimum: IPv4's applies to every link.
+        let min = info.min_mtu.max(crate::config::MIN_MTU);
+        if mtu < min || mtu > info.max_mtu {
+            return Err(DpdkError::Mtu {
+                port: self.name.clone(),
+                mtu,
+                min,
+                max: info.max_mtu,
+            });
+        }
+        // SAFETY: valid, configured port.
+        let ret = unsafe { dpdk_sys::rte_eth_dev_set_mtu(self.id, mtu) };
+        if ret < 0 {
+            let err = RteError::from_ret(ret);
+            if !err.is_unsupported() {
+                return Err(self.err("rte_eth_dev_set_mtu", ret));
+            }
+            tracing::warn!(port = %self.name, mtu, device_mtu = self.mtu(), "device cannot set its MTU; the pipeline still enforces the configured one");
+        }
+        Ok(())
+    }
+
+    /// The device's MTU (`rte_eth_dev_get_mtu`), 0 when it cannot say.
+    pub fn mtu(&self) -> u16 {
+        let mut m = 0u16;
+        // SAFETY: valid port and out-pointer.
+        let ret = unsafe { dpdk_sys::rte_eth_dev_get_mtu(self.id, &mut m) };
+        if ret < 0 { 0 } else { m }
     }
 
     /// The device's MAC address.

@@ -273,6 +273,7 @@ pub fn run_on(eal: &Eal, cfg: &Config, limits: &RunLimits) -> Result<RunReport, 
             // tap enslaved to a bridge, the bridge would take frames for that
             // MAC as its own. Promiscuous mode receives the configured MAC.
             mac: (!p.is_vdev()).then_some(p.mac.0),
+            mtu: Some(p.mtu),
         };
         let pool_refs: Vec<&Mempool> = pools.iter().map(|p| &**p).collect();
         let info = port.configure(&setup, &pool_refs)?;

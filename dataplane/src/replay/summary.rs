@@ -80,6 +80,10 @@ pub struct Summary {
     pub arp_replies: u64,
     pub echo_replies: u64,
     pub neighbors_learned: u64,
+    /// IPv4 frames fragmented to fit their egress MTU.
+    pub fragmented: u64,
+    /// Fragments made from them.
+    pub fragments: u64,
     /// Capture time of the first packet, UTC, RFC 3339 (`null`: no packet).
     pub first_capture_time: Option<String>,
     /// Latest capture time seen, UTC, RFC 3339.
@@ -179,6 +183,8 @@ impl Summary {
         s.arp_replies = c.arp_replies;
         s.echo_replies = c.echo_replies;
         s.neighbors_learned = c.neighbors_learned;
+        s.fragmented = c.fragmented;
+        s.fragments = c.fragments;
         s.capture_seconds = capture_ns as f64 / 1e9;
         s.wall_seconds = wall_s;
         s.packets_per_second = if wall_s > 0.0 {
@@ -297,7 +303,7 @@ impl Summary {
         }
         let _ = writeln!(o);
         let dash = || "-".to_string();
-        let rows: [(&str, String); 13] = [
+        let rows: [(&str, String); 14] = [
             ("flows created", self.flows_created.to_string()),
             ("flows expired", self.flows_expired.to_string()),
             ("flows evicted", self.flows_evicted.to_string()),
@@ -308,6 +314,10 @@ impl Summary {
             (
                 "ARP replies / echo replies",
                 format!("{} / {}", self.arp_replies, self.echo_replies),
+            ),
+            (
+                "frames fragmented / fragments",
+                format!("{} / {}", self.fragmented, self.fragments),
             ),
             (
                 "first capture time (UTC)",

@@ -139,30 +139,80 @@ pub fn udp_out(sp: u16) -> Vec<u8> {
     )
 }
 
-/// Split the IPv4 packet of Ethernet frame `f` (no VLAN, no options
-/// needed) into fragments of `chunk` payload bytes (a multiple of 8), in
-/// order; each with its own header checksum.
-pub fn fragment(f: &[u8], chunk: usize) -> Vec<Vec<u8>> {
-    assert_eq!(chunk % 8, 0);
-    let l3 = 14;
-    let ihl = usize::from(f[l3] & 0xf) * 4;
-    let total = usize::from(u16::from_be_bytes([f[l3 + 2], f[l3 + 3]]));
-    let payload = &f[l3 + ihl..l3 + total];
+/// Offset of the IPv4/IPv6 header in the untagged frames the builders make.
+pub const L3: usize = 14;
+
+/// UDP from HOST:40000 to REMOTE:9000 with `len` payload bytes (a
+/// pattern), IPv4 identification 0x4242, DF as given (oversized-frame tests).
+pub fn udp_out_sized(len: usize, df: bool) -> Vec<u8> {
+    let payload: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+    let mut f = dataplane::traffic::ipv4(
+        HOST_MAC,
+        LAN_MAC,
+        HOST,
+        REMOTE,
+        64,
+        0x4242,
+        wire::PROTO_UDP,
+        &dataplane::traffic::udp_dgram(40000, 9000, &payload),
+    );
+    set_df(&mut f, df);
+    f
+}
+
+/// Set or clear DF of the IPv4 frame `f` (checksum refilled).
+pub fn set_df(f: &mut [u8], df: bool) {
+    let mut ip = net::ipv4::Packet::new_checked(&mut f[L3..]).unwrap();
+    ip.set_dont_frag(df);
+    ip.fill_checksum();
+}
+
+/// The IPv4 view of an untagged frame.
+pub fn ip_of(f: &[u8]) -> net::ipv4::Packet<&[u8]> {
+    net::ipv4::Packet::new_checked(&f[L3..]).unwrap()
+}
+
+/// Reassemble IPv4 fragments (frames, IPv4 at [`L3`]): the payload in
+/// offset order, after checking each fragment (≤ `mtu`, header checksum,
+/// MF on all but the last, 8-byte multiples). Panics on a gap or overlap.
+pub fn reassemble_ipv4(frags: &[Vec<u8>], mtu: usize) -> Vec<u8> {
+    let mut parts: Vec<(usize, bool, Vec<u8>)> = frags
+        .iter()
+        .map(|f| {
+            let p = ip_of(f);
+            assert!(usize::from(p.total_len()) <= mtu, "fragment over the MTU");
+            assert!(p.verify_checksum(), "fragment header checksum");
+            (
+                usize::from(p.frag_offset()),
+                p.more_frags(),
+                p.payload().to_vec(),
+            )
+        })
+        .collect();
+    parts.sort_by_key(|p| p.0);
     let mut out = Vec::new();
-    let mut off = 0;
-    while off < payload.len() {
-        let end = (off + chunk).min(payload.len());
-        let mut fr = f[..l3 + ihl].to_vec();
-        fr.extend_from_slice(&payload[off..end]);
-        let len = (ihl + end - off) as u16;
-        fr[l3 + 2..l3 + 4].copy_from_slice(&len.to_be_bytes());
-        let mf = if end < payload.len() { 0x2000 } else { 0 };
-        fr[l3 + 6..l3 + 8].copy_from_slice(&(((off / 8) as u16) | mf).to_be_bytes());
-        fr[l3 + 10..l3 + 12].fill(0);
-        let ck = net::checksum::checksum(&fr[l3..l3 + ihl]);
-        fr[l3 + 10..l3 + 12].copy_from_slice(&ck.to_be_bytes());
-        out.push(fr);
-        off = end;
+    for (i, (off, mf, data)) in parts.iter().enumerate() {
+        assert_eq!(*off, out.len(), "fragment {i} starts where the last ended");
+        assert_eq!(*mf, i + 1 < parts.len(), "MF on all but the last");
+        if *mf {
+            assert_eq!(data.len() % 8, 0);
+        }
+        out.extend_from_slice(data);
     }
     out
+}
+
+/// Split the IPv4 packet of Ethernet frame `f` (untagged) into fragments
+/// whose IP packets are at most `mtu` bytes (`net`'s fragmenter), each
+/// behind `f`'s Ethernet header, in order.
+pub fn fragment(f: &[u8], mtu: usize) -> Vec<Vec<u8>> {
+    net::build::ipv4_fragments(&f[L3..], mtu)
+        .expect("fragmentable")
+        .into_iter()
+        .map(|ip| {
+            let mut x = f[..L3].to_vec();
+            x.extend_from_slice(&ip);
+            x
+        })
+        .collect()
 }
