@@ -713,7 +713,7 @@ pub struct ReplayOptions {
     /// `--drops FILE`: the dropped frames, pcapng, reason in a comment.
     pub drops: Option<PathBuf>,
     /// `--workers N`: pipelines run in one thread with the hand-off
-    /// between them ([`workers`]); 1 = one pipeline.
+    /// between them (`replay/workers.rs`); 1 = one pipeline.
     pub workers: usize,
 }
 

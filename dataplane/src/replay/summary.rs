@@ -3,8 +3,8 @@
 //! records, flows, the capture's first and last time, and whether the
 //! replay was stopped by a signal before the end of its inputs.
 //!
-//! Every name in the JSON and the table is snake_case (the NAT's reasons,
-//! CamelCase in the `nat` crate, are converted by [`snake_case`]).
+//! Every name in the JSON and the table is snake_case (the NAT's reasons
+//! by `nat::DropReason::name`).
 
 use std::collections::BTreeMap;
 
