@@ -11,8 +11,9 @@
 //!                     once for the burst's NAT pass)
 //!                   → generated frames copied into fresh mbufs
 //!                   → tx_burst per output port (unsent frames are freed, counted)
-//! each loop:        frames other workers handed over (one bounded queue per
-//!                   worker pair, `handoff_queue`) → process_handoff → as above
+//! each loop:        what other workers handed over (one bounded queue per
+//!                   worker pair, `handoff_queue`; all it holds, a burst at a
+//!                   time) → process_handoff → as above
 //! every ≥ 1 ms:     pipeline.poll_timers(now) (neighbour timers, its NAT's
 //!                   expiry; IPv6 flow expiry on worker 0 only)
 //! every ≥ 1 s:      (main lcore only) rte_eth_stats_get + rte_eth_link_get_nowait
@@ -566,7 +567,7 @@ impl WorkerCtx {
                 self.dispose(ingress, &mut rx, &mut out, &mut txq, &mut st);
                 self.flush(q, &mut txq, &mut st);
             }
-            // Frames other workers handed over, a burst per queue at most.
+            // What other workers handed over.
             if handoffs.n > 1 {
                 let n = self.take_handoffs(&handoffs, &mut handed, &mut txq, &mut out, &mut st);
                 if n > 0 {
@@ -695,9 +696,9 @@ impl WorkerCtx {
         self.queue_generated(&mut out.generated, txq, st);
     }
 
-    /// Run what the other workers handed to this one: up to a burst from
-    /// each queue, in runs of one ingress port and kind. Returns the frames
-    /// taken.
+    /// Run what the other workers handed to this one: what each queue
+    /// holds now, in runs of at most a burst of one ingress port and kind.
+    /// Returns the frames taken.
     fn take_handoffs(
         &mut self,
         hs: &Handoffs,
@@ -712,10 +713,15 @@ impl WorkerCtx {
             let q = &hs.q[from * n + me];
             let mut taken = 0;
             let mut run: Option<(PortId, bool)> = None;
-            while taken < usize::from(self.burst) {
+            // Everything queued now (at most the queue's capacity), in
+            // runs of a burst: the owner keeps up with its receivers.
+            let limit = q.len();
+            while taken < limit {
                 let Some(h) = q.pop() else { break };
                 taken += 1;
-                if run.is_some_and(|r| r != (h.port, h.hairpin)) {
+                if run.is_some_and(|r| r != (h.port, h.hairpin))
+                    || buf.len() >= usize::from(self.burst)
+                {
                     self.run_handed(run, buf, txq, out, st);
                 }
                 run = Some((h.port, h.hairpin));

@@ -4,7 +4,7 @@
 use super::*;
 
 impl Pipeline {
-    /// The worker owning the session of IPv4 frame `f` (classified as
+    /// The worker owning the session of IPv4 frame `f` (unicast to the port) (classified as
     /// `cls`) received on `ingress`, if it is not this one.
     #[inline]
     pub(super) fn foreign_owner(
@@ -14,8 +14,13 @@ impl Pipeline {
         cls: &Classified,
     ) -> Option<usize> {
         let nat = self.shared.nat.as_ref()?;
-        let role = self.shared.ports.get(usize::from(ingress))?.role;
-        let w = nat.owner_of(f, cls, role)?;
+        let port = self.shared.ports.get(usize::from(ingress))?;
+        // Only unicast frames for this port go on: the rest (not for us,
+        // broadcast, multicast) is decided here without a hand-off.
+        if f.get(..6)? != port.mac {
+            return None;
+        }
+        let w = nat.owner_of(f, cls, port.role)?;
         (w != self.worker).then_some(w)
     }
 
