@@ -490,10 +490,11 @@ pub fn drive_full(
     let mut seen: Vec<u64> = Vec::new();
     let mut carry: Option<(PortId, Packet, u64)> = None;
     let mut carry_pre = Prefetch::default();
-    let mut items: Vec<workers::Item> = Vec::with_capacity(burst);
+    let mut scratch = workers::Scratch::default();
     let keep_inputs = verdicts.as_ref().is_some_and(|v| v.wants_input());
     // Classifications from the read-ahead (empty without read-ahead).
     let mut pres: Vec<Prefetch> = Vec::with_capacity(burst);
+    let mut items: Vec<workers::Item> = Vec::with_capacity(burst);
     let mut ahead = Ahead::new(
         burst,
         feed.may_read_ahead() && first_pipeline.uses_prefetch(),
@@ -574,23 +575,13 @@ pub fn drive_full(
         count += items.len() as u64;
         // The burst, split by receiving worker (in worker order).
         if nw == 1 {
-            queue.push_back(workers::Batch {
-                worker: 0,
-                ingress: port,
-                handed: None,
-                items: core::mem::take(&mut items),
-                pres: core::mem::take(&mut pres),
-            });
+            let mut b = scratch.batch(0, port, None);
+            core::mem::swap(&mut b.items, &mut items);
+            core::mem::swap(&mut b.pres, &mut pres);
+            queue.push_back(b);
         } else {
-            let mut parts: Vec<workers::Batch> = (0..nw)
-                .map(|w| workers::Batch {
-                    worker: w,
-                    ingress: port,
-                    handed: None,
-                    items: Vec::new(),
-                    pres: Vec::new(),
-                })
-                .collect();
+            let mut parts: Vec<workers::Batch> =
+                (0..nw).map(|w| scratch.batch(w, port, None)).collect();
             for (k, it) in items.drain(..).enumerate() {
                 let r = workers::receiver(&it.frame, nw);
                 if let Some(p) = pres.get(k) {
@@ -608,6 +599,7 @@ pub fn drive_full(
             &mut sink,
             verdicts.as_deref_mut(),
             cap,
+            &mut scratch,
         )?;
         // `now` never moves backwards; remember the latest capture time.
         now = Some(n.max(Timestamp::from_nanos(last)));

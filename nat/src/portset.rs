@@ -39,14 +39,21 @@ impl PortSet {
     pub fn new(range: PortRange) -> Self {
         let mut s = Self::granted(range);
         s.granted = None;
-        for w in 0..s.words.len() {
-            let m = s.word_mask(w);
-            s.words[w] = m;
-            if m != 0 {
-                s.summary[w / 64] |= 1 << (w % 64);
-            }
-            s.free += m.count_ones();
+        let nw = s.words.len();
+        if nw == 0 {
+            return s;
         }
+        // Every word full but the first and last (the range's edges).
+        s.words.fill(u64::MAX);
+        s.words[0] = s.word_mask(0);
+        s.words[nw - 1] = s.word_mask(nw - 1);
+        s.summary.fill(u64::MAX);
+        if !nw.is_multiple_of(64)
+            && let Some(last) = s.summary.last_mut()
+        {
+            *last = (1u64 << (nw % 64)) - 1;
+        }
+        s.free = s.n;
         s
     }
 
