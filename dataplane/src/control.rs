@@ -13,7 +13,7 @@
 //! | `counters` | summed pipeline counters (rx/tx per port, drops by reason, …) |
 //! | `nat` | NAT statistics (`nat::NatStats`) |
 //! | `occupancy` | NAT sessions / ports in use, IPv6 flows, neighbour entries |
-//! | `sessions [inside=IP] [proto=N] [limit=N]` | NAT sessions (a scan: O(sessions)) |
+//! | `sessions [inside=IP] [proto=N] [limit=N] [format=json\|text]` | NAT sessions of every worker, JSON or one `conntrack -L` line each (`crate::sessions`; a scan: O(sessions)) |
 //! | `neighbors` | neighbour entries: port, ip, mac, state (`REACHABLE`, `STALE`, ...), seconds since confirmed (a scan) |
 //! | `ports` | DPDK ports: link status, speed and `rte_eth_stats` as last sampled (`[]` without DPDK ports) |
 //! | `metrics` | the Prometheus text |
@@ -229,16 +229,22 @@ pub fn answer_with(shared: &Shared, ports: Option<&dyn PortStatsSource>, line: &
             let clear = cmd == "clear-sessions";
             let mut f = nat::SessionFilter::default();
             let mut limit = 100usize;
+            let mut text = false;
             for w in words {
                 let (k, val) = w.split_once('=').unwrap_or((w, ""));
                 let ok = match k {
                     "inside" => val.parse().map(|a| f.inside = Some(a)).is_ok(),
                     "proto" => val.parse().map(|p| f.proto = Some(p)).is_ok(),
                     "limit" if !clear => val.parse().map(|l: usize| limit = l.min(100_000)).is_ok(),
+                    "format" if !clear => match val {
+                        "text" => { text = true; true }
+                        "json" => { text = false; true }
+                        _ => false,
+                    },
                     _ => false,
                 };
                 if !ok {
-                    let usage = if clear { "inside=IP proto=N" } else { "inside=IP proto=N limit=N" };
+                    let usage = if clear { "inside=IP proto=N" } else { "inside=IP proto=N limit=N format=json|text" };
                     return format!("error: bad filter `{w}` ({usage})\n");
                 }
             }
@@ -246,6 +252,15 @@ pub fn answer_with(shared: &Shared, ports: Option<&dyn PortStatsSource>, line: &
                 let removed = n.sessions_clear(&f);
                 tracing::info!(removed, inside = ?f.inside, proto = ?f.proto, "NAT sessions cleared by ctl");
                 json!({ "removed": removed })
+            } else if text {
+                // One `conntrack -L` line per session (crate::sessions).
+                let now = n.clock_ns();
+                let mut out = String::new();
+                for (w, s) in n.sessions_by_worker(&f, limit) {
+                    out.push_str(&crate::sessions::text_line(w, &s, now));
+                    out.push('\n');
+                }
+                return out;
             } else {
                 serde_json::to_value(n.sessions_scan(&f, limit)).unwrap_or_default()
             }
@@ -268,7 +283,7 @@ pub fn answer_with(shared: &Shared, ports: Option<&dyn PortStatsSource>, line: &
             serde_json::Value::Array(rows)
         }
         "metrics" => return metrics_text_with(shared, ports),
-        _ => return "error: commands: counters | nat | occupancy | sessions [inside=IP] [proto=N] [limit=N] | clear-sessions [inside=IP] [proto=N] | neighbors | ports | metrics\n".into(),
+        _ => return "error: commands: counters | nat | occupancy | sessions [inside=IP] [proto=N] [limit=N] [format=json|text] | clear-sessions [inside=IP] [proto=N] | neighbors | ports | metrics\n".into(),
     };
     let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
     s.push('\n');

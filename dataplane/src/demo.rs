@@ -583,6 +583,7 @@ fn run_inner(
         &mut sink,
         1,
         None,
+        None,
         |_| {},
     )?;
     let wall = t0.elapsed().as_secs_f64();

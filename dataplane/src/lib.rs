@@ -12,6 +12,7 @@ pub mod neighbor;
 pub mod pipeline;
 pub mod ratelimit;
 pub mod replay;
+pub mod sessions;
 pub mod time;
 pub mod traffic;
 pub mod v6flow;

@@ -74,6 +74,16 @@ enum Cmd {
         /// says in which order frames come out). 1..=128.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=128))]
         workers: u16,
+        /// Write the NAT sessions alive at the end of the replay (or at
+        /// `--sessions-at`) to FILE, one per line as `conntrack -L` prints
+        /// them (JSON lines with `--json`). Written to a temporary file and
+        /// renamed at the end; never over an input.
+        #[arg(long, value_name = "FILE")]
+        sessions: Option<PathBuf>,
+        /// Capture time of the `--sessions` snapshot: seconds since the
+        /// Unix epoch (fractions allowed) or +SECONDS after the first packet.
+        #[arg(long, value_name = "T", requires = "sessions", value_parser = dataplane::replay::sessions::SessionsAt::parse)]
+        sessions_at: Option<dataplane::replay::sessions::SessionsAt>,
     },
     /// Validate a configuration file; explains the first error with its field.
     CheckConfig { file: PathBuf },
@@ -87,7 +97,7 @@ enum Cmd {
         /// Socket path (default: the config's `control.socket` default).
         #[arg(long, default_value = "/tmp/dataplane.sock")]
         socket: PathBuf,
-        /// counters | nat | occupancy | sessions [inside=IP] [proto=N] [limit=N] | neighbors | metrics
+        /// counters | nat | occupancy | sessions [inside=IP] [proto=N] [limit=N] [format=json|text] | neighbors | metrics
         #[arg(required = true)]
         command: Vec<String>,
     },
@@ -151,6 +161,8 @@ fn main() -> ExitCode {
             verdicts,
             drops,
             workers,
+            sessions,
+            sessions_at,
         } => replay(
             &config,
             &inputs,
@@ -161,6 +173,9 @@ fn main() -> ExitCode {
                 verdicts,
                 drops,
                 workers: usize::from(workers),
+                sessions,
+                sessions_at: sessions_at.unwrap_or(dataplane::replay::sessions::SessionsAt::End),
+                sessions_json: json,
             },
         ),
         Cmd::Ctl { socket, command } => {

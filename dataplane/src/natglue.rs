@@ -265,14 +265,36 @@ impl NatStage {
     /// Sessions of every worker matching `f`, at most `limit` in all
     /// (worker order, then table order). Locks each NAT once, in turn.
     pub fn sessions_scan(&self, f: &nat::SessionFilter, limit: usize) -> Vec<nat::SessionInfo> {
+        self.sessions_by_worker(f, limit)
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect()
+    }
+
+    /// [`NatStage::sessions_scan`] with the worker owning each session.
+    pub fn sessions_by_worker(
+        &self,
+        f: &nat::SessionFilter,
+        limit: usize,
+    ) -> Vec<(usize, nat::SessionInfo)> {
         let mut out = Vec::new();
         for w in 0..self.workers() {
             if out.len() >= limit {
                 break;
             }
-            out.extend(self.lock(w).sessions_scan(f, limit - out.len()));
+            let got = self.lock(w).sessions_scan(f, limit - out.len());
+            out.extend(got.into_iter().map(|s| (w, s)));
         }
         out
+    }
+
+    /// The latest time any worker's NAT was given (ns): what `ctl`
+    /// measures sessions' remaining time from.
+    pub fn clock_ns(&self) -> u64 {
+        (0..self.workers())
+            .map(|w| self.lock(w).clock_ns())
+            .max()
+            .unwrap_or(0)
     }
 
     /// Release every worker's sessions matching `f`; how many.

@@ -26,6 +26,7 @@
 pub mod capture;
 pub mod linktype;
 pub mod output;
+pub mod sessions;
 pub mod stop;
 pub mod summary;
 pub mod verdicts;
@@ -220,6 +221,22 @@ pub fn parse_inputs(cfg: &Config, args: &[String]) -> Result<Vec<(PortId, PathBu
 
 /// Progress reporting hook (called every `PROGRESS_EVERY` packets).
 pub const PROGRESS_EVERY: u64 = 65_536;
+
+/// Something `drive_full` hands the pipelines' state to at one capture
+/// time (`replay --sessions`).
+pub trait Snapshot {
+    /// The capture time (ns) to take it at, given the first packet's;
+    /// `None`: after the last packet.
+    fn at_ns(&self, first_ns: u64) -> Option<u64>;
+
+    /// Take it, with `now` the capture time it is taken at: after every
+    /// packet up to that time went through (one-frame bursts: exactly;
+    /// with bursts, at the first burst starting later).
+    ///
+    /// # Errors
+    /// Output errors.
+    fn take(&mut self, shared: &Shared, now: Timestamp) -> Result<(), ReplayError>;
+}
 
 /// A time-ordered stream of `(ingress port, packet)`.
 pub trait Feed {
@@ -448,6 +465,7 @@ pub fn drive_bursts(
         sink,
         burst,
         None,
+        None,
         progress,
     )?;
     let span = d.span_ns();
@@ -468,9 +486,11 @@ pub fn drive_full(
     sink: &mut dyn PacketSink,
     burst: usize,
     mut verdicts: Option<&mut dyn VerdictSink>,
+    mut snapshot: Option<&mut dyn Snapshot>,
     mut progress: impl FnMut(u64),
 ) -> Result<DriveStats, ReplayError> {
     let burst = burst.clamp(1, 1024);
+    let mut snapped = false;
     let Some(first_pipeline) = pipelines.first() else {
         return Ok(DriveStats::default());
     };
@@ -560,7 +580,15 @@ pub fn drive_full(
         }
         let ts0 = items[0].ts;
         let last = items.iter().map(|i| i.ts).max().unwrap_or(ts0);
-        first_ts.get_or_insert(ts0);
+        let first = *first_ts.get_or_insert(ts0);
+        if !snapped
+            && let Some(s) = snapshot.as_deref_mut()
+            && let Some(t) = s.at_ns(first)
+            && ts0 > t
+        {
+            s.take(pipelines[0].shared(), Timestamp::from_nanos(t))?;
+            snapped = true;
+        }
         let t = Timestamp::from_nanos(ts0);
         let n = match now {
             Some(prev) if prev >= t => prev,
@@ -606,6 +634,14 @@ pub fn drive_full(
         if before / PROGRESS_EVERY != count / PROGRESS_EVERY {
             progress(count);
         }
+    }
+    if !snapped && let Some(s) = snapshot {
+        let t = s
+            .at_ns(first_ts.unwrap_or(0))
+            .map(Timestamp::from_nanos)
+            .or(now)
+            .unwrap_or(Timestamp::ZERO);
+        s.take(pipelines[0].shared(), t)?;
     }
     if let Some(n) = now {
         let mut rest = Vec::new();
@@ -653,6 +689,7 @@ pub fn replay_packets(
         &mut feed,
         sink,
         1,
+        None,
         None,
         |_| {},
     )?;
@@ -707,6 +744,11 @@ pub struct ReplayOptions {
     /// `--workers N`: pipelines run in one thread with the hand-off
     /// between them (`replay/workers.rs`); 1 = one pipeline.
     pub workers: usize,
+    /// `--sessions FILE`: the NAT sessions alive at `sessions_at`
+    /// ([`sessions`]), as JSON lines with `sessions_json` (`--json`).
+    pub sessions: Option<PathBuf>,
+    pub sessions_at: sessions::SessionsAt,
+    pub sessions_json: bool,
 }
 
 impl Default for ReplayOptions {
@@ -716,6 +758,9 @@ impl Default for ReplayOptions {
             verdicts: None,
             drops: None,
             workers: 1,
+            sessions: None,
+            sessions_at: sessions::SessionsAt::End,
+            sessions_json: false,
         }
     }
 }
@@ -735,6 +780,7 @@ pub fn check_extra_outputs(
     let extras: Vec<(&str, &PathBuf)> = [
         ("--verdicts", opts.verdicts.as_ref()),
         ("--drops", opts.drops.as_ref()),
+        ("--sessions", opts.sessions.as_ref()),
     ]
     .into_iter()
     .filter_map(|(f, p)| p.map(|p| (f, p)))
@@ -830,6 +876,14 @@ pub fn replay_files_with(
     } else {
         None
     };
+    let mut sfile = match &opts.sessions {
+        Some(p) => Some(sessions::SessionsFile::create(
+            p,
+            opts.sessions_at,
+            opts.sessions_json,
+        )?),
+        None => None,
+    };
     // Outputs exist: a signal now finishes them (if handlers are installed).
     stop::arm();
     let mut pipelines: Vec<Pipeline> = (0..nw)
@@ -844,6 +898,7 @@ pub fn replay_files_with(
         &mut sink,
         opts.burst,
         vfiles.as_mut().map(|v| v as &mut dyn VerdictSink),
+        sfile.as_mut().map(|v| v as &mut dyn Snapshot),
         |n| {
             if let Some(b) = &bar {
                 b.set_message(format!("{n} packets"));
@@ -870,6 +925,9 @@ pub fn replay_files_with(
             return Err(e);
         }
     };
+    if let Some(f) = sfile.as_mut() {
+        f.finish()?;
+    }
     let wall = t0.elapsed().as_secs_f64();
     let interrupted = stop::requested().map(|s| stop::signal_name(s).to_string());
     tracing::info!(

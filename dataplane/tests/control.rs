@@ -56,6 +56,20 @@ fn metrics_and_ctl_socket_serve_live_counters() {
     let sessions = control::ctl(&sock, &format!("sessions inside={HOST} limit=10")).unwrap();
     let j: serde_json::Value = serde_json::from_str(&sessions).unwrap();
     assert_eq!(j.as_array().unwrap().len(), 1, "{j}");
+    // The same session as a `conntrack -L` line.
+    let text = control::ctl(&sock, &format!("sessions inside={HOST} format=text")).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.starts_with("udp      17 ")
+            && text.contains(&format!("src={HOST} dst="))
+            && text.trim_end().ends_with("kind=masquerade worker=0"),
+        "{text}"
+    );
+    assert!(
+        control::ctl(&sock, "sessions format=xml")
+            .unwrap()
+            .starts_with("error:")
+    );
     let none = control::ctl(&sock, "sessions inside=192.168.1.99").unwrap();
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&none)

@@ -134,7 +134,7 @@ fn opts(s: &Scenario, burst: usize) -> ReplayOptions {
         burst,
         verdicts: Some(s.dir.join("verdicts.jsonl")),
         drops: Some(s.dir.join("drops.pcapng")),
-        workers: 1,
+        ..ReplayOptions::default()
     }
 }
 
@@ -305,7 +305,7 @@ fn verdict_outputs_never_overwrite_inputs() {
                 burst: 1,
                 verdicts: v.clone(),
                 drops: d.clone(),
-                workers: 1,
+                ..ReplayOptions::default()
             },
         )
         .unwrap_err();
@@ -323,7 +323,7 @@ fn verdict_outputs_never_overwrite_inputs() {
             burst: 1,
             verdicts: Some(s.dir.join("out/./lan.pcap")),
             drops: None,
-            workers: 1,
+            ..ReplayOptions::default()
         },
     )
     .unwrap_err();
@@ -336,7 +336,7 @@ fn verdict_outputs_never_overwrite_inputs() {
             burst: 1,
             verdicts: Some(same.clone()),
             drops: Some(same),
-            workers: 1,
+            ..ReplayOptions::default()
         },
     )
     .unwrap_err();

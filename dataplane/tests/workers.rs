@@ -290,7 +290,7 @@ fn run(
         .collect();
     let mut feed = Loop(net.clone());
     let mut sink = Loop(net.clone());
-    replay::drive_full(&mut pipelines, &mut feed, &mut sink, 1, None, |_| {}).unwrap();
+    replay::drive_full(&mut pipelines, &mut feed, &mut sink, 1, None, None, |_| {}).unwrap();
     let snap = shared.counters.snapshot(&shared.port_names());
     {
         // No external endpoint is held by two workers' sessions.

@@ -269,6 +269,14 @@ pub struct SessionInfo {
     pub external: (Ipv4Addr, u16),
     pub remote: (Ipv4Addr, u16),
     pub expires_at_ns: u64,
+    /// TCP: the tracking state as conntrack names it
+    /// ([`tcp::TcpTrack::state_name`]); `None` for UDP and ICMP.
+    pub state: Option<&'static str>,
+    /// The first packet's addresses and ports (src, sport, dst, dport), as
+    /// conntrack's original direction.
+    pub original: (Ipv4Addr, u16, Ipv4Addr, u16),
+    /// A reply's, as it arrives (conntrack's reply direction).
+    pub reply: (Ipv4Addr, u16, Ipv4Addr, u16),
 }
 
 /// The session-table key of a tuple: the IPv4 5-tuple packed into 104 bits
@@ -1465,6 +1473,14 @@ impl Nat {
         n
     }
 
+    /// The latest time this NAT was given (ns; by packets creating
+    /// sessions and by polls): what a session's remaining time is measured
+    /// from when no packet time is at hand (`ctl sessions`). O(1).
+    #[must_use]
+    pub fn clock_ns(&self) -> u64 {
+        self.last_now
+    }
+
     /// Counter snapshot. O(reasons).
     #[must_use]
     pub fn stats(&self) -> NatStats {
@@ -1516,6 +1532,7 @@ impl Nat {
             .take(limit)
             .map(|(_, _, _, s, exp)| {
                 let (inside, external, remote) = s.endpoints();
+                let r = s.xlat.reversed();
                 SessionInfo {
                     kind: s.kind,
                     proto: s.orig.proto,
@@ -1523,6 +1540,9 @@ impl Nat {
                     external,
                     remote,
                     expires_at_ns: exp.as_nanos(),
+                    state: (s.orig.proto == ip_protocol::TCP).then(|| s.tcp.state_name()),
+                    original: (s.orig.src, s.orig.sport, s.orig.dst, s.orig.dport),
+                    reply: (r.src, r.sport, r.dst, r.dport),
                 }
             })
             .collect()

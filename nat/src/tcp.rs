@@ -89,19 +89,29 @@ impl TcpTrack {
         }
     }
 
+    /// The tracking state as conntrack names it: `SYN_SENT` (the
+    /// originator's SYN only), `SYN_RECV` (the other side's only),
+    /// `ESTABLISHED`, `FIN_WAIT` (one FIN), `TIME_WAIT` (FIN both ways),
+    /// `CLOSE` (RST seen).
+    #[must_use]
+    pub fn state_name(&self) -> &'static str {
+        let s = self.0;
+        if s & RST_SEEN != 0 {
+            "CLOSE"
+        } else if s & (FIN_O | FIN_R) == (FIN_O | FIN_R) {
+            "TIME_WAIT"
+        } else if s & (FIN_O | FIN_R) != 0 {
+            "FIN_WAIT"
+        } else if s & (SYN_O | SYN_R) == (SYN_O | SYN_R) {
+            "ESTABLISHED"
+        } else if s & SYN_O != 0 {
+            "SYN_SENT"
+        } else {
+            "SYN_RECV"
+        }
+    }
+
     /// Whether a SYN was seen both ways.
-    /// The state as a byte (for publishing it, see `Nat::fast_check`).
-    #[must_use]
-    pub fn bits(self) -> u8 {
-        self.0
-    }
-
-    /// The state [`TcpTrack::bits`] gave.
-    #[must_use]
-    pub fn from_bits(b: u8) -> Self {
-        Self(b)
-    }
-
     #[must_use]
     pub fn established_once(&self) -> bool {
         self.0 & (SYN_O | SYN_R) == (SYN_O | SYN_R)

@@ -30,7 +30,7 @@
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use pcap_file::DataLink;
@@ -42,6 +42,7 @@ use pcap_file::pcapng::blocks::interface_description::{
 use serde::Serialize;
 use serde_json::Value;
 
+use super::output::{TmpFile, io_err, pcap_err};
 use super::summary::rfc3339;
 use super::{OUT_SNAPLEN, ReplayError};
 use crate::pipeline::{Disposition, PortId};
@@ -86,67 +87,6 @@ pub trait VerdictSink {
     /// I/O errors.
     fn finish(&mut self) -> Result<(), ReplayError> {
         Ok(())
-    }
-}
-
-/// The temporary file `path` is written to: `.NAME.PID.tmp` beside it.
-pub fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
-}
-
-fn io_err(path: &Path, source: std::io::Error) -> ReplayError {
-    ReplayError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-fn pcap_err(path: &Path, e: &pcap_file::PcapError) -> ReplayError {
-    io_err(path, std::io::Error::other(e.to_string()))
-}
-
-/// A file written under a temporary name and renamed by `commit`; removed
-/// when dropped uncommitted.
-struct TmpFile {
-    path: PathBuf,
-    tmp: PathBuf,
-    done: bool,
-}
-
-impl TmpFile {
-    fn create(path: &Path) -> Result<(TmpFile, BufWriter<File>), ReplayError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-        }
-        let tmp = temp_path(path);
-        let f = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
-        Ok((
-            TmpFile {
-                path: path.to_path_buf(),
-                tmp,
-                done: false,
-            },
-            BufWriter::with_capacity(1 << 16, f),
-        ))
-    }
-
-    fn commit(&mut self, mut w: BufWriter<File>) -> Result<(), ReplayError> {
-        w.flush().map_err(|e| io_err(&self.tmp, e))?;
-        drop(w);
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| io_err(&self.path, e))?;
-        self.done = true;
-        Ok(())
-    }
-}
-
-impl Drop for TmpFile {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
     }
 }
 
