@@ -1,9 +1,12 @@
 //! Real kernel clients through the dataplane: `scripts/netns-check dataplane`
 //! builds the namespace topology (scripts/netns-topology), runs this crate's
-//! `dataplane run` on `net_tap` ports, and asserts ping v4/v6, curl through
-//! masquerade, port forwarding, traceroute, UDP port unreachable, path-MTU
-//! discovery, a 4000-byte ping, two hosts on the same source port, iperf3 and
-//! a clean SIGTERM shutdown. Skips (loudly) without CAP_NET_ADMIN.
+//! `dataplane run` on `net_af_xdp` ports where the kernel allows it (else
+//! `net_tap`: `DP_PORTS=auto`; set `DP_PORTS=af_xdp|tap|af_packet` to choose),
+//! and asserts ping v4/v6, curl through masquerade, port forwarding,
+//! traceroute, UDP port unreachable, path-MTU discovery, a 4000-byte ping
+//! (IPv4 fragments both ways), two hosts on the same source port, iperf3 and a
+//! clean SIGTERM shutdown. Prints which port kind ran. Skips (loudly) without
+//! CAP_NET_ADMIN.
 #![cfg(feature = "dpdk")]
 
 use std::path::Path;
@@ -14,10 +17,11 @@ fn dpdk_netns_kernel_clients() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace root");
+    let ports = std::env::var("DP_PORTS").unwrap_or_else(|_| "auto".to_owned());
     let out = Command::new(root.join("scripts/netns-check"))
         .args(["dataplane", "--iperf-secs", "1"])
         .env("DATAPLANE_BIN", env!("CARGO_BIN_EXE_dataplane"))
-        .env("DP_PORTS", "tap")
+        .env("DP_PORTS", &ports)
         .current_dir(root)
         .output()
         .expect("run scripts/netns-check");
@@ -28,6 +32,23 @@ fn dpdk_netns_kernel_clients() {
         return;
     }
     println!("{stdout}");
+    // Which port kind ran (and why, for auto): on stderr too, so it shows
+    // next to the test's name in a failure and with --no-capture.
+    let kind = stdout
+        .lines()
+        .find(|l| l.starts_with("PORTS "))
+        .unwrap_or("PORTS unknown (no PORTS line)");
+    eprintln!("dpdk_netns_kernel_clients (DP_PORTS={ports}): {kind}");
+    assert!(
+        kind.starts_with("PORTS ") && !kind.starts_with("PORTS unknown"),
+        "netns-check printed no PORTS line:\n{stdout}\n{stderr}"
+    );
+    if ports != "auto" {
+        assert!(
+            kind.starts_with(&format!("PORTS {ports}")),
+            "asked for {ports} ports, ran {kind}"
+        );
+    }
     let required = [
         "ping4",
         "ping6",
