@@ -544,9 +544,9 @@ impl Nat {
         self.process_at(frame, cls, ingress, now.as_nanos(), None)
     }
 
-    /// [`Nat::process`] at `now` ns, with the hash of the frame's lookup
-    /// key when [`Nat::prefetch`] computed it already (`hash` must be what
-    /// it returned for this frame).
+    /// [`Nat::process`] at `now` ns, with the frame's lookup key and its
+    /// hash when the burst's prefetch computed them already (`kh` must be
+    /// what `prefetch_key` returned for this frame).
     #[inline]
     fn process_at(
         &mut self,
@@ -554,11 +554,11 @@ impl Nat {
         cls: &Classified,
         ingress: Side,
         now: u64,
-        hash: Option<u64>,
+        kh: Option<KeyHash>,
     ) -> Verdict {
         match self.prepare(frame, cls, ingress, now) {
             Pre::Done(v) => v,
-            Pre::Go(p) => self.finish(frame, cls, &p, ingress, now, hash),
+            Pre::Go(p) => self.finish(frame, cls, &p, ingress, now, kh),
         }
     }
 
@@ -570,10 +570,17 @@ impl Nat {
     /// `frame`, changes nothing, counts nothing. Cost: one hash.
     #[inline]
     pub fn prefetch(&self, frame: &[u8], cls: &Classified) -> Option<u64> {
+        self.prefetch_key(frame, cls).map(|(_, h)| h)
+    }
+
+    /// [`Nat::prefetch`], keeping the key as well (the lookup reuses both).
+    #[inline]
+    fn prefetch_key(&self, frame: &[u8], cls: &Classified) -> Option<KeyHash> {
         let t = lookup_tuple(frame, cls)?;
-        let h = self.table.hash(&key(&t));
+        let k = key(&t);
+        let h = self.table.hash(&k);
         self.table.prefetch_index(h);
-        Some(h)
+        Some((k, h))
     }
 
     /// Second stage: reads the index bucket of `h` (from
@@ -614,15 +621,15 @@ impl Nat {
         let n = frames.len().min(cls.len()).min(verdicts.len());
         let now = now.as_nanos();
         let mut start = 0;
-        let mut hashes: [Option<u64>; PREFETCH_CHUNK] = [None; PREFETCH_CHUNK];
+        let mut hashes: [Option<KeyHash>; PREFETCH_CHUNK] = [None; PREFETCH_CHUNK];
         while start < n {
             let end = (start + PREFETCH_CHUNK).min(n);
             let hashes = &mut hashes[..end - start];
             if end - start > 1 {
                 for i in start..end {
-                    hashes[i - start] = self.prefetch(frames[i], &cls[i]);
+                    hashes[i - start] = self.prefetch_key(frames[i], &cls[i]);
                 }
-                for h in hashes.iter().flatten() {
+                for (_, h) in hashes.iter().flatten() {
                     self.table.prefetch_entry(*h);
                 }
             } else {
@@ -725,14 +732,14 @@ impl Nat {
         p: &Prep,
         ingress: Side,
         now: u64,
-        hash: Option<u64>,
+        kh: Option<KeyHash>,
     ) -> Verdict {
         let Prep {
             tuple,
             flags,
             icmp_type,
         } = *p;
-        let mut step = self.stage(&tuple, ingress, flags, icmp_type, now, hash);
+        let mut step = self.stage(&tuple, ingress, flags, icmp_type, now, kh);
         let mut hairpin = false;
         if let Step::Xlat(to) = step
             && ingress == Side::Inside
@@ -910,7 +917,7 @@ impl Nat {
     }
 
     /// One NAT stage for a packet with ports: session lookup, else creation.
-    /// `hash`: the hash of `key(t)` if the caller has it.
+    /// `kh`: `key(t)` and its hash if the caller has them.
     #[inline]
     fn stage(
         &mut self,
@@ -919,10 +926,13 @@ impl Nat {
         flags: u8,
         icmp_type: Option<u8>,
         now: u64,
-        hash: Option<u64>,
+        kh: Option<KeyHash>,
     ) -> Step {
-        let k = key(t);
-        let h = hash.unwrap_or_else(|| self.table.hash(&k));
+        let (k, h) = kh.unwrap_or_else(|| {
+            let k = key(t);
+            (k, self.table.hash(&k))
+        });
+        debug_assert_eq!(k, key(t), "a prefetched key of another tuple");
         debug_assert_eq!(h, self.table.hash(&k), "a prefetch hash of another key");
         if let Some((id, dir)) = self.lookup(k, h, now) {
             // Established path: TCP state, refresh, translation target.
