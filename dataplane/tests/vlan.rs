@@ -28,29 +28,6 @@ fn with_vlans(mut c: Config, lan: Option<u16>, wan: Option<u16>) -> Config {
     c
 }
 
-/// `f` with an 802.1Q tag (TPID `tpid`, priority `pcp`, id `vid`) inserted
-/// after the MAC addresses.
-fn tag_with(f: &[u8], tpid: u16, pcp: u8, vid: u16) -> Vec<u8> {
-    let mut t = f[..12].to_vec();
-    t.extend_from_slice(&tpid.to_be_bytes());
-    t.extend_from_slice(&((u16::from(pcp) << 13) | vid).to_be_bytes());
-    t.extend_from_slice(&f[12..]);
-    t
-}
-
-fn tag(f: &[u8], vid: u16) -> Vec<u8> {
-    tag_with(f, 0x8100, 0, vid)
-}
-
-/// The VLAN ids of `f`'s tags (outermost first) and `f` without them.
-fn untag(f: &[u8]) -> (Vec<u16>, Vec<u8>) {
-    let c = wire::classify(f).expect("classifiable frame");
-    let ids = c.vlans[..usize::from(c.vlan_count)].to_vec();
-    let mut u = f[..12].to_vec();
-    u.extend_from_slice(&f[usize::from(c.l3_offset) - 2..]);
-    (ids, u)
-}
-
 /// The whole TCI (PCP, DEI, id) of a singly tagged frame.
 fn tci(f: &[u8]) -> u16 {
     assert_eq!(wire::be16(f, 12), Some(0x8100), "an 802.1Q tag");
@@ -351,4 +328,109 @@ fn vlan_is_validated_naming_the_field() {
     }
     let absent = Config::from_toml_str(dataplane::config::DEFAULT_CONFIG).unwrap();
     assert!(absent.ports.iter().all(|p| p.vlan.is_none()));
+}
+
+mod random {
+    use super::*;
+    use dataplane::PortId;
+    use proptest::prelude::*;
+
+    /// Frames for either port: forwarded, local (ARP, echo), TTL 1, to an
+    /// unknown host, TCP through the NAT.
+    fn templates() -> Vec<Vec<u8>> {
+        let echo = traffic::icmp_echo(8, 9, 1, b"ping");
+        vec![
+            udp_out(1000),
+            udp_in(2000),
+            wire::arp_request(HOST_MAC, HOST, GW),
+            wire::arp_request(ROUTER_MAC, ROUTER, WAN_IP),
+            traffic::ipv4(HOST_MAC, LAN_MAC, HOST, GW, 64, 1, PROTO_ICMP, &echo),
+            traffic::ipv4(
+                ROUTER_MAC, WAN_MAC, REMOTE, WAN_IP, 64, 1, PROTO_ICMP, &echo,
+            ),
+            traffic::ipv4(
+                HOST_MAC,
+                LAN_MAC,
+                HOST,
+                REMOTE,
+                1,
+                1,
+                PROTO_UDP,
+                &traffic::udp_dgram(1, 2, b"x"),
+            ),
+            traffic::ipv4(
+                HOST_MAC,
+                LAN_MAC,
+                HOST2,
+                REMOTE,
+                64,
+                1,
+                PROTO_TCP,
+                &traffic::tcp_seg(40000, 443, 1, 0, tcp::SYN, b""),
+            ),
+        ]
+    }
+
+    /// A template, tagged in one of several ways, maybe with a byte changed.
+    fn frame() -> impl Strategy<Value = Vec<u8>> {
+        let t = templates();
+        let n = t.len();
+        (
+            0..n,
+            0u8..6,
+            proptest::option::of((any::<u16>(), any::<u8>())),
+        )
+            .prop_map(move |(i, how, m)| {
+                let f = &t[i];
+                let mut f = match how {
+                    0 => f.clone(),
+                    1 | 2 => tag(f, LAN_VLAN),
+                    3 => tag(f, WAN_VLAN),
+                    4 => tag(f, 0),
+                    _ => tag(&tag(f, LAN_VLAN), LAN_VLAN),
+                };
+                if let Some((pos, b)) = m {
+                    let l = f.len();
+                    f[usize::from(pos) % l] ^= b;
+                }
+                f
+            })
+    }
+
+    proptest! {
+        /// Whatever comes in, every frame leaving the VLAN port carries
+        /// exactly its tag and every frame leaving the untagged port none.
+        #[test]
+        fn every_frame_out_carries_exactly_its_ports_tag(
+            input in proptest::collection::vec((0u16..2, frame(), 0u64..2_000_000_000), 1..40)
+        ) {
+            let mut p = single(with_vlans(nat_config(), Some(LAN_VLAN), None)).unwrap();
+            let want = |port: PortId| -> Vec<u16> {
+                if port == LAN { vec![LAN_VLAN] } else { vec![] }
+            };
+            let mut now = 1_000_000_000u64;
+            let mut out = Output::default();
+            for (port, f, dt) in input {
+                now += dt;
+                let t = dataplane::Timestamp::from_nanos(now);
+                p.poll_timers(t);
+                let mut frames = vec![f];
+                p.process(port, &mut frames, t, &mut out);
+                prop_assert_eq!(out.dispositions.len(), 1);
+                prop_assert_eq!(out.generated.len(), out.generated_cause.len());
+                if let Disposition::Tx(e) = out.dispositions[0] {
+                    let c = wire::classify(&frames[0]);
+                    prop_assert!(c.is_ok(), "sent frame classifies");
+                    let c = c.unwrap();
+                    prop_assert_eq!(c.vlans[..usize::from(c.vlan_count)].to_vec(), want(e));
+                }
+                for (e, g) in &out.generated {
+                    let c = wire::classify(g);
+                    prop_assert!(c.is_ok(), "generated frame classifies");
+                    let c = c.unwrap();
+                    prop_assert_eq!(c.vlans[..usize::from(c.vlan_count)].to_vec(), want(*e));
+                }
+            }
+        }
+    }
 }
