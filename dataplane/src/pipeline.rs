@@ -706,6 +706,9 @@ impl Pipeline {
         // Several workers: frames whose NAT session another worker owns go
         // to it before any stage runs here.
         let dispatch = !self.handed && self.shared.nat.as_ref().is_some_and(|n| n.workers() > 1);
+        // Read once per burst: without VLAN ports, no per-frame VLAN work
+        // but the tagged-frame check.
+        let vlan_any = self.shared.vlan_any;
         for (i, f) in frames.iter_mut().enumerate() {
             let d = match ingress {
                 Some(p) => {
@@ -715,7 +718,7 @@ impl Pipeline {
                     // frame (handed frames were untagged by their first
                     // worker); without VLAN ports only a tagged frame
                     // goes in (to be dropped).
-                    if !self.handed && (self.shared.vlan_any || vlan::is_tagged(f.data())) {
+                    if !self.handed && (vlan_any || vlan::is_tagged(f.data())) {
                         match self.vlan_ingress(p, f) {
                             Ok(vlan::Untagged::AsReceived) => {}
                             Ok(vlan::Untagged::Removed) => known = None,
@@ -778,7 +781,7 @@ impl Pipeline {
                 }
                 None => Disposition::Drop(DropReason::Malformed),
             };
-            let d = if self.shared.vlan_any {
+            let d = if vlan_any {
                 self.vlan_egress(f, d)
             } else {
                 d
@@ -825,7 +828,7 @@ impl Pipeline {
                 for _ in before..out.generated.len() {
                     out.generated_cause.push(Some(i as u32));
                 }
-                let d = if self.shared.vlan_any {
+                let d = if vlan_any {
                     self.vlan_egress(&mut frames[i], d)
                 } else {
                     d
