@@ -781,11 +781,7 @@ impl Pipeline {
                 }
                 None => Disposition::Drop(DropReason::Malformed),
             };
-            let d = if vlan_any {
-                self.vlan_egress(f, d)
-            } else {
-                d
-            };
+            let d = if vlan_any { self.vlan_egress(f, d) } else { d };
             self.account(d);
             out.dispositions.push(d);
         }

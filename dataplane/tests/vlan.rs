@@ -11,7 +11,7 @@ use core::net::IpAddr;
 use dataplane::config::Config;
 use dataplane::pipeline::{Disposition, DropReason, Output, single};
 use dataplane::traffic::{self, tcp};
-use dataplane::wire::{self, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use dataplane::wire::{self, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 
 const LAN_VLAN: u16 = 10;
 const WAN_VLAN: u16 = 20;
@@ -187,6 +187,61 @@ fn arp_and_echo_to_the_router_on_a_vlan_port_are_answered_tagged() {
     assert_eq!((v.src, v.dst), (IpAddr::V4(GW), IpAddr::V4(HOST)));
     assert_eq!((v.icmp, v.dst_mac), (Some((0, 0)), HOST_MAC));
     assert!(traffic::checksums_ok(&f));
+}
+
+fn ns_for(target: core::net::Ipv6Addr, from: core::net::Ipv6Addr, mac: wire::Mac) -> Vec<u8> {
+    let mut b = vec![135, 0, 0, 0, 0, 0, 0, 0];
+    b.extend_from_slice(&target.octets());
+    b.extend_from_slice(&[1, 1]);
+    b.extend_from_slice(&mac);
+    let g = wire::solicited_node(target);
+    traffic::ipv6(mac, wire::ipv6_mcast_mac(g), from, g, 255, PROTO_ICMPV6, &b)
+}
+
+#[test]
+fn ipv6_on_a_vlan_port_ndp_and_echo_answered_tagged_forwarded_untagged() {
+    let mut p = single(with_vlans(router_config(), Some(LAN_VLAN), None)).unwrap();
+    let (d, _, g) = one(
+        &mut p,
+        LAN,
+        tag(&ns_for(GW6, HOST6, HOST_MAC), LAN_VLAN),
+        ts(1.0),
+    );
+    assert_eq!(d, Disposition::Consumed);
+    assert_eq!(g.len(), 1);
+    assert_eq!((g[0].0, tci(&g[0].1)), (LAN, LAN_VLAN));
+    let v = view(&g[0].1);
+    assert_eq!(
+        (v.icmp, v.dst, v.dst_mac),
+        (Some((136, 0)), IpAddr::V6(HOST6), HOST_MAC)
+    );
+    assert!(traffic::checksums_ok(&g[0].1));
+
+    let e = traffic::icmp_echo(128, 5, 1, b"v6");
+    let ping = traffic::ipv6(HOST_MAC, LAN_MAC, HOST6, GW6, 64, PROTO_ICMPV6, &e);
+    let (d, f, _) = one(&mut p, LAN, tag(&ping, LAN_VLAN), ts(1.0));
+    assert_eq!(d, Disposition::Tx(LAN));
+    assert_eq!(tci(&f), LAN_VLAN);
+    assert_eq!(view(&f).icmp, Some((129, 0)));
+    assert!(traffic::checksums_ok(&f));
+
+    // To the outside: held while the upstream router is solicited, with
+    // an untagged NS on the untagged port.
+    let out6 = traffic::ipv6(
+        HOST_MAC,
+        LAN_MAC,
+        HOST6,
+        REMOTE6,
+        64,
+        PROTO_UDP,
+        &traffic::udp_dgram(1, 2, b"x"),
+    );
+    let (d, _, g) = one(&mut p, LAN, tag(&out6, LAN_VLAN), ts(1.0));
+    assert_eq!(d, Disposition::Consumed);
+    assert_eq!(g.len(), 1);
+    assert_eq!(g[0].0, WAN);
+    assert_eq!(untag(&g[0].1).0, Vec::<u16>::new());
+    assert_eq!(view(&g[0].1).icmp, Some((135, 0)));
 }
 
 #[test]
