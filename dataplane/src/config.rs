@@ -59,6 +59,9 @@ pub const MIN_MTU_IPV6: u16 = 1280;
 pub const MAX_MTU: u16 = 9216;
 /// `ports[].mtu` when absent: Ethernet's.
 pub const DEFAULT_MTU: u16 = 1500;
+/// `ports[].vlan`: the 802.1Q VLAN ids a port may have (0 means
+/// priority-tagged, 4095 is reserved: IEEE 802.1Q §9.6).
+pub const VLAN_IDS: core::ops::RangeInclusive<u16> = 1..=4094;
 
 /// What the configuration's tables take, in bytes (estimated from the
 /// tables' layout: see [`Config::memory_estimate`]).
@@ -327,6 +330,12 @@ pub struct PortConfig {
     /// `[icmp_rate]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icmp_rate: Option<IcmpRateSection>,
+    /// The port's 802.1Q VLAN ([`VLAN_IDS`]): received frames must carry
+    /// exactly one tag with this id (it is removed), sent frames get it
+    /// (priority 0). Absent: the port is untagged and a tagged frame is a
+    /// counted drop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
 }
 
 fn default_mtu() -> u16 {
@@ -786,6 +795,18 @@ impl Config {
                     format!(
                         "{} is below {MIN_MTU_IPV6}, the IPv6 minimum, on a port with IPv6 addresses",
                         p.mtu
+                    ),
+                ));
+            }
+            if let Some(v) = p.vlan
+                && !VLAN_IDS.contains(&v)
+            {
+                return Err(ConfigError::invalid(
+                    format!("ports[{i}].vlan"),
+                    format!(
+                        "{v} is not a VLAN id ({}..={})",
+                        VLAN_IDS.start(),
+                        VLAN_IDS.end()
                     ),
                 ));
             }

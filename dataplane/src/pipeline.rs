@@ -1,20 +1,22 @@
 //! The per-worker pipeline.
 //!
 //! ```text
-//! parse/classify (+ IPv4 header checks: IHL, total length, checksum)
+//! VLAN check and untag (`vlan`)
+//!   → parse/classify (+ IPv4 header checks: IHL, total length, checksum)
 //!   → L2 filter → local delivery (ARP, ICMP echo, NDP)
 //!   → TTL / hop-limit check (ICMP time exceeded) → IPv6 flow tracking
 //!   → NAT (port forwarding + masquerade, `nat` crate) → L3 forwarding
 //!   (route lookup, egress MTU: fragments / ICMP too big (`mtu`), TTL
 //!   decrement, neighbour resolution with a bounded hold queue, MAC
-//!   rewrite) → out
+//!   rewrite) → VLAN tag of the egress port (`vlan`) → out
 //! ```
 //!
 //! One module per stage: this file (the burst passes, parse and the input
 //! checks), `handoff` (frames another worker owns), `local` (local
 //! delivery), the NAT (`crate::natglue`), `forward` (TTL, routes, L2 out),
 //! `mtu` (egress MTU), `route` (the route table), `timers` (expiry and the
-//! neighbour glue; the table is `crate::neighbor`).
+//! neighbour glue; the table is `crate::neighbor`), `vlan` (802.1Q tags
+//! checked and removed on ingress, written on egress).
 //!
 //! Contract with drivers (replay, DPDK): build one [`Shared`] per process
 //! (`Arc`), one [`Pipeline`] per worker, then per burst call
@@ -59,6 +61,7 @@ mod local;
 mod mtu;
 mod route;
 mod timers;
+mod vlan;
 
 use route::NhHash;
 pub use route::RouteTable;
@@ -66,7 +69,6 @@ pub use route::RouteTable;
 /// Index of a port in the configuration's `ports` list.
 pub type PortId = u16;
 
-/// A frame buffer the pipeline can read and rewrite in place.
 /// NAT pass over a burst: gather the NAT frames (`idx`, ascending, with
 /// their classifications) in a stack array, one NAT call per
 /// [`NAT_CHUNK`] (no allocation); one outcome per frame appended to `out`.
@@ -94,9 +96,18 @@ fn nat_chunks<F: Frame>(
     }
 }
 
+/// A frame buffer the pipeline can read and rewrite in place, and whose
+/// front can move by a few bytes (a VLAN tag removed on ingress, added on
+/// egress: [`PortInfo::vlan`]).
 pub trait Frame {
     fn data(&self) -> &[u8];
     fn data_mut(&mut self) -> &mut [u8];
+    /// Grow the frame by `n` bytes at the front (their content is
+    /// unspecified); false, and nothing changed, when there is no room.
+    fn grow_front(&mut self, n: usize) -> bool;
+    /// Remove the first `n` bytes; false, and nothing changed, when the
+    /// frame is shorter.
+    fn shrink_front(&mut self, n: usize) -> bool;
 }
 
 impl Frame for Vec<u8> {
@@ -106,8 +117,23 @@ impl Frame for Vec<u8> {
     fn data_mut(&mut self) -> &mut [u8] {
         self
     }
+    /// O(length): the bytes move.
+    fn grow_front(&mut self, n: usize) -> bool {
+        self.splice(0..0, core::iter::repeat_n(0, n));
+        true
+    }
+    /// O(length): the bytes move.
+    fn shrink_front(&mut self, n: usize) -> bool {
+        if n > self.len() {
+            return false;
+        }
+        self.drain(..n);
+        true
+    }
 }
 
+/// A borrowed slice can shrink at the front but never grow: a frame that
+/// needs a VLAN tag added is dropped (`vlan_no_headroom`).
 impl Frame for &mut [u8] {
     fn data(&self) -> &[u8] {
         self
@@ -115,12 +141,25 @@ impl Frame for &mut [u8] {
     fn data_mut(&mut self) -> &mut [u8] {
         self
     }
+    fn grow_front(&mut self, _n: usize) -> bool {
+        false
+    }
+    fn shrink_front(&mut self, n: usize) -> bool {
+        if n > self.len() {
+            return false;
+        }
+        let s = core::mem::take(self);
+        *self = &mut s[n..];
+        true
+    }
 }
 
 /// What to do with an input frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
-    /// Send the frame (rewritten in place, same length) on this port.
+    /// Send the frame (rewritten in place) on this port. Same length,
+    /// except for an 802.1Q tag removed on ingress or added on egress
+    /// (`ports[].vlan`): the frame's own length is the one to send.
     Tx(PortId),
     /// Free the frame; counted under the reason.
     Drop(DropReason),
@@ -205,10 +244,22 @@ pub enum DropReason {
     /// (`[icmp_rate]`) was empty. Counts errors, not input frames (the
     /// frame that caused it has its own reason).
     IcmpRateLimited,
+    /// An 802.1Q-tagged frame on a port without `vlan` (priority-tagged
+    /// frames, VLAN id 0, included).
+    TaggedOnUntaggedPort,
+    /// A port with `vlan = ID` received an untagged frame or one tagged
+    /// with another VLAN id.
+    VlanMismatch,
+    /// Two or more VLAN tags (QinQ, 802.1ad), or an 802.1ad S-tag: not
+    /// supported on any port.
+    VlanQinq,
+    /// A frame to send on a VLAN port had no room for its tag at the front
+    /// (a borrowed-slice frame; an mbuf without 4 bytes of headroom).
+    VlanNoHeadroom,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 26;
+    pub const COUNT: usize = 30;
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::Malformed,
         DropReason::UnsupportedEthertype,
@@ -236,6 +287,10 @@ impl DropReason {
         DropReason::CannotFragment,
         DropReason::PacketTooBig,
         DropReason::IcmpRateLimited,
+        DropReason::TaggedOnUntaggedPort,
+        DropReason::VlanMismatch,
+        DropReason::VlanQinq,
+        DropReason::VlanNoHeadroom,
     ];
 
     /// Stable snake_case name (counter label, JSON key).
@@ -267,6 +322,10 @@ impl DropReason {
             DropReason::CannotFragment => "cannot_fragment",
             DropReason::PacketTooBig => "packet_too_big",
             DropReason::IcmpRateLimited => "icmp_rate_limited",
+            DropReason::TaggedOnUntaggedPort => "tagged_on_untagged_port",
+            DropReason::VlanMismatch => "vlan_mismatch",
+            DropReason::VlanQinq => "vlan_qinq",
+            DropReason::VlanNoHeadroom => "vlan_no_headroom",
         }
     }
 }
@@ -278,7 +337,7 @@ pub struct Output {
     pub dispositions: Vec<Disposition>,
     /// Frames the pipeline emitted (ARP replies/requests, ICMP errors, NDP,
     /// frames released from a hold queue): the driver copies them into fresh
-    /// buffers and sends them on the port.
+    /// buffers and sends them on the port. Already tagged for a VLAN port.
     pub generated: Vec<(PortId, Vec<u8>)>,
     /// Parallel to `generated`: index of the input frame that caused it, or
     /// `None` for frames from timers.
@@ -319,6 +378,9 @@ pub struct PortInfo {
     pub v6: Vec<Ipv6Addr>,
     /// Largest IP packet sent on the port (`ports[].mtu`).
     pub mtu: u16,
+    /// The port's 802.1Q VLAN id (`ports[].vlan`): checked and removed on
+    /// ingress, written on egress. `None`: untagged.
+    pub vlan: Option<u16>,
 }
 
 /// State shared by all workers of one process.
@@ -333,6 +395,10 @@ pub struct Shared {
     /// Per port: the token bucket generated ICMP errors sent there draw
     /// from (`[icmp_rate]`; slow path only, so a lock per port).
     pub icmp_buckets: Vec<Mutex<crate::ratelimit::TokenBucket>>,
+    /// Some port has a VLAN: frames are checked, untagged and tagged per
+    /// port (`pipeline::vlan`). False: only a tagged frame costs anything
+    /// (it is dropped).
+    pub vlan_any: bool,
 }
 
 impl std::fmt::Debug for Shared {
@@ -385,6 +451,7 @@ impl Shared {
                     .collect(),
                 v6,
                 mtu: p.mtu,
+                vlan: p.vlan,
             });
             // Connected routes.
             for c in p.ipv4.iter().chain(&p.ipv6) {
@@ -422,7 +489,9 @@ impl Shared {
                 Mutex::new(crate::ratelimit::TokenBucket::new(r.per_sec, r.burst))
             })
             .collect();
+        let vlan_any = ports.iter().any(|p| p.vlan.is_some());
         Ok(Arc::new(Shared {
+            vlan_any,
             config,
             ports,
             routes,
@@ -637,11 +706,30 @@ impl Pipeline {
         // Several workers: frames whose NAT session another worker owns go
         // to it before any stage runs here.
         let dispatch = !self.handed && self.shared.nat.as_ref().is_some_and(|n| n.workers() > 1);
+        // Read once per burst: without VLAN ports, no per-frame VLAN work
+        // but the tagged-frame check.
+        let vlan_any = self.shared.vlan_any;
         for (i, f) in frames.iter_mut().enumerate() {
             let d = match ingress {
                 Some(p) => {
                     let before = out.generated.len();
                     let mut known = pre.get(i).and_then(|x| x.cls);
+                    // VLAN check and untagging before anything reads the
+                    // frame (handed frames were untagged by their first
+                    // worker); without VLAN ports only a tagged frame
+                    // goes in (to be dropped).
+                    if !self.handed && (vlan_any || vlan::is_tagged(f.data())) {
+                        match self.vlan_ingress(p, f) {
+                            Ok(vlan::Untagged::AsReceived) => {}
+                            Ok(vlan::Untagged::Removed) => known = None,
+                            Err(r) => {
+                                let d = Disposition::Drop(r);
+                                self.account(d);
+                                out.dispositions.push(d);
+                                continue;
+                            }
+                        }
+                    }
                     if dispatch {
                         if known.is_none() {
                             known = wire::classify(f.data()).ok();
@@ -693,6 +781,7 @@ impl Pipeline {
                 }
                 None => Disposition::Drop(DropReason::Malformed),
             };
+            let d = if vlan_any { self.vlan_egress(f, d) } else { d };
             self.account(d);
             out.dispositions.push(d);
         }
@@ -735,6 +824,11 @@ impl Pipeline {
                 for _ in before..out.generated.len() {
                     out.generated_cause.push(Some(i as u32));
                 }
+                let d = if vlan_any {
+                    self.vlan_egress(&mut frames[i], d)
+                } else {
+                    d
+                };
                 self.account(d);
                 out.dispositions[i] = d;
             }
@@ -753,6 +847,7 @@ impl Pipeline {
             }
         }
         self.released = released;
+        self.vlan_tag_generated(&mut out.generated, Some(&mut out.generated_cause), 0);
         let c = &self.shared.counters.workers[self.worker];
         for (p, _) in &out.generated {
             if let Some(t) = c.tx.get(usize::from(*p)) {
@@ -790,14 +885,17 @@ impl Pipeline {
 
     /// Frames produced by timers since the last `process`/`take_generated`.
     pub fn take_generated(&mut self, out: &mut Vec<(PortId, Vec<u8>)>) {
+        let mut pending = core::mem::take(&mut self.pending);
+        self.vlan_tag_generated(&mut pending, None, 0);
         let c = &self.shared.counters.workers[self.worker];
-        for (p, f) in self.pending.drain(..) {
+        for (p, f) in pending.drain(..) {
             if let Some(t) = c.tx.get(usize::from(p)) {
                 bump(t);
             }
             bump(&c.generated);
             out.push((p, f));
         }
+        self.pending = pending;
     }
 
     fn account(&self, d: Disposition) {

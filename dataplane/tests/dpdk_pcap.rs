@@ -122,10 +122,37 @@ fn sorted(mut v: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     v
 }
 
+/// `f` with an 802.1Q tag (priority 0, id `vid`) after its MAC addresses.
+fn tagged(f: &[u8], vid: u16) -> Vec<u8> {
+    let mut t = f[..12].to_vec();
+    t.extend_from_slice(&[0x81, 0x00]);
+    t.extend_from_slice(&vid.to_be_bytes());
+    t.extend_from_slice(&f[12..]);
+    t
+}
+
+/// The VLAN id of `f`'s outermost 802.1Q tag, if it has one.
+fn vlan_of(f: &[u8]) -> Option<u16> {
+    (f.get(12..14) == Some(&[0x81, 0x00][..])).then(|| u16::from_be_bytes([f[14] & 0x0f, f[15]]))
+}
+
 #[test]
 fn dpdk_net_pcap_matches_replay() {
+    net_pcap_matches_replay(None);
+}
+
+/// The inside port on VLAN 7: tagged frames in (the mbuf's front moves
+/// when the tag is removed), tagged frames out of it (prepended into the
+/// mbuf's headroom), untagged out of the outside port; the same frames as
+/// the replay harness.
+#[test]
+fn dpdk_net_pcap_vlan_matches_replay() {
+    net_pcap_matches_replay(Some(7));
+}
+
+fn net_pcap_matches_replay(vlan: Option<u16>) {
     let bin = env!("CARGO_BIN_EXE_dataplane");
-    let dir = TempDir::new("pcap");
+    let dir = TempDir::new(if vlan.is_some() { "pcap-vlan" } else { "pcap" });
     let d = &dir.0;
     let base = Config::from_toml_str(DEFAULT_CONFIG).expect("example config parses");
     assert!(
@@ -138,7 +165,10 @@ fn dpdk_net_pcap_matches_replay() {
         .position(|p| p.role == dataplane::config::Role::Inside)
         .expect("inside port");
 
-    let frames = inside_frames(base.ports[inside].mac.0);
+    let frames: Vec<Vec<u8>> = inside_frames(base.ports[inside].mac.0)
+        .into_iter()
+        .map(|f| vlan.map_or_else(|| f.clone(), |v| tagged(&f, v)))
+        .collect();
     write_pcap(&d.join("in.pcap"), &frames);
     write_pcap(&d.join("empty.pcap"), &[]);
 
@@ -159,6 +189,9 @@ fn dpdk_net_pcap_matches_replay() {
                 rx.display(),
                 tx.display()
             ));
+            if let Some(v) = vlan.filter(|_| port_no == inside) {
+                text.push_str(&format!("vlan = {v}\n"));
+            }
             port_no += 1;
         } else {
             text.push_str(line);
@@ -230,6 +263,10 @@ fn dpdk_net_pcap_matches_replay() {
         );
         total += dpdk.len();
         per_port.insert(p.name.clone(), dpdk.len());
+        let want = if i == inside { vlan } else { None };
+        for f in &dpdk {
+            assert_eq!(vlan_of(f), want, "port {}: the port's tag", p.name);
+        }
         // Same frames; order may differ only between forwarded and generated
         // frames of one burst, so compare as sorted lists.
         assert_eq!(

@@ -128,15 +128,22 @@ fn bad_ipv4_total_length_is_a_counted_drop() {
     let mut short = good.clone();
     short[L3 + 2..L3 + 4].copy_from_slice(&19u16.to_be_bytes());
     fix_ip_checksum(&mut short, L3);
-    // Inside one VLAN tag: still an IPv4 length fault.
+    // Inside one VLAN tag, on a port of that VLAN: still an IPv4 length
+    // fault (checked after the tag is removed).
     let mut tagged = long.clone();
     tagged.splice(12..12, [0x81, 0x00, 0x00, 0x05]);
-    for (i, f) in [long, short, tagged].into_iter().enumerate() {
+    for (i, f) in [long, short].into_iter().enumerate() {
         let (d, _, g) = one(&mut p, LAN, f, ts(1.0 + i as f64));
         assert_eq!(d, Disposition::Drop(DropReason::BadIpv4Length), "case {i}");
         assert!(g.is_empty());
     }
-    assert_eq!(drops(&p, DropReason::BadIpv4Length), 3);
+    assert_eq!(drops(&p, DropReason::BadIpv4Length), 2);
+    let mut c = router_config();
+    c.ports[usize::from(LAN)].vlan = Some(5);
+    let mut tp = single(c).unwrap();
+    let (d, _, g) = one(&mut tp, LAN, tagged, ts(3.0));
+    assert_eq!(d, Disposition::Drop(DropReason::BadIpv4Length), "tagged");
+    assert!(g.is_empty());
     // Ethernet padding after the total length is fine.
     let mut padded = good;
     padded.extend_from_slice(&[0; 18]);

@@ -53,6 +53,10 @@ struct Net {
     /// External UDP endpoints seen leaving (for hairpins: the same flow's
     /// endpoint in every run, whatever port it got).
     seen: Vec<(Ipv4Addr, u16)>,
+    /// The LAN port's VLAN: frames into it are tagged with it, frames out
+    /// of it must carry it (checked, then removed: the rest of the loop
+    /// sees untagged frames).
+    lan_vlan: Option<u16>,
 }
 
 struct Loop(Rc<RefCell<Net>>);
@@ -69,7 +73,14 @@ impl Feed for Loop {
         };
         n.t += 1_000_000;
         let ts_ns = n.t;
-        Ok(next.map(|(p, data)| (p, Packet { ts_ns, data })))
+        let vlan = n.lan_vlan;
+        Ok(next.map(|(p, data)| {
+            let data = match vlan {
+                Some(v) if p == LAN => tag(&data, v),
+                _ => data,
+            };
+            (p, Packet { ts_ns, data })
+        }))
     }
     fn may_read_ahead(&self) -> bool {
         false
@@ -79,6 +90,10 @@ impl Feed for Loop {
 impl PacketSink for Loop {
     fn write(&mut self, port: PortId, _ts: u64, f: &[u8]) -> Result<(), ReplayError> {
         let mut n = self.0.borrow_mut();
+        let (tags, plain) = untag(f);
+        let want: Vec<u16> = n.lan_vlan.filter(|_| port == LAN).into_iter().collect();
+        assert_eq!(tags, want, "the tags of a frame sent on port {port}");
+        let f = &plain[..];
         n.out.entry(port).or_default().push(f.to_vec());
         for a in answer(&mut n, port, f) {
             n.answers.push_back(a);
@@ -276,6 +291,20 @@ fn run(
     dataplane::metrics::CounterSnapshot,
     u64,
 ) {
+    run_vlan(seed, n, workers, None)
+}
+
+/// [`run`] with the LAN port on VLAN `lan_vlan`.
+fn run_vlan(
+    seed: u64,
+    n: usize,
+    workers: usize,
+    lan_vlan: Option<u16>,
+) -> (
+    BTreeMap<PortId, Vec<Vec<u8>>>,
+    dataplane::metrics::CounterSnapshot,
+    u64,
+) {
     let net = Rc::new(RefCell::new(Net {
         rng: Rng::new(seed ^ 0xa5a5),
         script: script(seed, n),
@@ -283,8 +312,11 @@ fn run(
         out: BTreeMap::new(),
         t: 1_000_000_000,
         seen: Vec::new(),
+        lan_vlan,
     }));
-    let shared = Shared::new(config(), workers).unwrap();
+    let mut c = config();
+    c.ports[usize::from(LAN)].vlan = lan_vlan;
+    let shared = Shared::new(c, workers).unwrap();
     let mut pipelines: Vec<Pipeline> = (0..workers)
         .map(|w| Pipeline::new(Arc::clone(&shared), w))
         .collect();
@@ -444,4 +476,22 @@ fn the_loop_exercises_hairpins_errors_and_forwards() {
         "hairpins {hairpinned}, errors {errors}, forwards {forwarded}, fragments in {frag_in} out {frag_out}"
     );
     assert!(c.handed_off > 0);
+}
+
+/// The loop with the LAN port on a VLAN: every frame into the LAN is tagged,
+/// every frame out of it (forwarded, hairpinned across workers, ICMP errors,
+/// fragments, ARP) must carry the tag (`Loop::write` asserts it), the WAN
+/// none; and after removing the tags, one and three workers send exactly
+/// what the untagged loop sends.
+#[test]
+fn a_vlan_lan_port_tags_every_frame_and_changes_nothing_else() {
+    let (plain, cp, sp) = run(11, 300, 1);
+    let (one, c1, s1) = run_vlan(11, 300, 1, Some(42));
+    let (three, c3, s3) = run_vlan(11, 300, 3, Some(42));
+    assert!(c3.handed_off > 0, "no frame was handed off");
+    assert_eq!(one, plain);
+    assert_eq!(blanked(&three), blanked(&one));
+    assert_eq!((&c1.tx, &c1.drops), (&cp.tx, &cp.drops));
+    assert_eq!((&c3.tx, &c3.drops), (&c1.tx, &c1.drops));
+    assert_eq!((s1, s3), (sp, sp));
 }

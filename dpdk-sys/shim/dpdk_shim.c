@@ -56,6 +56,10 @@ char *dpdk_shim_pktmbuf_append(struct rte_mbuf *m, uint16_t len) {
   return rte_pktmbuf_append(m, len);
 }
 uint16_t dpdk_shim_pktmbuf_tailroom(const struct rte_mbuf *m) { return rte_pktmbuf_tailroom(m); }
+char *dpdk_shim_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len) {
+  return rte_pktmbuf_prepend(m, len);
+}
+char *dpdk_shim_pktmbuf_adj(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_adj(m, len); }
 int dpdk_shim_pktmbuf_linearize(struct rte_mbuf *m) { return rte_pktmbuf_linearize(m); }
 unsigned dpdk_shim_mempool_avail_count(const struct rte_mempool *mp) {
   return rte_mempool_avail_count(mp);

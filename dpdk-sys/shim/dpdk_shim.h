@@ -51,6 +51,12 @@ uint16_t dpdk_shim_pktmbuf_nb_segs(const struct rte_mbuf *m);
 /* Appends len bytes to the last segment; NULL when there is no room. */
 char *dpdk_shim_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
 uint16_t dpdk_shim_pktmbuf_tailroom(const struct rte_mbuf *m);
+/* Grow the data at the front by len bytes (rte_pktmbuf_prepend): the new
+ * first byte, or NULL (nothing changed) when the headroom is too small. */
+char *dpdk_shim_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len);
+/* Remove len bytes from the front (rte_pktmbuf_adj): the new first byte, or
+ * NULL (nothing changed) when the first segment is shorter. */
+char *dpdk_shim_pktmbuf_adj(struct rte_mbuf *m, uint16_t len);
 int dpdk_shim_pktmbuf_linearize(struct rte_mbuf *m);
 unsigned dpdk_shim_mempool_avail_count(const struct rte_mempool *mp);
 unsigned dpdk_shim_mempool_in_use_count(const struct rte_mempool *mp);

@@ -8,7 +8,8 @@ use std::ptr::NonNull;
 /// Only the first segment is exposed: the driver configures no scatter RX, so
 /// received frames are single-segment (a multi-segment frame is linearised
 /// or dropped on receive, see `Port::rx_burst`). `data()` is the frame from
-/// the Ethernet header on; `data_mut()` is the same bytes, writable, same length.
+/// the Ethernet header on; `data_mut()` is the same bytes, writable, same length;
+/// [`Mbuf::prepend`] and [`Mbuf::adj`] move the front (a VLAN tag).
 #[derive(Debug)]
 #[repr(transparent)]
 pub struct Mbuf(NonNull<dpdk_sys::rte_mbuf>);
@@ -94,6 +95,25 @@ impl Mbuf {
             core::ptr::copy_nonoverlapping(bytes.as_ptr(), dst.cast::<u8>(), bytes.len());
         }
         true
+    }
+}
+
+impl Mbuf {
+    /// Grows the data by `n` bytes at the front (into the headroom; the new
+    /// bytes are uninitialised garbage for the caller to write). False
+    /// (nothing changed) when the headroom is smaller. O(1).
+    pub fn prepend(&mut self, n: u16) -> bool {
+        // SAFETY: valid mbuf owned exclusively; prepend returns NULL and
+        // changes nothing when the headroom is too small.
+        unsafe { !dpdk_sys::dpdk_shim_pktmbuf_prepend(self.0.as_ptr(), n).is_null() }
+    }
+
+    /// Removes `n` bytes from the front of the data. False (nothing
+    /// changed) when the first segment is shorter. O(1).
+    pub fn adj(&mut self, n: u16) -> bool {
+        // SAFETY: valid mbuf owned exclusively; adj returns NULL and changes
+        // nothing when the first segment holds fewer than n bytes.
+        unsafe { !dpdk_sys::dpdk_shim_pktmbuf_adj(self.0.as_ptr(), n).is_null() }
     }
 }
 

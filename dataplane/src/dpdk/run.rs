@@ -60,6 +60,12 @@ impl Frame for Mbuf {
     fn data_mut(&mut self) -> &mut [u8] {
         Mbuf::data_mut(self)
     }
+    fn grow_front(&mut self, n: usize) -> bool {
+        u16::try_from(n).is_ok_and(|n| self.prepend(n))
+    }
+    fn shrink_front(&mut self, n: usize) -> bool {
+        u16::try_from(n).is_ok_and(|n| self.adj(n))
+    }
 }
 
 /// Optional bounds on a run (tests, benchmarks). Unbounded by default: the

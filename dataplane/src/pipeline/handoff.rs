@@ -54,8 +54,8 @@ impl Pipeline {
             frames.len() as u64,
         );
         let ok_port = usize::from(ingress) < self.shared.ports.len();
-        for (i, f) in frames.iter_mut().enumerate() {
-            let f = f.data_mut();
+        for (i, frame) in frames.iter_mut().enumerate() {
+            let f = frame.data_mut();
             let before = out.generated.len();
             let d = match (ok_port, wire::classify(f), &self.shared.nat) {
                 (true, Ok(cls), Some(nat)) if cls.l3 == L3Kind::Ipv4 => {
@@ -68,9 +68,15 @@ impl Pipeline {
             for _ in before..out.generated.len() {
                 out.generated_cause.push(Some(i as u32));
             }
+            let d = if self.shared.vlan_any {
+                self.vlan_egress(frame, d)
+            } else {
+                d
+            };
             self.account(d);
             out.dispositions.push(d);
         }
+        self.vlan_tag_generated(&mut out.generated, Some(&mut out.generated_cause), 0);
         let c = &self.shared.counters.workers[self.worker];
         for (p, _) in &out.generated {
             if let Some(t) = c.tx.get(usize::from(*p)) {

@@ -216,3 +216,26 @@ pub fn fragment(f: &[u8], mtu: usize) -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// `f` with an 802.1Q tag (TPID `tpid`, priority `pcp`, id `vid`) inserted
+/// after the MAC addresses.
+pub fn tag_with(f: &[u8], tpid: u16, pcp: u8, vid: u16) -> Vec<u8> {
+    let mut t = f[..12].to_vec();
+    t.extend_from_slice(&tpid.to_be_bytes());
+    t.extend_from_slice(&((u16::from(pcp) << 13) | vid).to_be_bytes());
+    t.extend_from_slice(&f[12..]);
+    t
+}
+
+pub fn tag(f: &[u8], vid: u16) -> Vec<u8> {
+    tag_with(f, 0x8100, 0, vid)
+}
+
+/// The VLAN ids of `f`'s tags (outermost first) and `f` without them.
+pub fn untag(f: &[u8]) -> (Vec<u16>, Vec<u8>) {
+    let c = wire::classify(f).expect("classifiable frame");
+    let ids = c.vlans[..usize::from(c.vlan_count)].to_vec();
+    let mut u = f[..12].to_vec();
+    u.extend_from_slice(&f[usize::from(c.l3_offset) - 2..]);
+    (ids, u)
+}
