@@ -17,7 +17,16 @@
 //! the external endpoint for masquerade), how the session was made and the
 //! worker owning it. Packet and byte counts and the creation time are not
 //! tracked per session (they would cost memory and a write per packet).
+//! IPv6 flows (tracked, never translated) read the same way with
+//! `kind=ipv6_flow`, the reply direction the original reversed, no worker:
+//!
+//! ```text
+//! udp      17 55 src=fd00:1::10 dst=2001:db8:99::1 sport=1 dport=2 src=2001:db8:99::1 dst=fd00:1::10 sport=2 dport=1 kind=ipv6_flow
+//! ```
 
+use core::net::IpAddr;
+
+use flow_entry::FlowKey;
 use serde_json::{Value, json};
 
 use nat::{SessionInfo, SessionKind};
@@ -100,6 +109,45 @@ pub fn json_object(worker: usize, s: &SessionInfo, now_ns: u64) -> Value {
         "kind": kind_name(s.kind),
         "worker": worker,
         "expires_at_ns": s.expires_at_ns,
+    })
+}
+
+/// An IPv6 flow (`key`: its first packet; deadline `expires_at_ns`) at
+/// `now_ns` as a `conntrack -L` line.
+#[must_use]
+pub fn flow_line(key: &FlowKey, expires_at_ns: u64, now_ns: u64) -> String {
+    let secs = expires_at_ns.saturating_sub(now_ns).div_ceil(1_000_000_000);
+    let dir = |s: IpAddr, sp: u16, d: IpAddr, dp: u16| {
+        if key.proto() == 58 {
+            format!("src={s} dst={d}")
+        } else {
+            format!("src={s} dst={d} sport={sp} dport={dp}")
+        }
+    };
+    let name = match key.proto() {
+        58 => "icmpv6",
+        p => proto_name(p),
+    };
+    format!(
+        "{:<8} {} {secs} {} {} kind=ipv6_flow",
+        name,
+        key.proto(),
+        dir(key.src(), key.src_port(), key.dst(), key.dst_port()),
+        dir(key.dst(), key.dst_port(), key.src(), key.src_port()),
+    )
+}
+
+/// [`flow_line`] as one JSON object.
+#[must_use]
+pub fn flow_json(key: &FlowKey, expires_at_ns: u64, now_ns: u64) -> Value {
+    json!({
+        "proto": if key.proto() == 58 { "icmpv6" } else { proto_name(key.proto()) },
+        "proto_num": key.proto(),
+        "timeout_secs": expires_at_ns.saturating_sub(now_ns).div_ceil(1_000_000_000),
+        "original": { "src": key.src(), "sport": key.src_port(), "dst": key.dst(), "dport": key.dst_port() },
+        "reply": { "src": key.dst(), "sport": key.dst_port(), "dst": key.src(), "dport": key.src_port() },
+        "kind": "ipv6_flow",
+        "expires_at_ns": expires_at_ns,
     })
 }
 

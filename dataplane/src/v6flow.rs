@@ -114,6 +114,18 @@ impl V6Flows {
         self.lock().table.poll(now, budget, &mut nothing)
     }
 
+    /// The flows (forward key: the first packet's addresses and ports,
+    /// protocol) and their deadlines (ns), at most `limit`. O(table); for
+    /// control and the replay's `--sessions`, never the packet path.
+    pub fn scan(&self, limit: usize) -> Vec<(FlowKey, u64)> {
+        self.lock()
+            .table
+            .iter()
+            .take(limit)
+            .map(|(_, k, _, _, exp)| (*k, exp.as_nanos()))
+            .collect()
+    }
+
     /// (active, created, expired). O(1).
     pub fn stats(&self) -> (usize, u64, u64) {
         let f = self.lock();

@@ -18,7 +18,8 @@ const T0: u64 = 1_700_000_000_000_000_000;
 const S: u64 = 1_000_000_000;
 
 /// UDP 40000 at 0.1 s, TCP SYN 40001 at 0.2 s, echo id 7 at 0.3 s, UDP
-/// 40002 at 10 s; all from HOST to REMOTE.
+/// 40002 at 10 s; all from HOST to REMOTE; an IPv6 UDP flow HOST6:1 →
+/// REMOTE6:2 at 0.4 s.
 fn capture(dir: &std::path::Path) -> std::path::PathBuf {
     let syn = traffic::ipv4(
         HOST_MAC,
@@ -40,6 +41,15 @@ fn capture(dir: &std::path::Path) -> std::path::PathBuf {
         PROTO_ICMP,
         &traffic::icmp_echo(8, 7, 1, b"ping"),
     );
+    let v6 = traffic::ipv6(
+        HOST_MAC,
+        LAN_MAC,
+        HOST6,
+        REMOTE6,
+        64,
+        dataplane::wire::PROTO_UDP,
+        &traffic::udp_dgram(1, 2, b"v6"),
+    );
     let p = dir.join("lan.pcap");
     write_pcap(
         &p,
@@ -49,6 +59,7 @@ fn capture(dir: &std::path::Path) -> std::path::PathBuf {
             (T0 + S / 10, udp_from_host(40000)),
             (T0 + 2 * S / 10, syn),
             (T0 + 3 * S / 10, echo),
+            (T0 + 4 * S / 10, v6),
             (T0 + 10 * S, udp_from_host(40002)),
         ],
     );
@@ -94,7 +105,13 @@ fn sessions_at_the_end_read_like_conntrack() {
     r.unwrap();
     let mut l = lines(&dir);
     l.sort();
-    assert_eq!(l.len(), 4, "{l:#?}");
+    assert_eq!(l.len(), 5, "{l:#?}");
+    let v6 = l.remove(3);
+    assert!(
+        v6.starts_with("udp      17 ")
+            && v6.ends_with("src=fd00:1::10 dst=2001:db8:99::1 sport=1 dport=2 src=2001:db8:99::1 dst=fd00:1::10 sport=2 dport=1 kind=ipv6_flow"),
+        "{v6}"
+    );
     // Seconds left at 10 s (rounded up; deadlines move by table ticks):
     // ICMP 60 s from 0.3 s, TCP transitory 240 s from 0.2 s, UDP 300 s
     // from 0.1 s and from 10 s.
@@ -143,8 +160,12 @@ fn sessions_at_a_capture_time_and_as_json() {
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(v.len(), 3);
-    let udp = v.iter().find(|x| x["proto"] == "udp").unwrap();
+    assert_eq!(v.len(), 4);
+    assert_eq!(v.iter().filter(|x| x["kind"] == "ipv6_flow").count(), 1);
+    let udp = v
+        .iter()
+        .find(|x| x["proto"] == "udp" && x["kind"] == "masquerade")
+        .unwrap();
     let t = udp["timeout_secs"].as_u64().unwrap();
     assert!((295..=296).contains(&t), "{t}");
     assert_eq!(udp["original"]["sport"], 40000);
@@ -177,7 +198,8 @@ fn several_workers_list_every_workers_sessions() {
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(v.len(), 4);
+    assert_eq!(v.len(), 5);
+    assert_eq!(v.iter().filter(|x| x["kind"] == "masquerade").count(), 4);
 }
 
 #[test]

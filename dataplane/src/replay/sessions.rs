@@ -1,4 +1,4 @@
-//! `--sessions FILE`: the NAT sessions alive at the end of a replay, or
+//! `--sessions FILE`: the NAT sessions and IPv6 flows alive at the end of a replay, or
 //! at a capture time (`--sessions-at T`), one per line as `conntrack -L`
 //! prints them or as JSON lines with `--json` (the format is
 //! `crate::sessions`, shared with `ctl sessions format=text`). Written to a
@@ -102,11 +102,13 @@ impl Snapshot for SessionsFile {
         let Some((t, w)) = self.out.as_mut() else {
             return Ok(());
         };
-        let Some(nat) = &shared.nat else {
-            return Ok(());
-        };
         let now = now.as_nanos();
-        for (worker, s) in nat.sessions_by_worker(&nat::SessionFilter::default(), usize::MAX) {
+        let sessions = shared
+            .nat
+            .as_ref()
+            .map(|n| n.sessions_by_worker(&nat::SessionFilter::default(), usize::MAX))
+            .unwrap_or_default();
+        for (worker, s) in sessions {
             // Alive at `now`: a session past its deadline is gone even if
             // no poll removed it yet.
             if s.expires_at_ns <= now {
@@ -116,6 +118,20 @@ impl Snapshot for SessionsFile {
                 crate::sessions::json_object(worker, &s, now).to_string()
             } else {
                 crate::sessions::text_line(worker, &s, now)
+            };
+            w.write_all(line.as_bytes())
+                .and_then(|()| w.write_all(b"\n"))
+                .map_err(|e| io_err(&t.tmp, e))?;
+            self.written += 1;
+        }
+        for (k, exp) in shared.v6flows.scan(usize::MAX) {
+            if exp <= now {
+                continue;
+            }
+            let line = if self.json {
+                crate::sessions::flow_json(&k, exp, now).to_string()
+            } else {
+                crate::sessions::flow_line(&k, exp, now)
             };
             w.write_all(line.as_bytes())
                 .and_then(|()| w.write_all(b"\n"))
