@@ -60,11 +60,24 @@ pub(super) struct Scratch {
     frames: Vec<Vec<u8>>,
     sent: Vec<usize>,
     next: Vec<Option<Batch>>,
+    bufs: Bufs,
+}
+
+/// Spare batch vectors.
+#[derive(Default)]
+struct Bufs {
     items: Vec<Vec<Item>>,
     pres: Vec<Vec<Prefetch>>,
 }
 
 impl Scratch {
+    /// An empty batch for `worker` (its vectors recycled).
+    pub fn batch(&mut self, worker: usize, ingress: PortId, handed: Option<bool>) -> Batch {
+        self.bufs.batch(worker, ingress, handed)
+    }
+}
+
+impl Bufs {
     /// An empty batch for `worker` (its vectors recycled).
     pub fn batch(&mut self, worker: usize, ingress: PortId, handed: Option<bool>) -> Batch {
         Batch {
@@ -206,122 +219,117 @@ pub(super) fn run_batches<'v>(
     scratch: &mut Scratch,
 ) -> Result<(), ReplayError> {
     let nw = pipelines.len();
-    let mut sent = core::mem::take(&mut scratch.sent);
+    let Scratch {
+        frames,
+        sent,
+        next,
+        bufs,
+    } = scratch;
     sent.clear();
     sent.resize(nw * nw, 0);
     let mut gen_ports: Vec<PortId> = Vec::new();
-    let mut frames = core::mem::take(&mut scratch.frames);
-    let mut next = core::mem::take(&mut scratch.next);
-    let r = (|| {
-        while let Some(mut b) = queue.pop_front() {
-            let w = b.worker.min(nw - 1);
-            let nat_before = verdicts
-                .as_ref()
-                .and_then(|_| nat_drop_counts(&pipelines[w]));
-            frames.clear();
-            frames.extend(b.items.iter_mut().map(|i| core::mem::take(&mut i.frame)));
-            match b.handed {
-                Some(hairpin) => {
-                    pipelines[w].process_handoff(b.ingress, hairpin, &mut frames, now, out)
-                }
-                None => pipelines[w].process_prefetched(b.ingress, &mut frames, &b.pres, now, out),
-            }
-            let nat_reason = nat_before.and_then(|x| nat_reason_of_batch(&pipelines[w], &x, out));
-            // Timer output first (it happened before this batch), then each
-            // frame followed by what it caused.
-            for ((p, f), cause) in out.generated.iter().zip(&out.generated_cause) {
-                if cause.is_none() {
-                    sink.write(*p, now.as_nanos(), f)?;
-                }
-            }
-            // Hand-offs of this batch, by (destination, hairpin).
-            next.clear();
-            next.resize_with(2 * nw, || None);
-            for (i, (d, f)) in out.dispositions.iter().zip(frames.iter_mut()).enumerate() {
-                let item = &mut b.items[i];
-                let mut d = *d;
-                let mut handed = None;
-                if let Disposition::HandOff { worker, hairpin } = d {
-                    let to = usize::from(worker);
-                    if to < nw && to != w && sent[w * nw + to] < cap {
-                        sent[w * nw + to] += 1;
-                        handed = Some((to, hairpin));
-                    } else {
-                        pipelines[w].handoff_dropped(1);
-                        d = Disposition::Drop(DropReason::HandoffQueueFull);
-                    }
-                }
-                // The frame, then what it caused.
-                if let Disposition::Tx(p) = d {
-                    sink.write(p, item.ts, f)?;
-                }
-                gen_ports.clear();
-                for ((p, g), cause) in out.generated.iter().zip(&out.generated_cause) {
-                    if *cause == Some(i as u32) {
-                        sink.write(*p, item.ts, g)?;
-                        gen_ports.push(*p);
-                    }
-                }
-                if let Some((to, hairpin)) = handed {
-                    next[2 * to + usize::from(hairpin)]
-                        .get_or_insert_with(|| scratch.batch(to, b.ingress, Some(hairpin)))
-                        .items
-                        .push(Item {
-                            frame: core::mem::take(f),
-                            ts: item.ts,
-                            number: item.number,
-                            input: item.input.take(),
-                            verdict: item.verdict,
-                        });
-                    continue;
-                }
-                if let Some(v) = verdicts.as_deref_mut().filter(|_| item.verdict) {
-                    v.verdict(&FrameVerdict {
-                        port: b.ingress,
-                        frame: item.number,
-                        ts_ns: item.ts,
-                        disposition: d,
-                        input: item.input.as_deref().unwrap_or(f),
-                        output: f,
-                        generated: &gen_ports,
-                        nat_reason: match d {
-                            Disposition::Drop(r) if is_nat_drop(r) => nat_reason.as_deref(),
-                            _ => None,
-                        },
-                    })?;
-                }
-            }
-            // Copies handed on after the batch's own hand-offs (to the same
-            // worker they follow them in its batch).
-            for (to, port, frame) in out.handoffs.drain(..) {
-                let to = usize::from(to);
-                if to >= nw || to == w || sent[w * nw + to] >= cap {
-                    pipelines[w].handoff_dropped(1);
-                    continue;
-                }
-                sent[w * nw + to] += 1;
-                let slot = &mut next[2 * to];
-                if slot.is_none() {
-                    *slot = Some(scratch.batch(to, port, Some(false)));
-                }
-                match slot {
-                    Some(b) if b.ingress == port => b.items.push(Item {
-                        frame,
-                        ts: now.as_nanos(),
-                        number: 0,
-                        input: None,
-                        verdict: false,
-                    }),
-                    _ => pipelines[w].handoff_dropped(1),
-                }
-            }
-            queue.extend(next.drain(..).flatten());
-            scratch.recycle(b);
+    while let Some(mut b) = queue.pop_front() {
+        let w = b.worker.min(nw - 1);
+        let nat_before = verdicts
+            .as_ref()
+            .and_then(|_| nat_drop_counts(&pipelines[w]));
+        frames.clear();
+        frames.extend(b.items.iter_mut().map(|i| core::mem::take(&mut i.frame)));
+        match b.handed {
+            Some(hairpin) => pipelines[w].process_handoff(b.ingress, hairpin, frames, now, out),
+            None => pipelines[w].process_prefetched(b.ingress, frames, &b.pres, now, out),
         }
-        Ok(())
-    })();
-    scratch.sent = sent;
-    scratch.frames = frames;
-    scratch.next = next;
-    r
+        let nat_reason = nat_before.and_then(|x| nat_reason_of_batch(&pipelines[w], &x, out));
+        // Timer output first (it happened before this batch), then each
+        // frame followed by what it caused.
+        for ((p, f), cause) in out.generated.iter().zip(&out.generated_cause) {
+            if cause.is_none() {
+                sink.write(*p, now.as_nanos(), f)?;
+            }
+        }
+        // Hand-offs of this batch, by (destination, hairpin).
+        next.clear();
+        next.resize_with(2 * nw, || None);
+        for (i, (d, f)) in out.dispositions.iter().zip(frames.iter_mut()).enumerate() {
+            let item = &mut b.items[i];
+            let mut d = *d;
+            let mut handed = None;
+            if let Disposition::HandOff { worker, hairpin } = d {
+                let to = usize::from(worker);
+                if to < nw && to != w && sent[w * nw + to] < cap {
+                    sent[w * nw + to] += 1;
+                    handed = Some((to, hairpin));
+                } else {
+                    pipelines[w].handoff_dropped(1);
+                    d = Disposition::Drop(DropReason::HandoffQueueFull);
+                }
+            }
+            // The frame, then what it caused.
+            if let Disposition::Tx(p) = d {
+                sink.write(p, item.ts, f)?;
+            }
+            gen_ports.clear();
+            for ((p, g), cause) in out.generated.iter().zip(&out.generated_cause) {
+                if *cause == Some(i as u32) {
+                    sink.write(*p, item.ts, g)?;
+                    gen_ports.push(*p);
+                }
+            }
+            if let Some((to, hairpin)) = handed {
+                next[2 * to + usize::from(hairpin)]
+                    .get_or_insert_with(|| bufs.batch(to, b.ingress, Some(hairpin)))
+                    .items
+                    .push(Item {
+                        frame: core::mem::take(f),
+                        ts: item.ts,
+                        number: item.number,
+                        input: item.input.take(),
+                        verdict: item.verdict,
+                    });
+                continue;
+            }
+            if let Some(v) = verdicts.as_deref_mut().filter(|_| item.verdict) {
+                v.verdict(&FrameVerdict {
+                    port: b.ingress,
+                    frame: item.number,
+                    ts_ns: item.ts,
+                    disposition: d,
+                    input: item.input.as_deref().unwrap_or(f),
+                    output: f,
+                    generated: &gen_ports,
+                    nat_reason: match d {
+                        Disposition::Drop(r) if is_nat_drop(r) => nat_reason.as_deref(),
+                        _ => None,
+                    },
+                })?;
+            }
+        }
+        // Copies handed on after the batch's own hand-offs (to the same
+        // worker they follow them in its batch).
+        for (to, port, frame) in out.handoffs.drain(..) {
+            let to = usize::from(to);
+            if to >= nw || to == w || sent[w * nw + to] >= cap {
+                pipelines[w].handoff_dropped(1);
+                continue;
+            }
+            sent[w * nw + to] += 1;
+            let slot = &mut next[2 * to];
+            if slot.is_none() {
+                *slot = Some(bufs.batch(to, port, Some(false)));
+            }
+            match slot {
+                Some(b) if b.ingress == port => b.items.push(Item {
+                    frame,
+                    ts: now.as_nanos(),
+                    number: 0,
+                    input: None,
+                    verdict: false,
+                }),
+                _ => pipelines[w].handoff_dropped(1),
+            }
+        }
+        queue.extend(next.drain(..).flatten());
+        bufs.recycle(b);
+    }
+    Ok(())
 }
