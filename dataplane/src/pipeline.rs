@@ -479,7 +479,7 @@ impl Shared {
             Some(n) => Some(crate::natglue::NatStage::new(n, &config, workers.max(1))?),
             None => None,
         };
-        let v6flows = crate::v6flow::V6Flows::new(&config)?;
+        let v6flows = crate::v6flow::V6Flows::new(&config, workers.max(1))?;
         let counters = Counters::new(workers.max(1), ports.len());
         let icmp_buckets = config
             .ports
@@ -705,7 +705,7 @@ impl Pipeline {
         }
         // Several workers: frames whose NAT session another worker owns go
         // to it before any stage runs here.
-        let dispatch = !self.handed && self.shared.nat.as_ref().is_some_and(|n| n.workers() > 1);
+        let dispatch = !self.handed && self.shared.counters.workers.len() > 1;
         // Read once per burst: without VLAN ports, no per-frame VLAN work
         // but the tagged-frame check.
         let vlan_any = self.shared.vlan_any;

@@ -109,7 +109,30 @@ fn answer(n: &mut Net, port: PortId, f: &[u8]) -> Vec<(PortId, Vec<u8>)> {
 
 fn answer_one(n: &mut Net, port: PortId, f: &[u8]) -> Option<Vec<(PortId, Vec<u8>)>> {
     let c = wire::classify(f).ok()?;
+    if port == WAN && c.l3 == net::L3Kind::Ipv6 && c.icmp_type_code.is_some_and(|(t, _)| t == 135) {
+        // The outside router answers the dataplane's neighbour solicitation.
+        let l3 = usize::from(c.l3_offset);
+        let from = wire::ipv6_at(f, l3 + 8)?;
+        let na = wire::ndp_advert(ROUTER_MAC, ROUTER6, WAN_MAC, from, true);
+        return Some(vec![(WAN, na)]);
+    }
     let t = c.tuple?;
+    if let (std::net::IpAddr::V6(src), std::net::IpAddr::V6(dst)) = (t.src, t.dst) {
+        // IPv6 (tracked, not translated): the remote answers UDP.
+        if port != WAN || t.proto != PROTO_UDP {
+            return None;
+        }
+        let r = traffic::ipv6(
+            ROUTER_MAC,
+            WAN_MAC,
+            dst,
+            src,
+            60,
+            PROTO_UDP,
+            &traffic::udp_dgram(t.dst_port, t.src_port, b"answer6"),
+        );
+        return Some(vec![(WAN, r)]);
+    }
     let (std::net::IpAddr::V4(src), std::net::IpAddr::V4(dst)) = (t.src, t.dst) else {
         return None;
     };
@@ -199,6 +222,11 @@ fn answer_one(n: &mut Net, port: PortId, f: &[u8]) -> Option<Vec<(PortId, Vec<u8
     None
 }
 
+/// Inside IPv6 host `h`.
+fn host6(h: u16) -> std::net::Ipv6Addr {
+    std::net::Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, 0x100 + h)
+}
+
 /// The scripted part: ARP from every host, then `n` frames from inside
 /// hosts (UDP, TCP SYN, echo; source ports crowded into few blocks so
 /// workers compete for them) and outside clients of the port forward.
@@ -212,11 +240,33 @@ fn script(seed: u64, n: usize) -> VecDeque<(PortId, Vec<u8>)> {
         s.push_back((LAN, wire::arp_request(mac, ip, GW)));
     }
     s.push_back((LAN, wire::arp_request(SERVER_MAC, SERVER, GW)));
+    // IPv6 hosts make themselves known (an NS for the gateway).
+    for h in 0..10u16 {
+        let mut mac = HOST_MAC;
+        mac[4] = 0x60;
+        mac[5] = h as u8;
+        s.push_back((LAN, wire::ndp_solicit(mac, host6(h), GW6)));
+    }
     for i in 0..n {
         let host = Ipv4Addr::new(192, 168, 1, 10 + rng.below(40) as u8);
         let sport = 40000 + rng.below(300) as u16;
         let remote = Ipv4Addr::new(198, 51, 100, 1 + rng.below(5) as u8);
-        let f = match rng.below(7) {
+        let f = match rng.below(8) {
+            7 => {
+                let h = rng.below(10) as u16;
+                let mut mac = HOST_MAC;
+                mac[4] = 0x60;
+                mac[5] = h as u8;
+                traffic::ipv6(
+                    mac,
+                    LAN_MAC,
+                    host6(h),
+                    REMOTE6,
+                    64,
+                    PROTO_UDP,
+                    &traffic::udp_dgram(sport, 53, b"q6"),
+                )
+            }
             6 => {
                 // A large datagram out, fragmented.
                 let big = traffic::ipv4(
@@ -465,6 +515,22 @@ fn the_loop_exercises_hairpins_errors_and_forwards() {
                 .is_some_and(|t| t.dst == std::net::IpAddr::V4(SERVER))
         })
         .count();
+    let v6_in = lan
+        .iter()
+        .filter(|f| {
+            wire::classify(f).is_ok_and(|c| {
+                c.l3 == net::L3Kind::Ipv6 && c.tuple.is_some_and(|t| t.proto == PROTO_UDP)
+            })
+        })
+        .count();
+    let v6_out = out[&WAN]
+        .iter()
+        .filter(|f| wire::classify(f).is_ok_and(|c| c.l3 == net::L3Kind::Ipv6))
+        .count();
+    assert!(
+        v6_in > 0,
+        "IPv6 answers reach the inside hosts: {v6_out} out, {c:?}"
+    );
     let fragments = |o: &Vec<Vec<u8>>| {
         o.iter()
             .filter(|f| wire::classify(f).is_ok_and(|c| c.frag.is_some()))

@@ -184,7 +184,11 @@ impl Pipeline {
         }
         let role = self.shared.ports[usize::from(ingress)].role;
         let allow_inbound = self.shared.config.ipv6.allow_inbound;
-        match self.shared.v6flows.track(cls, role, allow_inbound, now) {
+        match self
+            .shared
+            .v6flows
+            .track(self.worker, cls, role, allow_inbound, now)
+        {
             Ok(created) => {
                 if created {
                     bump(&self.shared.counters.workers[self.worker].v6_flows_created);

@@ -1,11 +1,14 @@
 //! Hand-off between workers: which frames another worker owns (their NAT
-//! session is its), and running the frames other workers handed over.
+//! session or IPv6 flow is its), and running the frames other workers
+//! handed over.
 
 use super::*;
 
 impl Pipeline {
-    /// The worker owning the session of IPv4 frame `f` (unicast to the port) (classified as
-    /// `cls`) received on `ingress`, if it is not this one.
+    /// The worker owning the NAT session or IPv6 flow of frame `f`
+    /// (classified as `cls`, unicast to the port) received on `ingress`,
+    /// if it is not this one. IPv6: the worker of the inside host (the
+    /// source from an inside port, the destination from outside).
     #[inline]
     pub(super) fn foreign_owner(
         &self,
@@ -13,15 +16,31 @@ impl Pipeline {
         f: &[u8],
         cls: &Classified,
     ) -> Option<usize> {
-        let nat = self.shared.nat.as_ref()?;
         let port = self.shared.ports.get(usize::from(ingress))?;
         // Only unicast frames for this port go on: the rest (not for us,
         // broadcast, multicast) is decided here without a hand-off.
         if f.get(..6)? != port.mac {
             return None;
         }
-        let w = nat.owner_of(f, cls, port.role)?;
+        let w = match cls.l3 {
+            L3Kind::Ipv6 => {
+                let t = cls.tuple?;
+                let host = match (port.role, t.src, t.dst) {
+                    (Role::Inside, IpAddr::V6(a), _) | (Role::Outside, _, IpAddr::V6(a)) => a,
+                    _ => return None,
+                };
+                if self.is_own_v6_addr(host) {
+                    return None;
+                }
+                crate::v6flow::owner(host, self.shared.v6flows.workers())
+            }
+            _ => self.shared.nat.as_ref()?.owner_of(f, cls, port.role)?,
+        };
         (w != self.worker).then_some(w)
+    }
+
+    fn is_own_v6_addr(&self, a: Ipv6Addr) -> bool {
+        self.shared.ports.iter().any(|p| p.v6.contains(&a))
     }
 
     /// Run frames another worker handed to this one

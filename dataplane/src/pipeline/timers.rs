@@ -7,8 +7,8 @@ impl Pipeline {
     /// Timers: NAT and IPv6 flow expiry, each bounded by [`POLL_BUDGET`];
     /// neighbour state changes, probes and hold-queue timeouts, bounded by
     /// [`NEIGHBOR_POLL_BUDGET`]. Every worker polls its own NAT, so every
-    /// worker's pipeline must poll; the IPv6 flow tracker (one object
-    /// behind one lock) is polled by worker 0. Returns the work done
+    /// worker's pipeline must poll (its NAT and its IPv6 flows). Returns
+    /// the work done
     /// (flow entries expired + neighbour entries handled). Frames it produces
     /// come out of the next `process` call (or `take_generated`).
     pub fn poll_timers(&mut self, now: Timestamp) -> usize {
@@ -65,9 +65,9 @@ impl Pipeline {
                 }
                 log_mappings(events);
             }
-            // Worker 0 expires the IPv6 flows too (one table, like the NAT).
-            let m = if w == 0 {
-                self.shared.v6flows.poll(now, POLL_BUDGET)
+            // And its own IPv6 flows.
+            let m = if w < self.shared.v6flows.workers() {
+                self.shared.v6flows.poll(w, now, POLL_BUDGET)
             } else {
                 0
             };
@@ -168,8 +168,8 @@ impl Pipeline {
     }
 }
 
-/// Write the NAT's mapping events (`nat.log_mappings`; taken by worker 0's
-/// poll, at most `POLL_BUDGET` per call, the rest wait for the next poll)
+/// Write the NAT's mapping events (`nat.log_mappings`; taken by each
+/// worker's poll from its NAT, at most `POLL_BUDGET` per call, the rest wait for the next poll)
 /// to the log: one `info` event each under the target `nat_mappings`.
 /// Runs outside every lock.
 pub(super) fn log_mappings(ev: Vec<nat::MappingEvent>) {
