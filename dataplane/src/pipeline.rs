@@ -15,7 +15,8 @@
 //! checks), `handoff` (frames another worker owns), `local` (local
 //! delivery), the NAT (`crate::natglue`), `forward` (TTL, routes, L2 out),
 //! `mtu` (egress MTU), `route` (the route table), `timers` (expiry and the
-//! neighbour glue; the table is `crate::neighbor`), `vlan` (802.1Q tags
+//! neighbour glue; the table is `crate::neighbor`), `reasons` (the drop
+//! reasons), `shared` (what the workers share), `vlan` (802.1Q tags
 //! checked and removed on ingress, written on egress).
 //!
 //! Contract with drivers (replay, DPDK): build one [`Shared`] per process
@@ -46,7 +47,6 @@ use std::sync::atomic::Ordering;
 
 use net::{Classified, L3Kind, L4Kind, arp, icmpv6};
 use parking_lot::Mutex;
-use serde::Serialize;
 
 use crate::Timestamp;
 use crate::config::{Config, Role};
@@ -59,12 +59,16 @@ mod forward;
 mod handoff;
 mod local;
 mod mtu;
+mod reasons;
 mod route;
+mod shared;
 mod timers;
 mod vlan;
 
+pub use reasons::DropReason;
 use route::NhHash;
 pub use route::RouteTable;
+pub use shared::{Shared, link_local};
 
 /// Index of a port in the configuration's `ports` list.
 pub type PortId = u16;
@@ -176,160 +180,6 @@ pub enum Disposition {
     HandOff { worker: u16, hairpin: bool },
 }
 
-/// Why a frame was dropped: one closed enum, one counter each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[repr(u8)]
-pub enum DropReason {
-    /// Headers truncated or malformed (IPv4 header faults have their own
-    /// reasons below).
-    Malformed,
-    /// Neither IPv4, IPv6 nor ARP.
-    UnsupportedEthertype,
-    /// Destination MAC is not ours, broadcast or multicast.
-    NotForUs,
-    /// ARP not asking for one of our addresses (and not a reply to us).
-    ArpNotForUs,
-    /// Addressed to us but not a service we answer (only ARP, echo and NDP are).
-    LocalNotServed,
-    /// Multicast/broadcast IP traffic (not forwarded).
-    Multicast,
-    /// IPv4 TTL or IPv6 hop limit would reach zero (time exceeded sent).
-    TtlExceeded,
-    /// No route to the destination.
-    NoRoute,
-    /// Hold queue for an unresolved next hop is full.
-    NeighborQueueFull,
-    /// A held frame's next hop did not resolve in time.
-    NeighborUnresolved,
-    /// No neighbour entry could be made for the next hop: the table holds
-    /// `neighbor.max_entries` entries and none is `STALE` (evictable).
-    NeighborTableFull,
-    /// No neighbour entry could be made for the next hop: already
-    /// `neighbor.max_incomplete` entries wait for an answer.
-    NeighborIncompleteFull,
-    /// Outside → inside traffic that matches no NAT session, port forward or
-    /// IPv6 flow.
-    UnsolicitedInbound,
-    /// Source address is one of ours or invalid (martian).
-    Martian,
-    /// The NAT stage dropped it (detail per reason in the NAT stats).
-    Nat,
-    /// The IPv6 flow table refused a new flow (full).
-    FlowTableFull,
-    /// NAT: the inside host's port quota or the pool is exhausted.
-    NatExhausted,
-    /// IPv4 header checksum wrong (RFC 1812 §5.2.2).
-    BadIpv4Checksum,
-    /// IPv4 total length below the header length or past the frame.
-    BadIpv4Length,
-    /// IPv4 IHL below 5, or a header (with options) longer than the frame.
-    BadIpv4Header,
-    /// An ICMP error the NAT would translate whose ICMP checksum or quoted
-    /// IPv4 header checksum is wrong (RFC 5508 REQ-3).
-    BadIcmpChecksum,
-    /// Several workers: the queue to the worker owning the frame's session
-    /// was full (never waited on).
-    HandoffQueueFull,
-    /// IPv4 larger than the egress port's MTU with DF set (ICMP
-    /// fragmentation needed sent, RFC 1191).
-    FragNeededDf,
-    /// IPv4 larger than the egress MTU that cannot be fragmented (a header
-    /// with options too long for the MTU, malformed options, an offset past
-    /// the field).
-    CannotFragment,
-    /// IPv6 larger than the egress port's MTU (ICMPv6 Packet Too Big sent,
-    /// RFC 8201).
-    PacketTooBig,
-    /// A generated ICMP error not sent: its port's token bucket
-    /// (`[icmp_rate]`) was empty. Counts errors, not input frames (the
-    /// frame that caused it has its own reason).
-    IcmpRateLimited,
-    /// An 802.1Q-tagged frame on a port without `vlan` (priority-tagged
-    /// frames, VLAN id 0, included).
-    TaggedOnUntaggedPort,
-    /// A port with `vlan = ID` received an untagged frame or one tagged
-    /// with another VLAN id.
-    VlanMismatch,
-    /// Two or more VLAN tags (QinQ, 802.1ad), or an 802.1ad S-tag: not
-    /// supported on any port.
-    VlanQinq,
-    /// A frame to send on a VLAN port had no room for its tag at the front
-    /// (a borrowed-slice frame; an mbuf without 4 bytes of headroom).
-    VlanNoHeadroom,
-}
-
-impl DropReason {
-    pub const COUNT: usize = 30;
-    pub const ALL: [DropReason; Self::COUNT] = [
-        DropReason::Malformed,
-        DropReason::UnsupportedEthertype,
-        DropReason::NotForUs,
-        DropReason::ArpNotForUs,
-        DropReason::LocalNotServed,
-        DropReason::Multicast,
-        DropReason::TtlExceeded,
-        DropReason::NoRoute,
-        DropReason::NeighborQueueFull,
-        DropReason::NeighborUnresolved,
-        DropReason::NeighborTableFull,
-        DropReason::NeighborIncompleteFull,
-        DropReason::UnsolicitedInbound,
-        DropReason::Martian,
-        DropReason::Nat,
-        DropReason::FlowTableFull,
-        DropReason::NatExhausted,
-        DropReason::BadIpv4Checksum,
-        DropReason::BadIpv4Length,
-        DropReason::BadIpv4Header,
-        DropReason::BadIcmpChecksum,
-        DropReason::HandoffQueueFull,
-        DropReason::FragNeededDf,
-        DropReason::CannotFragment,
-        DropReason::PacketTooBig,
-        DropReason::IcmpRateLimited,
-        DropReason::TaggedOnUntaggedPort,
-        DropReason::VlanMismatch,
-        DropReason::VlanQinq,
-        DropReason::VlanNoHeadroom,
-    ];
-
-    /// Stable snake_case name (counter label, JSON key).
-    pub fn name(self) -> &'static str {
-        match self {
-            DropReason::Malformed => "malformed",
-            DropReason::UnsupportedEthertype => "unsupported_ethertype",
-            DropReason::NotForUs => "not_for_us",
-            DropReason::ArpNotForUs => "arp_not_for_us",
-            DropReason::LocalNotServed => "local_not_served",
-            DropReason::Multicast => "multicast",
-            DropReason::TtlExceeded => "ttl_exceeded",
-            DropReason::NoRoute => "no_route",
-            DropReason::NeighborQueueFull => "neighbor_queue_full",
-            DropReason::NeighborUnresolved => "neighbor_unresolved",
-            DropReason::NeighborTableFull => "neighbor_table_full",
-            DropReason::NeighborIncompleteFull => "neighbor_incomplete_full",
-            DropReason::UnsolicitedInbound => "unsolicited_inbound",
-            DropReason::Martian => "martian",
-            DropReason::Nat => "nat",
-            DropReason::FlowTableFull => "flow_table_full",
-            DropReason::NatExhausted => "nat_exhausted",
-            DropReason::BadIpv4Checksum => "bad_ipv4_checksum",
-            DropReason::BadIpv4Length => "bad_ipv4_length",
-            DropReason::BadIpv4Header => "bad_ipv4_header",
-            DropReason::BadIcmpChecksum => "bad_icmp_checksum",
-            DropReason::HandoffQueueFull => "handoff_queue_full",
-            DropReason::FragNeededDf => "frag_needed_df",
-            DropReason::CannotFragment => "cannot_fragment",
-            DropReason::PacketTooBig => "packet_too_big",
-            DropReason::IcmpRateLimited => "icmp_rate_limited",
-            DropReason::TaggedOnUntaggedPort => "tagged_on_untagged_port",
-            DropReason::VlanMismatch => "vlan_mismatch",
-            DropReason::VlanQinq => "vlan_qinq",
-            DropReason::VlanNoHeadroom => "vlan_no_headroom",
-        }
-    }
-}
-
 /// The result of one [`Pipeline::process`] call.
 #[derive(Debug, Default)]
 pub struct Output {
@@ -381,140 +231,6 @@ pub struct PortInfo {
     /// The port's 802.1Q VLAN id (`ports[].vlan`): checked and removed on
     /// ingress, written on egress. `None`: untagged.
     pub vlan: Option<u16>,
-}
-
-/// State shared by all workers of one process.
-pub struct Shared {
-    pub config: Arc<Config>,
-    pub ports: Vec<PortInfo>,
-    pub routes: RouteTable,
-    pub neighbors: NeighborTable,
-    pub nat: Option<crate::natglue::NatStage>,
-    pub v6flows: crate::v6flow::V6Flows,
-    pub counters: Counters,
-    /// Per port: the token bucket generated ICMP errors sent there draw
-    /// from (`[icmp_rate]`; slow path only, so a lock per port).
-    pub icmp_buckets: Vec<Mutex<crate::ratelimit::TokenBucket>>,
-    /// Some port has a VLAN: frames are checked, untagged and tagged per
-    /// port (`pipeline::vlan`). False: only a tagged frame costs anything
-    /// (it is dropped).
-    pub vlan_any: bool,
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("ports", &self.ports)
-            .finish_non_exhaustive()
-    }
-}
-
-/// EUI-64 link-local address of a MAC (RFC 4291 appendix A).
-pub fn link_local(mac: Mac) -> Ipv6Addr {
-    let mut o = [0u8; 16];
-    o[0] = 0xfe;
-    o[1] = 0x80;
-    o[8] = mac[0] ^ 0x02;
-    o[9] = mac[1];
-    o[10] = mac[2];
-    o[11] = 0xff;
-    o[12] = 0xfe;
-    o[13] = mac[3];
-    o[14] = mac[4];
-    o[15] = mac[5];
-    Ipv6Addr::from(o)
-}
-
-impl Shared {
-    /// Build the shared state for `workers` pipelines.
-    ///
-    /// # Errors
-    /// [`BuildError`] when the NAT or a flow table refuses the configuration.
-    pub fn new(config: Config, workers: usize) -> Result<Arc<Shared>, BuildError> {
-        let config = Arc::new(config);
-        let mut ports = Vec::with_capacity(config.ports.len());
-        let mut routes = RouteTable::default();
-        for (i, p) in config.ports.iter().enumerate() {
-            let mut v6 = config.ipv6_addresses(i);
-            v6.push(link_local(p.mac.0));
-            ports.push(PortInfo {
-                name: p.name.clone(),
-                mac: p.mac.0,
-                role: p.role,
-                v4: config.ports[i]
-                    .ipv4
-                    .iter()
-                    .filter_map(|c| match c.addr {
-                        IpAddr::V4(a) => Some(a),
-                        IpAddr::V6(_) => None,
-                    })
-                    .collect(),
-                v6,
-                mtu: p.mtu,
-                vlan: p.vlan,
-            });
-            // Connected routes.
-            for c in p.ipv4.iter().chain(&p.ipv6) {
-                routes.add(c.addr, c.len, None, i as PortId);
-            }
-            routes.add(
-                IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0)),
-                10,
-                None,
-                i as PortId,
-            );
-        }
-        for r in &config.routes {
-            let port = config.port_index(&r.port).unwrap_or(0) as PortId;
-            routes.add(r.prefix.addr, r.prefix.len, r.via, port);
-        }
-        let neighbors = NeighborTable::new(
-            &config.neighbor,
-            config.neighbors.iter().map(|n| {
-                let port = config.port_index(&n.port).unwrap_or(0) as PortId;
-                ((port, n.ip), n.mac.0)
-            }),
-        );
-        let nat = match &config.nat {
-            Some(n) => Some(crate::natglue::NatStage::new(n, &config, workers.max(1))?),
-            None => None,
-        };
-        let v6flows = crate::v6flow::V6Flows::new(&config, workers.max(1))?;
-        let counters = Counters::new(workers.max(1), ports.len());
-        let icmp_buckets = config
-            .ports
-            .iter()
-            .map(|p| {
-                let r = p.icmp_rate(&config);
-                Mutex::new(crate::ratelimit::TokenBucket::new(r.per_sec, r.burst))
-            })
-            .collect();
-        let vlan_any = ports.iter().any(|p| p.vlan.is_some());
-        Ok(Arc::new(Shared {
-            vlan_any,
-            config,
-            ports,
-            routes,
-            neighbors,
-            nat,
-            v6flows,
-            counters,
-            icmp_buckets,
-        }))
-    }
-
-    /// Port names in port order.
-    pub fn port_names(&self) -> Vec<String> {
-        self.ports.iter().map(|p| p.name.clone()).collect()
-    }
-
-    fn is_own_v4(&self, a: Ipv4Addr) -> bool {
-        self.ports.iter().any(|p| p.v4.contains(&a))
-    }
-
-    fn is_own_v6(&self, a: Ipv6Addr) -> bool {
-        self.ports.iter().any(|p| p.v6.contains(&a))
-    }
 }
 
 /// Entries processed by `poll_timers` per call at most by the NAT and by
