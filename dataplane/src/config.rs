@@ -5,14 +5,16 @@
 //! Loading is `Config::from_toml_str` (parse + [`Config::validate`]); the
 //! demo uses [`DEFAULT_CONFIG`], which is the same file as `docs/example.toml`.
 
-use core::fmt;
 use core::net::{IpAddr, Ipv6Addr};
-use core::str::FromStr;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::wire::Mac;
+mod addr;
+mod memory;
+
+pub use addr::{Cidr, MacAddr};
+pub use memory::{MemoryEstimate, human_bytes, machine_memory, shard_bytes};
 
 /// The embedded default configuration (identical to `docs/example.toml`).
 pub const DEFAULT_CONFIG: &str = include_str!("../../docs/example.toml");
@@ -63,65 +65,6 @@ pub const DEFAULT_MTU: u16 = 1500;
 /// priority-tagged, 4095 is reserved: IEEE 802.1Q §9.6).
 pub const VLAN_IDS: core::ops::RangeInclusive<u16> = 1..=4094;
 
-/// What the configuration's tables take, in bytes (estimated from the
-/// tables' layout: see [`Config::memory_estimate`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct MemoryEstimate {
-    /// The NAT's session shard (0 without `[nat]`).
-    pub nat_sessions: u64,
-    /// The IPv6 flow tracker's shard.
-    pub ipv6_flows: u64,
-}
-
-impl MemoryEstimate {
-    pub fn total(&self) -> u64 {
-        self.nat_sessions + self.ipv6_flows
-    }
-}
-
-/// Bytes a `flow_entry::Shard<K, V>` of `capacity` entries allocates at
-/// construction (what its `memory_bytes` reports): the slab reservation
-/// (`capacity * ENTRY_BYTES`), the key index (two keys per entry at no more
-/// than 3/4 load, one `u64` per bucket, rounded up to 8-bucket cache lines:
-/// flow-entry's `shard/index.rs`, whose sizing is private and repeated
-/// here), the timer wheel's levels and the shard itself.
-pub fn shard_bytes<K: flow_entry::ShardKey, V>(capacity: usize, wheel_levels: usize) -> u64 {
-    let slab = capacity as u64 * flow_entry::Shard::<K, V>::ENTRY_BYTES as u64;
-    let buckets = (capacity as u64 * 2 * 4)
-        .div_ceil(3)
-        .max(1)
-        .next_multiple_of(8);
-    let level = 8 + 2 * flow_entry::wheel::SLOTS as u64 * 4;
-    slab + buckets * 8
-        + wheel_levels as u64 * level
-        + core::mem::size_of::<flow_entry::Shard<K, V>>() as u64
-}
-
-/// The machine's memory in bytes (`MemTotal` in `/proc/meminfo`); `None`
-/// when it cannot be read (the memory check is then skipped).
-pub fn machine_memory() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = s.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-/// `bytes` for people: `664.0 MiB`, `1.5 GiB`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 /// A configuration error: the field path and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -150,146 +93,6 @@ impl ConfigError {
             ConfigError::Io { .. } => "",
             ConfigError::Parse { field, .. } | ConfigError::Invalid { field, .. } => field,
         }
-    }
-}
-
-/// A MAC address written `aa:bb:cc:dd:ee:ff`.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct MacAddr(pub Mac);
-
-impl FromStr for MacAddr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let mut m = [0u8; 6];
-        let mut n = 0;
-        for part in s.split([':', '-']) {
-            if n == 6 || part.len() != 2 {
-                return Err(format!(
-                    "invalid MAC address `{s}` (want aa:bb:cc:dd:ee:ff)"
-                ));
-            }
-            m[n] =
-                u8::from_str_radix(part, 16).map_err(|_| format!("invalid MAC address `{s}`"))?;
-            n += 1;
-        }
-        if n != 6 {
-            return Err(format!("invalid MAC address `{s}` (want 6 octets)"));
-        }
-        Ok(MacAddr(m))
-    }
-}
-
-impl TryFrom<String> for MacAddr {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl From<MacAddr> for String {
-    fn from(m: MacAddr) -> String {
-        m.to_string()
-    }
-}
-
-impl fmt::Display for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let m = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            m[0], m[1], m[2], m[3], m[4], m[5]
-        )
-    }
-}
-
-impl fmt::Debug for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-/// An IP prefix or interface address with its prefix length, `a.b.c.d/n` or
-/// `x::y/n`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Cidr {
-    pub addr: IpAddr,
-    pub len: u8,
-}
-
-impl Cidr {
-    /// Whether `ip` is inside this prefix. O(1).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip) {
-            (IpAddr::V4(a), IpAddr::V4(b)) => {
-                let m = if self.len == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - u32::from(self.len))
-                };
-                u32::from(a) & m == u32::from(b) & m
-            }
-            (IpAddr::V6(a), IpAddr::V6(b)) => {
-                let m = if self.len == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - u32::from(self.len))
-                };
-                u128::from(a) & m == u128::from(b) & m
-            }
-            _ => false,
-        }
-    }
-
-    pub fn is_v4(&self) -> bool {
-        self.addr.is_ipv4()
-    }
-}
-
-impl FromStr for Cidr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (a, l) = s
-            .split_once('/')
-            .ok_or_else(|| format!("`{s}` is not a prefix (want ADDRESS/LENGTH)"))?;
-        let addr: IpAddr = a
-            .parse()
-            .map_err(|_| format!("`{a}` is not an IP address"))?;
-        let len: u8 = l
-            .parse()
-            .map_err(|_| format!("`{l}` is not a prefix length"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        if len > max {
-            return Err(format!("prefix length {len} is over {max}"));
-        }
-        Ok(Cidr { addr, len })
-    }
-}
-
-impl TryFrom<String> for Cidr {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl From<Cidr> for String {
-    fn from(c: Cidr) -> String {
-        c.to_string()
-    }
-}
-
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.len)
-    }
-}
-
-impl fmt::Debug for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
     }
 }
 
