@@ -4,7 +4,11 @@
 //! `net_tap`: `DP_PORTS=auto`; set `DP_PORTS=af_xdp|tap|af_packet` to choose),
 //! and asserts ping v4/v6, curl through masquerade, port forwarding,
 //! traceroute, UDP port unreachable, path-MTU discovery, a 4000-byte ping
-//! (IPv4 fragments both ways), two hosts on the same source port, iperf3 and a
+//! (IPv4 fragments both ways), the inside link's MTU (1778) above the outside
+//! one (1500): a jumbo ping fragmented by the dataplane, a DF one answered
+//! with frag-needed, curl completing by path-MTU discovery (not on net_tap
+//! or net_af_packet, which carry at most 1500); a quiet host whose neighbour entry went STALE
+//! receiving without a hold; two hosts on the same source port, iperf3 and a
 //! clean SIGTERM shutdown. Prints which port kind ran. Skips (loudly) without
 //! CAP_NET_ADMIN.
 #![cfg(feature = "dpdk")]
@@ -62,8 +66,17 @@ fn dpdk_netns_kernel_clients() {
         "iperf3_tcp",
         "iperf3_udp",
         "clean_shutdown",
+        "quiet_host",
     ];
-    for name in required {
+    // The inside links' MTU is above the outside 1500 except on net_tap and
+    // net_af_packet ports (which carry at most 1500): there netns-check
+    // skips these.
+    let mtu_checks = ["ping_jumbo", "ping_df_frag_needed", "curl_pmtu"];
+    let at_1500 = stdout
+        .lines()
+        .any(|l| l.starts_with("PORTS tap") || l.starts_with("PORTS af_packet"));
+    let mtu_required: &[&str] = if at_1500 { &[] } else { &mtu_checks };
+    for name in required.iter().chain(mtu_required) {
         assert!(
             stdout
                 .lines()
