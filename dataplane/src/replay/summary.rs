@@ -84,6 +84,9 @@ pub struct Summary {
     pub fragmented: u64,
     /// Fragments made from them.
     pub fragments: u64,
+    /// `--workers N`: frames the receiving worker handed to the worker
+    /// owning their session (0 with one worker).
+    pub handed_off: u64,
     /// Capture time of the first packet, UTC, RFC 3339 (`null`: no packet).
     pub first_capture_time: Option<String>,
     /// Latest capture time seen, UTC, RFC 3339.
@@ -185,6 +188,7 @@ impl Summary {
         s.neighbors_learned = c.neighbors_learned;
         s.fragmented = c.fragmented;
         s.fragments = c.fragments;
+        s.handed_off = c.handed_off;
         s.capture_seconds = capture_ns as f64 / 1e9;
         s.wall_seconds = wall_s;
         s.packets_per_second = if wall_s > 0.0 {
@@ -303,7 +307,7 @@ impl Summary {
         }
         let _ = writeln!(o);
         let dash = || "-".to_string();
-        let rows: [(&str, String); 14] = [
+        let rows: [(&str, String); 15] = [
             ("flows created", self.flows_created.to_string()),
             ("flows expired", self.flows_expired.to_string()),
             ("flows evicted", self.flows_evicted.to_string()),
@@ -318,6 +322,10 @@ impl Summary {
             (
                 "frames fragmented / fragments",
                 format!("{} / {}", self.fragmented, self.fragments),
+            ),
+            (
+                "frames handed to another worker",
+                self.handed_off.to_string(),
             ),
             (
                 "first capture time (UTC)",
