@@ -101,7 +101,7 @@ pub struct NatStage {
     /// Copy of the NAT's configuration (pool and port-forward addresses,
     /// for [`NatStage::is_pool`] without a lock).
     cfg: NatConfig,
-    inside: Vec<nat::Ipv4Prefix>,
+    inside: nat::config::InsideSet,
     icmp_on_quota: bool,
 }
 
@@ -151,7 +151,7 @@ impl NatStage {
             nats,
             blocks,
             cfg: cfg.clone(),
-            inside: cfg.inside.clone(),
+            inside: cfg.inside_set(),
             icmp_on_quota: cfg.icmp_on_quota_exceeded,
         })
     }
@@ -211,7 +211,7 @@ impl NatStage {
     /// may still be forwarded: only if it is not for an inside prefix (the
     /// NAT is also the stateful edge of the inside network). No lock.
     pub fn passes_untranslated(&self, dst: Ipv4Addr) -> bool {
-        !self.inside.iter().any(|p| p.contains(dst))
+        !self.inside.contains(dst)
     }
 
     fn outcome(&self, v: nat::Verdict) -> NatOutcome {

@@ -333,14 +333,17 @@ struct Blocks {
 }
 
 /// Every pool address of `cfg`, in configuration order (the allocator's
-/// address index).
-pub(crate) fn pool_addresses(cfg: &NatConfig) -> Vec<Ipv4Addr> {
+/// and the block map's address index), each with its pool's port ranges (high, low).
+pub(crate) fn pool_addresses(cfg: &NatConfig) -> Vec<(Ipv4Addr, (PortRange, Option<PortRange>))> {
     let mut addrs = Vec::new();
     for pool in &cfg.pools {
         for p in &pool.addresses {
             let base = u32::from(p.addr);
             for k in 0..p.size() {
-                addrs.push(Ipv4Addr::from(base.wrapping_add(k as u32)));
+                addrs.push((
+                    Ipv4Addr::from(base.wrapping_add(k as u32)),
+                    (pool.ports, pool.low_ports),
+                ));
             }
         }
     }
@@ -352,17 +355,7 @@ impl Allocator {
     /// external ports on pool addresses reserved. Cost O(addresses).
     #[must_use]
     pub fn new(cfg: &NatConfig) -> Self {
-        let mut addrs = Vec::new();
-        let mut ranges = Vec::new();
-        for pool in &cfg.pools {
-            for p in &pool.addresses {
-                let base = u32::from(p.addr);
-                for k in 0..p.size() {
-                    addrs.push(Ipv4Addr::from(base.wrapping_add(k as u32)));
-                    ranges.push((pool.ports, pool.low_ports));
-                }
-            }
-        }
+        let (addrs, ranges): (Vec<_>, Vec<_>) = pool_addresses(cfg).into_iter().unzip();
         let index = addrs
             .iter()
             .enumerate()

@@ -67,8 +67,7 @@ pub struct PortBlocks {
     workers: usize,
     /// Seed of the inside-host → worker hash.
     seed: u64,
-    /// Inside prefixes as (network, mask).
-    inside: Box<[(u32, u32)]>,
+    inside: crate::config::InsideSet,
     forwards: Box<[Forward]>,
     claimed: AtomicU64,
     released: AtomicU64,
@@ -95,8 +94,11 @@ impl PortBlocks {
     #[must_use]
     pub fn new(cfg: &NatConfig, workers: usize) -> Self {
         let addrs = crate::alloc::pool_addresses(cfg);
-        let index: HashMap<Ipv4Addr, usize> =
-            addrs.iter().enumerate().map(|(i, a)| (*a, i)).collect();
+        let index: HashMap<Ipv4Addr, usize> = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, (a, _))| (*a, i))
+            .collect();
         let owners = (0..addrs.len() * 3 * BLOCKS)
             .map(|_| AtomicU8::new(FREE))
             .collect::<Box<[_]>>();
@@ -126,11 +128,7 @@ impl PortBlocks {
             index,
             workers: workers.clamp(1, MAX_WORKERS),
             seed: keyed_hash(cfg.seed, 0x006f_776e_6572),
-            inside: cfg
-                .inside
-                .iter()
-                .map(|p| (u32::from(p.addr) & p.mask(), p.mask()))
-                .collect(),
+            inside: cfg.inside_set(),
             forwards: forwards.into_boxed_slice(),
             claimed: AtomicU64::new(0),
             released: AtomicU64::new(0),
@@ -212,8 +210,7 @@ impl PortBlocks {
     }
 
     fn is_inside(&self, ip: Ipv4Addr) -> bool {
-        let a = u32::from(ip);
-        self.inside.iter().any(|&(net, mask)| a & mask == net)
+        self.inside.contains(ip)
     }
 
     /// The worker that owns the sessions of inside host `host`.

@@ -414,6 +414,21 @@ fn default_seed() -> u64 {
     0x6e61_745f_7365_6564
 }
 
+/// The inside prefixes as (network, mask) pairs ([`NatConfig::inside_set`]).
+#[derive(Debug, Clone, Default)]
+pub struct InsideSet(Box<[(u32, u32)]>);
+
+impl InsideSet {
+    /// Whether `ip` is in one of the prefixes: [`NatConfig::is_inside`]
+    /// without recomputing masks. O(prefixes).
+    #[inline]
+    #[must_use]
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        let a = u32::from(ip);
+        self.0.iter().any(|&(net, mask)| a & mask == net)
+    }
+}
+
 impl NatConfig {
     /// A minimal valid configuration: `inside` prefixes masqueraded to `pool`
     /// addresses with every default.
@@ -440,6 +455,18 @@ impl NatConfig {
             fragments: FragmentConfig::default(),
             seed: default_seed(),
         }
+    }
+
+    /// The inside prefixes with their masks computed once, for the packet
+    /// path ([`InsideSet::contains`]).
+    #[must_use]
+    pub fn inside_set(&self) -> InsideSet {
+        InsideSet(
+            self.inside
+                .iter()
+                .map(|p| (u32::from(p.addr) & p.mask(), p.mask()))
+                .collect(),
+        )
     }
 
     /// Whether `ip` is in one of the inside prefixes. O(prefixes).

@@ -199,9 +199,8 @@ pub struct Nat {
     /// Highest `now` seen by polls and session creation (ns): the time
     /// [`Nat::sessions_clear`] releases at (it has no packet time).
     last_now: u64,
-    /// `cfg.inside` as (network, mask) pairs: session creation's
-    /// [`NatConfig::is_inside`] without recomputing masks.
-    inside: Box<[(u32, u32)]>,
+    /// `cfg.inside` with its masks computed once.
+    inside: config::InsideSet,
     /// Several workers: the shared port-block map and this worker's index.
     blocks: Option<(Arc<PortBlocks>, usize)>,
 }
@@ -301,11 +300,7 @@ impl Nat {
             released: Vec::new(),
             originated: Vec::new(),
             last_now: 0,
-            inside: cfg
-                .inside
-                .iter()
-                .map(|p| (u32::from(p.addr) & p.mask(), p.mask()))
-                .collect(),
+            inside: cfg.inside_set(),
             blocks,
             cfg,
         })
@@ -808,8 +803,7 @@ impl Nat {
     /// [`NatConfig::is_inside`], from the precomputed masks. O(prefixes).
     #[inline]
     fn is_inside(&self, ip: Ipv4Addr) -> bool {
-        let a = u32::from(ip);
-        self.inside.iter().any(|&(net, mask)| a & mask == net)
+        self.inside.contains(ip)
     }
 }
 
